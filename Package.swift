@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+// Atlas — CPU feature visualization and activation atlases for ONNX convolutional networks.
+import PackageDescription
+
+/// Release builds of the numeric targets must use the CPU's vector units: without AVX2+FMA target flags,
+/// `SIMD8<Float>.addProduct` lowers to one libm `fma` call per lane (measured 140× slower).
+/// Package.swift is compiled for the host, so `#if arch` picks the flags of the machine that builds.
+#if arch(x86_64)
+let vectorFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+#else
+let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+#endif
+
+let package = Package(
+    name: "Atlas",
+    products: [
+        .executable(name: "atlas", targets: ["atlas"]),
+        .library(name: "AtlasCore", targets: ["AtlasCore"]),
+        .library(name: "AtlasImage", targets: ["AtlasImage"]),
+        .library(name: "AtlasNet", targets: ["AtlasNet"]),
+        .library(name: "AtlasVis", targets: ["AtlasVis"]),
+        .library(name: "AtlasMap", targets: ["AtlasMap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+    ],
+    targets: [
+        // libpng / libjpeg(-turbo) with a small C shim for libjpeg's setjmp error handling.
+        .target(
+            name: "CCodecs",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]
+        ),
+        // Tensor, parallelFor, SIMD kernels; each layer's forward and backward-to-input side by side.
+        .target(name: "AtlasCore", swiftSettings: vectorFlags),
+        // Image type, PNG/JPEG decode/encode, resize/crop/normalize, canvas and tile pyramid.
+        .target(name: "AtlasImage", dependencies: ["CCodecs", "AtlasCore"], swiftSettings: vectorFlags),
+        // Graph IR, ONNX reader, load-time passes, executor (truncated forward, backward to input).
+        .target(
+            name: "AtlasNet",
+            dependencies: ["AtlasCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: vectorFlags
+        ),
+        // Feature visualization: parameterization, transforms, objectives, renderer.
+        .target(name: "AtlasVis", dependencies: ["AtlasNet", "AtlasImage"], swiftSettings: vectorFlags),
+        // Activation atlas: collection, whitening, UMAP, grids, assembly, index.
+        .target(name: "AtlasMap", dependencies: ["AtlasVis"], swiftSettings: vectorFlags),
+        // The `atlas` command line.
+        .executableTarget(
+            name: "atlas",
+            dependencies: [
+                "AtlasCore", "AtlasImage", "AtlasNet", "AtlasVis", "AtlasMap",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: vectorFlags
+        ),
+        // Shared test helpers: random tensors, finite-difference gradient checks.
+        .target(name: "AtlasTestSupport", dependencies: ["AtlasCore"], path: "Tests/AtlasTestSupport", swiftSettings: vectorFlags),
+        .testTarget(name: "AtlasCoreTests", dependencies: ["AtlasCore", "AtlasTestSupport"], swiftSettings: vectorFlags),
+        .testTarget(name: "AtlasImageTests", dependencies: ["AtlasImage", "AtlasTestSupport"], swiftSettings: vectorFlags),
+        .testTarget(
+            name: "AtlasNetTests", dependencies: ["AtlasNet", "AtlasTestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: vectorFlags
+        ),
+        .testTarget(name: "AtlasVisTests", dependencies: ["AtlasVis", "AtlasTestSupport"], swiftSettings: vectorFlags),
+    ],
+    swiftLanguageModes: [.v5]
+)

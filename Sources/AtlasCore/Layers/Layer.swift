@@ -1,0 +1,33 @@
+/// A network operation with its forward pass and its gradient with respect to its inputs, side by side.
+///
+/// Layers never compute weight gradients: feature visualization and attribution only need the gradient
+/// with respect to the network input. Weights and constant attributes live in the layer value; runtime
+/// inputs arrive as tensors.
+public protocol Layer {
+    /// Short op name for messages and stats ("Conv", "Relu", ...).
+    var name: String { get }
+
+    /// Output shape for the given input shapes, or a `ShapeError` explaining why they do not fit.
+    func outputShape(_ inputs: [[Int]]) throws -> [Int]
+
+    /// Computes the output. Input shapes have been validated with `outputShape`.
+    func forward(_ inputs: [Tensor]) -> Tensor
+
+    /// Gradient of the loss with respect to each input whose `needsGrad` flag is set (nil elsewhere),
+    /// given the forward inputs, the forward output and the gradient of the loss with respect to that output.
+    func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?]
+
+    /// Multiply-adds for one forward pass on these input shapes (for `inspect` and GFLOPS figures).
+    func multiplyAdds(_ inputs: [[Int]]) -> Int
+}
+
+extension Layer {
+    public func multiplyAdds(_ inputs: [[Int]]) -> Int { 0 }
+}
+
+/// Why a layer cannot accept the given input shapes.
+public struct ShapeError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

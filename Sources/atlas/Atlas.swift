@@ -1,0 +1,21 @@
+import ArgumentParser
+import AtlasCore
+
+@main
+struct Atlas: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "atlas",
+        abstract: "Feature visualization and activation atlases for ONNX convolutional networks, on the CPU.",
+        discussion: """
+        Atlas runs convolutional networks from standard ONNX files on every CPU core, renders feature \
+        visualizations by gradient ascent on the input, and builds activation atlases and channel galleries \
+        as zoomable tile pyramids with an index. Same seed, same bytes, whatever the thread count.
+
+        Threads: set --threads on a command or ATLAS_THREADS in the environment (default: all cores).
+        """,
+        version: version,
+        subcommands: []
+    )
+}
