@@ -14,6 +14,8 @@ struct Atlas: ParsableCommand {
         as zoomable tile pyramids with an index. Same seed, same bytes, whatever the thread count.
 
         Threads: set --threads on a command or ATLAS_THREADS in the environment (default: all cores).
+
+        \(AtlasExit.helpText)
         """,
         version: version,
         subcommands: []
