@@ -1,0 +1,193 @@
+import AtlasCore
+import Foundation
+
+/// Why a parameterization cannot be built.
+public enum ParamError: Error, CustomStringConvertible, Equatable {
+    case badSize(height: Int, width: Int, channels: Int)
+    case decorrelationNeedsRGB(channels: Int)
+
+    public var description: String {
+        switch self {
+        case let .badSize(h, w, c): return "image parameterization: unsupported size \(c)×\(h)×\(w) (1…4096 px, 1…4 channels)"
+        case let .decorrelationNeedsRGB(c): return "colour decorrelation needs 3 channels, not \(c)"
+        }
+    }
+}
+
+/// Lucid's `fft_image` + `to_valid_rgb`: an image stored as its 2-D real spectrum.
+///
+/// Per channel the spectrum has `height × K` complex coefficients, `K = width / 2 + 1` (numpy's `rfft2` layout:
+/// row `ky` is frequency `fftfreq(height)[ky]`, column `kx` is frequency `kx / width`).
+/// Image = sigmoid(M · irfft2(spectrum ⊙ scale) / 4), where
+/// - `scale[ky, kx] = sqrt(h·w) / max(freq, 1 / max(h, w))^decayPower`, `freq = sqrt(fy² + fx²)`;
+/// - `irfft2` is numpy's `irfft2(·, s: (h, w))` with its 1/(h·w) normalisation: the imaginary parts of the DC column
+///   (and of the Nyquist column for even widths) enter only through the column transform, exactly as in numpy;
+/// - `M` is `ColorDecorrelation.normalized` (only when `decorrelate`).
+///
+/// Parameter layout of one icon: `[C][2][H][K]`: channel-major; inside a channel all real parts (row-major over
+/// `ky`, `kx`), then all imaginary parts. Initial values are N(0, sd²) in that order from
+/// `SplitMix64(seed: iconSeed, stream: ParamStream.initial)`.
+///
+/// Odd widths: Lucid keeps one extra spectrum column and crops one pixel of an irfft of width `w + 1`;
+/// Lucent (and this type) use numpy's exact odd-width inverse of `K = w / 2 + 1` columns instead.
+/// The inverse transform runs as two small matrix products with precomputed cos/sin tables (exact, no FFT).
+public struct FFTImageParam: ImageParam {
+    public let channels: Int
+    public let height: Int
+    public let width: Int
+    public let decorrelate: Bool
+    public let decayPower: Double
+    public let sd: Float
+    private let tables: SpectrumTables
+
+    /// Spectrum columns `K = width / 2 + 1`.
+    public var frequencyColumns: Int { width / 2 + 1 }
+    public var parameterCount: Int { channels * 2 * height * frequencyColumns }
+
+    /// `decorrelate` defaults to true for 3 channels (Lucid's default) and must be false otherwise.
+    public init(height: Int, width: Int, channels: Int = 3, decorrelate: Bool? = nil,
+                decayPower: Double = 1, sd: Float = 0.01) throws {
+        guard (1...4096).contains(height), (1...4096).contains(width), (1...4).contains(channels) else {
+            throw ParamError.badSize(height: height, width: width, channels: channels)
+        }
+        let dec = decorrelate ?? (channels == 3)
+        if dec && channels != 3 { throw ParamError.decorrelationNeedsRGB(channels: channels) }
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.decorrelate = dec
+        self.decayPower = decayPower
+        self.sd = sd
+        self.tables = SpectrumTables(height: height, width: width, decayPower: decayPower)
+    }
+
+    /// A one-channel (grayscale) FFT image for models with a single input channel; no colour decorrelation.
+    public static func grayscale(height: Int, width: Int, decayPower: Double = 1, sd: Float = 0.01) throws -> FFTImageParam {
+        try FFTImageParam(height: height, width: width, channels: 1, decorrelate: false, decayPower: decayPower, sd: sd)
+    }
+
+    /// The spectrum scale per (ky, kx), row-major `[H][K]` (includes the `sqrt(h·w)` factor).
+    public var spectrumScale: [Float] { Array(UnsafeBufferPointer(start: tables.scale, count: height * frequencyColumns)) }
+
+    public func initialize(_ params: UnsafeMutablePointer<Float>, seed: UInt64) {
+        var rng = SplitMix64(seed: seed, stream: ParamStream.initial)
+        for i in 0..<parameterCount { params[i] = rng.nextNormal() * sd }
+    }
+
+    /// The image before colour decorrelation and sigmoid (`irfft2(spectrum ⊙ scale) / 4`), `[N, C, H, W]`.
+    public func linearImage(_ params: Tensor) -> Tensor {
+        let n = params.shape[0]
+        let out = Tensor(zeros: [n, channels, height, width])
+        let t = tables, h = height, w = width, k = frequencyColumns, per = 2 * h * k
+        Parallel.forEach(n * channels) { job in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * per)
+            defer { scratch.deallocate() }
+            let spec = scratch, z = scratch + per
+            let src = params.data + job * per
+            for i in 0..<per { spec[i] = src[i] * t.scale[i % (h * k)] }
+            // [Zr; Zi] = [[C, -S], [S, C]] · [Xr; Xi]   (transform over ky)
+            VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, t.ay, lda: 2 * h, spec, ldb: k, z, ldc: k)
+            // image = Zr · Bc + Zi · Bs                   (real inverse over kx)
+            let img = out.data + job * h * w
+            VisKernels.matmul(m: h, n: w, k: k, z, lda: k, t.bc, ldb: w, img, ldc: w)
+            VisKernels.matmul(m: h, n: w, k: k, z + h * k, lda: k, t.bs, ldb: w, img, ldc: w, accumulate: true)
+        }
+        return out
+    }
+
+    public func image(_ params: Tensor) -> Tensor {
+        let out = linearImage(params)
+        let c = channels, plane = height * width, dec = decorrelate
+        Parallel.forEach(params.shape[0]) { i in
+            ValidRGB.forward(out.data + i * c * plane, channels: c, plane: plane, decorrelate: dec)
+        }
+        return out
+    }
+
+    public func backward(_ params: Tensor, image: Tensor, gradImage: Tensor) -> Tensor {
+        let n = params.shape[0]
+        let c = channels, plane = height * width
+        let g = gradImage.copy()
+        Parallel.forEach(n) { i in
+            ValidRGB.backward(g.data + i * c * plane, image: image.data + i * c * plane,
+                              channels: c, plane: plane, decorrelate: decorrelate)
+        }
+        return linearBackward(g, count: n)
+    }
+
+    /// Gradient w.r.t. the parameters given the gradient w.r.t. `linearImage`.
+    public func linearBackward(_ gradLinear: Tensor, count n: Int) -> Tensor {
+        let t = tables, h = height, w = width, k = frequencyColumns, per = 2 * h * k
+        let out = Tensor(zeros: [n, parameterCount])
+        Parallel.forEach(n * channels) { job in
+            let gz = UnsafeMutablePointer<Float>.allocate(capacity: per)
+            defer { gz.deallocate() }
+            let gi = gradLinear.data + job * h * w
+            VisKernels.matmul(m: h, n: k, k: w, gi, lda: w, t.bcT, ldb: k, gz, ldc: k)
+            VisKernels.matmul(m: h, n: k, k: w, gi, lda: w, t.bsT, ldb: k, gz + h * k, ldc: k)
+            let dst = out.data + job * per
+            VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, t.ayT, lda: 2 * h, gz, ldb: k, dst, ldc: k)
+            for i in 0..<per { dst[i] *= t.scale[i % (h * k)] }
+        }
+        return out
+    }
+}
+
+/// Precomputed spectrum scale and inverse-DFT matrices for one image size (computed in double precision).
+final class SpectrumTables: @unchecked Sendable {
+    let scale: UnsafeMutablePointer<Float>   // [H][K]
+    let ay: UnsafeMutablePointer<Float>      // [2H][2H]: [[C, -S], [S, C]], C[y][ky] = cos(2π y ky / H)
+    let ayT: UnsafeMutablePointer<Float>
+    let bc: UnsafeMutablePointer<Float>      // [K][W]:  c_kx cos(2π kx x / W) / (4 H W)
+    let bs: UnsafeMutablePointer<Float>      // [K][W]: -c_kx sin(2π kx x / W) / (4 H W)
+    let bcT: UnsafeMutablePointer<Float>     // [W][K]
+    let bsT: UnsafeMutablePointer<Float>
+
+    init(height h: Int, width w: Int, decayPower: Double) {
+        let k = w / 2 + 1
+        scale = .allocate(capacity: h * k)
+        ay = .allocate(capacity: 4 * h * h)
+        ayT = .allocate(capacity: 4 * h * h)
+        bc = .allocate(capacity: k * w)
+        bs = .allocate(capacity: k * w)
+        bcT = .allocate(capacity: k * w)
+        bsT = .allocate(capacity: k * w)
+        let floorFreq = 1 / Double(max(h, w)), root = Double(h * w).squareRoot()
+        for ky in 0..<h {
+            let fy = Double(ky < (h + 1) / 2 ? ky : ky - h) / Double(h)
+            for kx in 0..<k {
+                let fx = Double(kx) / Double(w)
+                let f = max((fx * fx + fy * fy).squareRoot(), floorFreq)
+                scale[ky * k + kx] = Float(root / pow(f, decayPower))
+            }
+        }
+        let n2 = 2 * h
+        for y in 0..<h {
+            for ky in 0..<h {
+                let phase = 2 * Double.pi * Double((y * ky) % h) / Double(h)
+                let c = Float(cos(phase)), s = Float(sin(phase))
+                ay[y * n2 + ky] = c
+                ay[y * n2 + h + ky] = -s
+                ay[(h + y) * n2 + ky] = s
+                ay[(h + y) * n2 + h + ky] = c
+            }
+        }
+        for r in 0..<n2 { for col in 0..<n2 { ayT[col * n2 + r] = ay[r * n2 + col] } }
+        let norm = 1 / (4 * Double(h * w))
+        for kx in 0..<k {
+            let weight: Double = (kx == 0 || (w % 2 == 0 && kx == w / 2)) ? 1 : 2
+            for x in 0..<w {
+                let phase = 2 * Double.pi * Double((kx * x) % w) / Double(w)
+                let c = Float(weight * norm * cos(phase)), s = Float(-weight * norm * sin(phase))
+                bc[kx * w + x] = c
+                bs[kx * w + x] = s
+                bcT[x * k + kx] = c
+                bsT[x * k + kx] = s
+            }
+        }
+    }
+
+    deinit {
+        for p in [scale, ay, ayT, bc, bs, bcT, bsT] { p.deallocate() }
+    }
+}
