@@ -185,7 +185,7 @@ public struct AveragePool: Layer {
         return g.planes * g.outH * g.outW * g.kh * g.kw
     }
 
-    /// Calls `visit(outputIndex, rows, cols, 1/divisor)` with the window's valid input rows and columns.
+    /// Calls `visit(outputIndex, rows, cols, divisor)` with the window's valid input rows and columns.
     @inline(__always)
     static func windows(_ g: PoolGeometry, includePad: Bool, _ visit: (Int, Range<Int>, Range<Int>, Float) -> Void) {
         for oh in 0..<g.outH {
@@ -195,7 +195,7 @@ public struct AveragePool: Layer {
                 let ws = ow * g.sw - g.left, we = Swift.min(ws + g.kw, g.inW + g.right)
                 let cols = Swift.max(ws, 0) ..< Swift.max(Swift.max(ws, 0), Swift.min(we, g.inW))
                 let count = includePad ? (he - hs) * (we - ws) : rows.count * cols.count
-                visit(oh * g.outW + ow, rows, cols, count > 0 ? 1 / Float(count) : 0)
+                visit(oh * g.outW + ow, rows, cols, Float(Swift.max(count, 1)))
             }
         }
     }
@@ -208,10 +208,10 @@ public struct AveragePool: Layer {
         let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW, include = countIncludePad
         g.forPlanes { p in
             let s = src + p * inPlane, d = dst + p * outPlane
-            AveragePool.windows(g, includePad: include) { o, rows, cols, scale in
+            AveragePool.windows(g, includePad: include) { o, rows, cols, divisor in
                 var sum: Float = 0
                 for h in rows { for w in cols { sum += s[h * g.inW + w] } }
-                d[o] = sum * scale
+                d[o] = sum / divisor
             }
         }
         return y
@@ -226,8 +226,8 @@ public struct AveragePool: Layer {
         let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW, include = countIncludePad
         g.forPlanes { p in
             let d = dst + p * inPlane, go = gy + p * outPlane
-            AveragePool.windows(g, includePad: include) { o, rows, cols, scale in
-                let v = go[o] * scale
+            AveragePool.windows(g, includePad: include) { o, rows, cols, divisor in
+                let v = go[o] / divisor
                 for h in rows { for w in cols { d[h * g.inW + w] += v } }
             }
         }
