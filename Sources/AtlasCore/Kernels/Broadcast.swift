@@ -8,6 +8,11 @@ func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
 }
 
 @inline(__always) @usableFromInline
+func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always) @usableFromInline
 func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

@@ -6,6 +6,8 @@ struct PoolGeometry {
     let kh: Int, kw: Int, sh: Int, sw: Int, dh: Int, dw: Int
     let top: Int, left: Int, bottom: Int, right: Int
     let planes: Int, inH: Int, inW: Int, outH: Int, outW: Int
+    /// Valid tap ranges [lo, hi) of each output row's and column's window (precomputed: no divisions in loops).
+    let rowLo: [Int], rowHi: [Int], colLo: [Int], colHi: [Int]
 
     /// ONNX output length: floor or ceil of (in + pads − effective kernel) / stride, plus one; in ceil mode a
     /// last window that would start inside the end padding is dropped.
@@ -40,6 +42,9 @@ struct PoolGeometry {
         }
         outH = PoolGeometry.outputLength(inH, kernel: kh, stride: sh, begin: top, end: bottom, dilation: dh, ceil: ceil)
         outW = PoolGeometry.outputLength(inW, kernel: kw, stride: sw, begin: left, end: right, dilation: dw, ceil: ceil)
+        let rows = (0..<outH).map { PoolGeometry.taps(start: $0 * s[0] - p[0], kernel: kernel[0], dilation: d[0], n: shape[2]) }
+        let cols = (0..<outW).map { PoolGeometry.taps(start: $0 * s[1] - p[1], kernel: kernel[1], dilation: d[1], n: shape[3]) }
+        rowLo = rows.map(\.0); rowHi = rows.map(\.1); colLo = cols.map(\.0); colHi = cols.map(\.1)
     }
 
     var outputShape: [Int] { [planes, outH, outW] }
@@ -87,12 +92,13 @@ public struct MaxPool: Layer {
     /// Calls `visit(outputIndex, inputIndex of the first max or −1, max)` for every output of one plane.
     @inline(__always)
     static func scan(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ visit: (Int, Int, Float) -> Void) {
+        let rowLo = g.rowLo, rowHi = g.rowHi, colLo = g.colLo, colHi = g.colHi
         for oh in 0..<g.outH {
             let h0 = oh * g.sh - g.top
-            let (i0, i1) = PoolGeometry.taps(start: h0, kernel: g.kh, dilation: g.dh, n: g.inH)
+            let i0 = rowLo[oh], i1 = rowHi[oh]
             for ow in 0..<g.outW {
                 let w0 = ow * g.sw - g.left
-                let (j0, j1) = PoolGeometry.taps(start: w0, kernel: g.kw, dilation: g.dw, n: g.inW)
+                let j0 = colLo[ow], j1 = colHi[ow]
                 var best = -Float.infinity, arg = -1
                 for i in i0..<i1 {
                     let rowStart = (h0 + i * g.dh) * g.inW + w0
@@ -112,10 +118,11 @@ public struct MaxPool: Layer {
         let y = Tensor(zeros: [x.shape[0], x.shape[1], g.outH, g.outW])
         let src = UnsafePointer(x.data), dst = y.data
         let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
+        let vector = g.dw == 1 && (g.sw == 1 || g.sw == 2)
         g.forPlanes { p in
             let s = src + p * inPlane, d = dst + p * outPlane
-            if g.dh == 1 && g.dw == 1 && g.kh * g.kw <= 16 {
-                MaxPool.scanDense(g, s) { o, v in d[o] = v }
+            if vector {
+                MaxPool.forwardPlane(g, s, d)
             } else {
                 MaxPool.scan(g, s) { o, _, v in d[o] = v }
             }
@@ -123,22 +130,43 @@ public struct MaxPool: Layer {
         return y
     }
 
-    /// Undilated forward: interior windows run without bounds checks.
-    @inline(__always)
-    static func scanDense(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ write: (Int, Float) -> Void) {
+    /// Forward of one plane for unit column dilation and column stride 1 or 2: eight outputs at a time where
+    /// the whole window row lies inside the input (stride 2 deinterleaves a 16-wide load), scalar elsewhere.
+    static func forwardPlane(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        let rowLo = g.rowLo, rowHi = g.rowHi, colLo = g.colLo, colHi = g.colHi
+        let sw = g.sw, kw = g.kw, inW = g.inW
+        // Outputs q whose taps (and, for stride 2, one extra odd element) stay inside the row.
+        let vecStart = (g.left + sw - 1) / sw
+        let span = inW - 1 - (kw - 1) + g.left - (sw == 2 ? 1 : 0)
+        let vecEnd = span < 0 ? 0 : Swift.min(g.outW, span / sw + 1)
         for oh in 0..<g.outH {
             let h0 = oh * g.sh - g.top
-            let (i0, i1) = PoolGeometry.taps(start: h0, kernel: g.kh, dilation: 1, n: g.inH)
-            for ow in 0..<g.outW {
-                let w0 = ow * g.sw - g.left
-                let (j0, j1) = PoolGeometry.taps(start: w0, kernel: g.kw, dilation: 1, n: g.inW)
-                var best = -Float.infinity
-                var row = src + (h0 + i0) * g.inW + w0
-                for _ in i0..<i1 {
-                    for j in j0..<j1 { best = Swift.max(best, row[j]) }
-                    row += g.inW
+            let i0 = rowLo[oh], i1 = rowHi[oh]
+            let out = dst + oh * g.outW
+            var ow = 0
+            while ow < g.outW {
+                if ow >= vecStart && ow + 8 <= vecEnd {
+                    var best = SIMD8<Float>(repeating: -.infinity)
+                    for i in i0..<i1 {
+                        let base = src + (h0 + i * g.dh) * inW + ow * sw - g.left
+                        if sw == 1 {
+                            for j in 0..<kw { let v = load8(base + j); best = best.replacing(with: v, where: v .> best) }
+                        } else {
+                            for j in 0..<kw { let v = load16(base + j).evenHalf; best = best.replacing(with: v, where: v .> best) }
+                        }
+                    }
+                    store8(best, out + ow)
+                    ow += 8
+                } else {
+                    let w0 = ow * sw - g.left
+                    var best = -Float.infinity
+                    for i in i0..<i1 {
+                        let row = src + (h0 + i * g.dh) * inW + w0
+                        for j in colLo[ow]..<colHi[ow] where row[j] > best { best = row[j] }
+                    }
+                    out[ow] = best
+                    ow += 1
                 }
-                write(oh * g.outW + ow, best)
             }
         }
     }
@@ -185,50 +213,113 @@ public struct AveragePool: Layer {
         return g.planes * g.outH * g.outW * g.kh * g.kw
     }
 
-    /// Calls `visit(outputIndex, rows, cols, divisor)` with the window's valid input rows and columns.
-    @inline(__always)
-    static func windows(_ g: PoolGeometry, includePad: Bool, _ visit: (Int, Range<Int>, Range<Int>, Float) -> Void) {
-        for oh in 0..<g.outH {
-            let hs = oh * g.sh - g.top, he = Swift.min(hs + g.kh, g.inH + g.bottom)
-            let rows = Swift.max(hs, 0) ..< Swift.max(Swift.max(hs, 0), Swift.min(he, g.inH))
-            for ow in 0..<g.outW {
-                let ws = ow * g.sw - g.left, we = Swift.min(ws + g.kw, g.inW + g.right)
-                let cols = Swift.max(ws, 0) ..< Swift.max(Swift.max(ws, 0), Swift.min(we, g.inW))
-                let count = includePad ? (he - hs) * (we - ws) : rows.count * cols.count
-                visit(oh * g.outW + ow, rows, cols, Float(Swift.max(count, 1)))
-            }
+    /// Per output row and column: the divisor factor (the window's padded or valid extent).
+    private func extents(_ g: PoolGeometry) -> (rows: [Float], cols: [Float]) {
+        let rows = (0..<g.outH).map { oh -> Float in
+            let hs = oh * g.sh - g.top
+            return Float(countIncludePad ? Swift.min(hs + g.kh, g.inH + g.bottom) - hs : g.rowHi[oh] - g.rowLo[oh])
+        }
+        let cols = (0..<g.outW).map { ow -> Float in
+            let ws = ow * g.sw - g.left
+            return Float(countIncludePad ? Swift.min(ws + g.kw, g.inW + g.right) - ws : g.colHi[ow] - g.colLo[ow])
+        }
+        return (rows.map { Swift.max($0, 1) }, cols.map { Swift.max($0, 1) })
+    }
+
+    /// Runs `body(plane, scratch)` over planes in parallel, with an inH × outW scratch buffer per chunk.
+    private func withScratch(_ g: PoolGeometry, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        let grain = Swift.max(1, 16_384 / Swift.max(1, g.inH * g.inW))
+        Parallel.forRanges(g.planes, grain: grain) { r in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, g.inH * g.outW))
+            defer { scratch.deallocate() }
+            for p in r { body(p, scratch) }
         }
     }
 
+    /// Separable: window sums along each input row into scratch[h, ow], then sums of scratch rows (8 lanes
+    /// at a time) over each output row's window, divided by rowExtent·colExtent.
     public func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0]
         guard let g = try? geometry(x.shape) else { preconditionFailure("AveragePool: unvalidated shape \(x.shape)") }
         let y = Tensor(zeros: [x.shape[0], x.shape[1], g.outH, g.outW])
         let src = UnsafePointer(x.data), dst = y.data
-        let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW, include = countIncludePad
-        g.forPlanes { p in
-            let s = src + p * inPlane, d = dst + p * outPlane
-            AveragePool.windows(g, includePad: include) { o, rows, cols, divisor in
-                var sum: Float = 0
-                for h in rows { for w in cols { sum += s[h * g.inW + w] } }
-                d[o] = sum / divisor
+        let (rowExt, colExt) = extents(g)
+        let inW = g.inW, outW = g.outW
+        withScratch(g) { p, h in
+            let s = src + p * g.inH * inW, d = dst + p * g.outH * outW
+            let colLo = g.colLo, colHi = g.colHi
+            for r in 0..<g.inH {
+                let row = s + r * inW, hr = h + r * outW
+                for ow in 0..<outW {
+                    let w0 = ow * g.sw - g.left
+                    var sum: Float = 0
+                    for j in colLo[ow]..<colHi[ow] { sum += row[w0 + j] }
+                    hr[ow] = sum
+                }
+            }
+            for oh in 0..<g.outH {
+                let h0 = oh * g.sh - g.top, out = d + oh * outW
+                let first = h + (h0 + g.rowLo[oh]) * outW, n = g.rowHi[oh] - g.rowLo[oh]
+                var ow = 0
+                while ow + 8 <= outW {
+                    var acc = SIMD8<Float>()
+                    for i in 0..<n { acc += load8(first + i * outW + ow) }
+                    var den = SIMD8<Float>()
+                    for k in 0..<8 { den[k] = colExt[ow + k] }
+                    store8(acc / (den * rowExt[oh]), out + ow)
+                    ow += 8
+                }
+                while ow < outW {
+                    var acc: Float = 0
+                    for i in 0..<n { acc += first[i * outW + ow] }
+                    out[ow] = acc / (rowExt[oh] * colExt[ow])
+                    ow += 1
+                }
             }
         }
         return y
     }
 
+    /// The transpose of the forward: g / extents spread over each output row's window rows into scratch[h, ow]
+    /// (in output-row order), then each scratch value spread over its column window.
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         guard needsGrad.first == true else { return [nil] }
         let x = inputs[0]
         guard let g = try? geometry(x.shape) else { preconditionFailure("AveragePool: unvalidated shape \(x.shape)") }
         let gx = Tensor(zeros: x.shape)
         let gy = UnsafePointer(gradOutput.data), dst = gx.data
-        let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW, include = countIncludePad
-        g.forPlanes { p in
-            let d = dst + p * inPlane, go = gy + p * outPlane
-            AveragePool.windows(g, includePad: include) { o, rows, cols, divisor in
-                let v = go[o] / divisor
-                for h in rows { for w in cols { d[h * g.inW + w] += v } }
+        let (rowExt, colExt) = extents(g)
+        let inW = g.inW, outW = g.outW
+        var invCol = colExt.map { 1 / $0 }
+        invCol += [Float](repeating: 0, count: 8)
+        withScratch(g) { p, h in
+            let go = gy + p * g.outH * outW, d = dst + p * g.inH * inW
+            h.update(repeating: 0, count: g.inH * outW)
+            for oh in 0..<g.outH {
+                let h0 = oh * g.sh - g.top, gr = go + oh * outW
+                let first = h + (h0 + g.rowLo[oh]) * outW, n = g.rowHi[oh] - g.rowLo[oh]
+                let scale = 1 / rowExt[oh]
+                var ow = 0
+                while ow + 8 <= outW {
+                    var inv = SIMD8<Float>()
+                    for k in 0..<8 { inv[k] = invCol[ow + k] }
+                    let v = load8(gr + ow) * scale * inv
+                    for i in 0..<n { let q = first + i * outW + ow; store8(load8(q) + v, q) }
+                    ow += 8
+                }
+                while ow < outW {
+                    let v = gr[ow] * scale * invCol[ow]
+                    for i in 0..<n { first[i * outW + ow] += v }
+                    ow += 1
+                }
+            }
+            let colLo = g.colLo, colHi = g.colHi
+            for r in 0..<g.inH {
+                let row = d + r * inW, hr = h + r * outW
+                for ow in 0..<outW {
+                    let w0 = ow * g.sw - g.left, v = hr[ow]
+                    for j in colLo[ow]..<colHi[ow] { row[w0 + j] += v }
+                }
             }
         }
         return [gx]

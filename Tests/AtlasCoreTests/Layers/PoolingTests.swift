@@ -37,13 +37,13 @@ final class PoolingTests: XCTestCase {
     }
 
     /// Random configurations, including odd sizes, asymmetric pads, strides above the kernel and ceil mode.
-    func randomConfigs(count: Int, seed: UInt64, dilation: Bool) -> [Config] {
+    func randomConfigs(count: Int, seed: UInt64, dilation: Bool, wide: Bool = false) -> [Config] {
         var rng = SplitMix64(seed: seed)
         var out = [Config]()
         while out.count < count {
             var cf = Config()
             cf.n = 1 + rng.nextInt(below: 2); cf.c = 1 + rng.nextInt(below: 3)
-            cf.h = 2 + rng.nextInt(below: 10); cf.w = 2 + rng.nextInt(below: 10)
+            cf.h = 2 + rng.nextInt(below: 10); cf.w = wide ? 16 + rng.nextInt(below: 30) : 2 + rng.nextInt(below: 10)
             cf.k = [1 + rng.nextInt(below: 4), 1 + rng.nextInt(below: 4)]
             cf.s = [1 + rng.nextInt(below: 3), 1 + rng.nextInt(below: 3)]
             cf.d = dilation ? [1 + rng.nextInt(below: 2), 1 + rng.nextInt(below: 2)] : [1, 1]
@@ -63,7 +63,9 @@ final class PoolingTests: XCTestCase {
     }
 
     func testMaxPoolForwardMatchesNaiveLoops() throws {
-        for (i, cf) in randomConfigs(count: 60, seed: 1, dilation: true).enumerated() {
+        // Wide rows exercise the eight-lane paths (stride 2 needs 16 + kernel columns).
+        let configs = randomConfigs(count: 60, seed: 1, dilation: true) + randomConfigs(count: 30, seed: 11, dilation: true, wide: true)
+        for (i, cf) in configs.enumerated() {
             let x = TestData.uniform([cf.n, cf.c, cf.h, cf.w], seed: UInt64(i))
             let y = try LT.run(maxPool(cf), [x])
             let (shape, values) = naive(x, cf, max: true)
@@ -73,7 +75,8 @@ final class PoolingTests: XCTestCase {
     }
 
     func testAveragePoolForwardMatchesNaiveLoops() throws {
-        for (i, cf) in randomConfigs(count: 60, seed: 2, dilation: false).enumerated() {
+        let configs = randomConfigs(count: 60, seed: 2, dilation: false) + randomConfigs(count: 30, seed: 12, dilation: false, wide: true)
+        for (i, cf) in configs.enumerated() {
             let x = TestData.uniform([cf.n, cf.c, cf.h, cf.w], seed: UInt64(i))
             let y = try LT.run(avgPool(cf), [x])
             let (shape, values) = naive(x, cf, max: false)
@@ -87,7 +90,7 @@ final class PoolingTests: XCTestCase {
             // Distinct values 0.05 apart: no window max changes under a ±0.01 perturbation.
             LT.assertGradient(maxPool(cf), [LT.distinct([cf.n, cf.c, cf.h, cf.w], seed: UInt64(i))], "\(cf)")
         }
-        for (i, cf) in randomConfigs(count: 12, seed: 4, dilation: false).enumerated() {
+        for (i, cf) in (randomConfigs(count: 12, seed: 4, dilation: false) + randomConfigs(count: 4, seed: 14, dilation: false, wide: true)).enumerated() {
             LT.assertGradient(avgPool(cf), [TestData.uniform([cf.n, cf.c, cf.h, cf.w], seed: UInt64(i))], "\(cf)")
         }
         let x = LT.distinct([2, 3, 5, 7], seed: 5)
