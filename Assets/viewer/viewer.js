@@ -19,10 +19,7 @@
   const MAX_INFLIGHT = 12, CACHE_MAX = 400, MAX_SCALE = 8, UI_BG = '#121315';
   const $ = (id) => document.getElementById(id);
   const el = (tag, cls, text) => {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
+    const e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e;
   };
   const clamp = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
   const fmt = (v) => typeof v !== 'number' ? v : Math.abs(v) >= 1000 ? v.toFixed(0) : String(+v.toPrecision(3));
@@ -38,13 +35,13 @@
   const cache = new Map();  // "grid/z/x/y" → {img, state: 'loading' | 'ok' | 'error', used: frame, z}
   const stats = { loaded: 0, errors: 0, inflight: 0, visible: 0, painted: 0, fallback: 0, missing: 0, broken: 0,
                   level: 0, frames: 0, errorUrls: [] };
+  const scriptErrors = [];  // uncaught errors, reported by state() for tests
+  window.addEventListener('error', (e) => { if (e.message && scriptErrors.length < 5) scriptErrors.push(e.message); });
 
   // ---- start-up ---------------------------------------------------------------------------------------------
   function fail(msg) {
     error = msg;
-    const m = $('message');
-    m.textContent = msg;
-    m.hidden = false;
+    Object.assign($('message'), { textContent: msg, hidden: false });
     cv.hidden = true;
     dump();
   }
@@ -56,10 +53,7 @@
       return fail('Unsupported index: format "' + idx.format + '", version ' + idx.version +
                   '.\nThis viewer reads atlas-index version 1.');
     if (!Array.isArray(idx.grids) || !idx.grids.length) return fail('The atlas index has no grids.');
-    header();
-    controls();
-    resize();
-    applyHash(params);
+    header(); controls(); resize(); applyHash(params);
     render();  // first frame now, not at the next animation frame: tile loads start before the load event
   }
 
@@ -89,14 +83,10 @@
     const g = idx.grids.find((g) => g.id === id) || grid || idx.grids[0];
     if (g === grid) return;
     grid = g;
-    T = g.tiles.tileSize || 256;
-    minZ = g.tiles.minZoom || 0;
-    maxZ = g.tiles.maxZoom || 0;
-    CW = g.canvas.width;
-    CH = g.canvas.height;
+    T = g.tiles.tileSize || 256; minZ = g.tiles.minZoom || 0; maxZ = g.tiles.maxZoom || 0;
+    CW = g.canvas.width; CH = g.canvas.height;
     cellMap = new Map((g.cells || []).map((c) => [c.x + ',' + c.y, c]));
-    hovered = selected = null;
-    anim = null;
+    hovered = selected = anim = null;
     $('grid-select').value = g.id;
     panel();
   }
@@ -119,11 +109,7 @@
     return [o[0] + c.x * cs, o[1] + c.y * cs, cs, cs];
   }
 
-  function setView(v) {
-    view = clampView(v);
-    requestRender();
-    scheduleHash();
-  }
+  function setView(v) { view = clampView(v); requestRender(); scheduleHash(); }
   // Animate to view `to`; with an anchor {sx, sy, px, py} canvas point (px, py) stays under screen point (sx, sy).
   function animateTo(to, anchor, ms) {
     to = clampView(to);
@@ -145,14 +131,11 @@
   function zoomAt(sx, sy, f, animate) {
     const [px, py] = toCanvas(sx, sy), anchor = { sx, sy, px, py };
     if (animate) return animateTo({ s: target().s * f, cx: 0, cy: 0 }, anchor);
-    anim = null;
     const s = clampView({ s: view.s * f, cx: 0, cy: 0 }).s;
+    anim = null;
     setView({ s, cx: px - (sx - W / 2) / s, cy: py - (sy - H / 2) / s });
   }
-  function panBy(dx, dy) {  // screen px; content follows the pointer
-    anim = null;
-    setView({ s: view.s, cx: view.cx - dx / view.s, cy: view.cy - dy / view.s });
-  }
+  function panBy(dx, dy) { anim = null; setView({ s: view.s, cx: view.cx - dx / view.s, cy: view.cy - dy / view.s }); }
   function fit(animate) {
     const v = { s: fitScale(), cx: CW / 2, cy: CH / 2 };
     if (animate) animateTo(v, null, 300); else { anim = null; setView(v); }
@@ -163,9 +146,9 @@
   }
 
   // ---- tiles --------------------------------------------------------------------------------------------------
-  // Returns the cache entry of a tile. With `load`, a missing tile starts loading, or is queued when MAX_INFLIGHT
-  // are pending; a finished load starts the next queued one at once, so that (in headless tests) the page's load
-  // event waits for every visible tile.
+  // Returns the cache entry of a tile. With `load`, a missing tile is queued for pump(), which keeps MAX_INFLIGHT
+  // loads going; a finished load starts the next one at once, and the last paints at once, so that the page's load
+  // event (which headless --dump-dom / --screenshot wait for) comes after every visible tile is painted.
   let queue = [];  // [key, url, z] wanted by the last frame, best first
   function tile(z, x, y, load) {
     const key = grid.id + '/' + z + '/' + x + '/' + y;
@@ -183,14 +166,14 @@
         t.state = ok ? 'ok' : 'error';
         stats.inflight--;
         if (ok) stats.loaded++;
-        else { stats.errors++; if (stats.errorUrls.length < 5) stats.errorUrls.push(url); }
+        else if (stats.errors++ < 5) stats.errorUrls.push(url);
         pump();
-        requestRender();
+        if (!stats.inflight) render(); else requestRender();  // the last one paints now, before the load event
       };
       t.img.onload = () => done(true);
       t.img.onerror = () => done(false);
-      stats.inflight++;
       t.img.src = url;
+      stats.inflight++;
       cache.set(key, t);
     }
   }
@@ -214,23 +197,21 @@
   // ---- rendering ----------------------------------------------------------------------------------------------
   function resize() {
     const r = cv.getBoundingClientRect();
-    dpr = window.devicePixelRatio || 1;
-    W = r.width || 1;
-    H = r.height || 1;
+    dpr = window.devicePixelRatio || 1; W = r.width || 1; H = r.height || 1;
     const bw = Math.round(W * dpr), bh = Math.round(H * dpr);
     if (cv.width !== bw || cv.height !== bh) { cv.width = bw; cv.height = bh; }
   }
   function requestRender() {
     if (renderQueued || error) return;
     renderQueued = true;
-    requestAnimationFrame(render);
+    const go = () => { if (renderQueued) render(); };
+    requestAnimationFrame(go);
+    setTimeout(go, 100);  // fallback: headless Chromium under virtual time issues (almost) no animation frames
   }
   const dev = (v) => Math.round(v * dpr);  // screen px → whole device px
 
   function render() {
-    renderQueued = false;
-    frame++;
-    stats.frames++;
+    renderQueued = false; frame++; stats.frames++;
     resize();
     stepAnim(performance.now());
     if (pointer && !drag) setHover(cellAt(...toCanvas(pointer.x, pointer.y)));
@@ -241,10 +222,7 @@
 
     // Clip to the canvas area: edge tiles are padded to T × T, the padding must not show.
     const [x0, y0] = toScreen(0, 0), [x1, y1] = toScreen(CW, CH);
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(dev(x0), dev(y0), dev(x1) - dev(x0), dev(y1) - dev(y0));
-    ctx.clip();
+    ctx.save(); ctx.beginPath(); ctx.rect(dev(x0), dev(y0), dev(x1) - dev(x0), dev(y1) - dev(y0)); ctx.clip();
     ctx.fillStyle = grid.background || '#000';
     ctx.fill();
 
@@ -257,15 +235,15 @@
       const [sx, sy] = toScreen(tx * n, ty * n), [ex, ey] = toScreen((tx + 1) * n, (ty + 1) * n);
       const dx = dev(sx), dy = dev(sy), dw = dev(ex) - dx, dh = dev(ey) - dy;
       if (t && t.state === 'ok') { ctx.drawImage(t.img, dx, dy, dw, dh); painted++; continue; }
-      let found = false;
-      for (let k = 1; z - k >= minZ && !found; k++) {
+      let stand = false;
+      for (let k = 1; z - k >= minZ && !stand; k++) {
         const a = tile(z - k, tx >> k, ty >> k, false);
         if (!a || a.state !== 'ok') continue;
         const m = T / (1 << k), mask = (1 << k) - 1;
         ctx.drawImage(a.img, (tx & mask) * m, (ty & mask) * m, m, m, dx, dy, dw, dh);
-        found = true;
+        stand = true;
       }
-      if (t && t.state === 'error') broken++; else if (found) fallback++; else missing++;
+      if (t && t.state === 'error') broken++; else if (stand) fallback++; else missing++;
     }
     ctx.restore();
     pump();
@@ -287,12 +265,9 @@
   function outline(c, color, width) {
     const r = cellRect(c), [sx, sy] = toScreen(r[0], r[1]), [ex, ey] = toScreen(r[0] + r[2], r[1] + r[3]);
     const x = dev(sx), y = dev(sy), w = dev(ex) - x, h = dev(ey) - y;
-    ctx.lineWidth = (width + 2) * dpr;
-    ctx.strokeStyle = 'rgba(0,0,0,0.55)';
-    ctx.strokeRect(x, y, w, h);
-    ctx.lineWidth = width * dpr;
-    ctx.strokeStyle = color;
-    ctx.strokeRect(x, y, w, h);
+    for (const [lw, col] of [[width + 2, 'rgba(0,0,0,0.55)'], [width, color]]) {  // dark halo, then the colour
+      ctx.lineWidth = lw * dpr; ctx.strokeStyle = col; ctx.strokeRect(x, y, w, h);
+    }
   }
 
   function status() {
@@ -302,25 +277,18 @@
     if (stats.errors) s.append(' · ', el('span', 'bad', stats.errors + ' tile' + (stats.errors > 1 ? 's' : '') + ' failed'));
   }
   function flash(msg) {
-    note = msg;
-    clearTimeout(noteTimer);
+    note = msg; clearTimeout(noteTimer); requestRender();
     noteTimer = setTimeout(() => { note = ''; requestRender(); }, 3000);
-    requestRender();
   }
 
   // ---- cell panel ---------------------------------------------------------------------------------------------
   function setHover(c) {
-    if (c === hovered) return;
-    hovered = c;
-    panel();
-    requestRender();
+    if (c !== hovered) { hovered = c; panel(); requestRender(); }
   }
   function select(c, jump) {
-    selected = c || null;
-    panel();
+    selected = c || null; panel();
     if (c && jump) zoomToCell(c);
-    requestRender();
-    scheduleHash();
+    requestRender(); scheduleHash();
   }
 
   function panel() {
@@ -333,14 +301,11 @@
       ? (idx.kind === 'gallery' ? 'Channel ' : 'Unit ') + c.channel : 'Cell ' + c.x + ', ' + c.y;
     const body = $('panel-body');
     body.replaceChildren();
-    if (c.icon) { const i = el('img', 'icon'); i.src = c.icon; i.alt = ''; body.append(i); }
+    if (c.icon) body.append(Object.assign(el('img', 'icon'), { src: c.icon, alt: '' }));
 
     const kv = el('dl', 'kv');
     const row = (k, v) => { if (v != null && v !== '') kv.append(el('dt', null, k), el('dd', null, String(fmt(v)))); };
-    row('label', c.label);
-    row('objective', c.objective);
-    row('samples', c.n);
-    row('norm', c.norm);
+    row('label', c.label); row('objective', c.objective); row('samples', c.n); row('norm', c.norm);
     if (c.channel != null) row('cell', c.x + ', ' + c.y);
     body.append(kv);
 
@@ -365,15 +330,11 @@
       const thumbs = el('div', 'samples'), paths = el('ol', 'paths');
       for (const s of c.samples) {
         const where = s.x != null ? ' (' + s.x + ', ' + s.y + ')' : '';
-        if (s.thumb) {
-          const f = el('figure'), i = el('img');
-          i.src = s.thumb;
-          i.alt = s.path || '';
-          i.loading = 'lazy';
-          f.title = (s.path || '') + where;
-          f.append(i, el('figcaption', null, (s.path || '').split('/').pop() + where));
-          thumbs.append(f);
-        } else paths.append(el('li', null, (s.path || '?') + where));
+        if (!s.thumb) { paths.append(el('li', null, (s.path || '?') + where)); continue; }
+        const f = el('figure'), i = Object.assign(el('img'), { src: s.thumb, alt: s.path || '', loading: 'lazy' });
+        f.title = (s.path || '') + where;
+        f.append(i, el('figcaption', null, (s.path || '').split('/').pop() + where));
+        thumbs.append(f);
       }
       if (thumbs.childNodes.length) body.append(thumbs);
       if (paths.childNodes.length) body.append(paths);
@@ -458,10 +419,8 @@
       if ((e.target.closest && e.target.closest('input, select, textarea')) || e.ctrlKey || e.metaKey || e.altKey) return;
       const step = 120 / target().s, v = target(), k = e.key;
       const move = (dx, dy) => animateTo({ s: v.s, cx: v.cx + dx, cy: v.cy + dy }, null, 150);
-      if (k === 'ArrowLeft') move(-step, 0);
-      else if (k === 'ArrowRight') move(step, 0);
-      else if (k === 'ArrowUp') move(0, -step);
-      else if (k === 'ArrowDown') move(0, step);
+      const arrow = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[k];
+      if (arrow) move(arrow[0] * step, arrow[1] * step);
       else if (k === '+' || k === '=') zoomAt(W / 2, H / 2, 2, true);
       else if (k === '-' || k === '_') zoomAt(W / 2, H / 2, 0.5, true);
       else if (k === '0') fit(true);
@@ -531,7 +490,8 @@
       const h = '#' + parts.join('&');
       if (h === location.hash) return;
       lastHash = h;
-      try { history.replaceState(null, '', h); } catch (_) { location.replace(h); }
+      const url = location.href.split('#')[0] + h;  // absolute: a <base href> must not redirect the hash
+      try { history.replaceState(null, '', url); } catch (_) { location.replace(url); }
     }, 300);
   }
 
@@ -541,9 +501,7 @@
     return {
       version: 1, ready: settled, kind: idx.kind, grid: grid.id, zoom: +zoomOf(view.s).toFixed(3), scale: view.s,
       center: [view.cx, view.cy], viewport: [W, H], dpr, hovered: copy(hovered), selected: copy(selected),
-      tiles: { loaded: stats.loaded, errors: stats.errors, inflight: stats.inflight, cached: cache.size,
-               level: stats.level, visible: stats.visible, painted: stats.painted, fallback: stats.fallback,
-               missing: stats.missing, broken: stats.broken, frames: stats.frames, errorUrls: stats.errorUrls.slice() },
+      tiles: { ...stats, cached: cache.size, errorUrls: stats.errorUrls.slice() }, scriptErrors: scriptErrors.slice(),
     };
   }
   function dump() {

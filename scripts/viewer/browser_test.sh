@@ -6,20 +6,22 @@
 #   scripts/viewer/browser_test.sh URL                 an already served output folder (…/ or …/index.html)
 #
 # For every grid it loads index.html#g=…&dump=1 in headless Chromium (--dump-dom) and asserts from the state the
-# viewer writes into <pre id="atlas-state">: tiles painted > 0, all visible tiles painted, no load errors. For the
-# first grid it also selects and hovers cells from the index (#…&select=x,y&hover=x,y) and checks the dumped records
-# equal the index's, zooms to the finest level, takes a screenshot and checks it is not blank; for a folder it checks
-# that a copy without atlas.js shows the "no index" message.
-# Env: CHROMIUM (browser binary), SHOT (where to keep the screenshot; default OUTDIR-or-tmp/browser_test.png),
-#      WINDOW (default 1280,800). Needs python3 (stdlib) and ImageMagick (or Pillow) for the screenshot check.
-# Exits non-zero with a message on the first failure.
+# viewer writes into <pre id="atlas-state">: ready, tiles painted > 0, every visible tile painted, no load errors.
+# For the first grid it also: selects and hovers cells from the index (#…&select=x,y&hover=x,y) and checks that the
+# dumped records equal the index's; zooms to the finest level; runs Tests/viewer/interaction.js through cdp_run.py
+# (synthetic mouse, wheel, touch, key, search and grid-switch events; uncaught page errors fail too); takes a
+# screenshot and checks it is not blank. For a folder, a copy without atlas.js must show the "no index" message.
+# Env: CHROMIUM (browser binary), SHOT (keep the screenshot at this path), WINDOW (default 1280,800).
+# Needs python3 (stdlib only) and ImageMagick or Pillow. Exits non-zero with a message on the first failure.
 set -euo pipefail
 
 HTTP=0
 if [[ "${1:-}" == "--http" ]]; then HTTP=1; shift; fi
-if [[ $# -ne 1 ]]; then sed -n '2,16p' "$0" >&2; exit 2; fi
+if [[ $# -ne 1 ]]; then sed -n '2,14p' "$0" >&2; exit 2; fi
 TARGET=$1
 WINDOW=${WINDOW:-1280,800}
+HERE=$(cd "$(dirname "$0")" && pwd)
+INTERACTION="$HERE/../../Tests/viewer/interaction.js"
 
 die() { echo "browser_test: FAIL: $*" >&2; exit 1; }
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)}
@@ -95,12 +97,12 @@ for check in checks.split(";;"):
         check += " (%s: %s)" % (type(e).__name__, e)
     if not ok:
         fail("%s\n  state: %s" % (check.strip(), json.dumps(s)[:1500]))
-t = s.get("tiles") or {}
-print("  ok  %-28s level %s, %s/%s tiles painted, %s loaded, %s errors" % (
-    what, t.get("level"), t.get("painted"), t.get("visible"), t.get("loaded"), t.get("errors")))
+t = s.get("tiles")
+print("  ok  %-28s %s" % (what, s["error"].splitlines()[0] if s.get("error") else
+      "level %s, %s/%s tiles painted, %s loaded, %s errors" % (t["level"], t["painted"], t["visible"], t["loaded"], t["errors"])))
 PY
   }
-  local BASIC='not s.get("error");; s["ready"];; s["tiles"]["painted"] > 0;; s["tiles"]["painted"] == s["tiles"]["visible"];; s["tiles"]["errors"] == 0'
+  local BASIC='not s.get("error");; s["ready"];; s["tiles"]["painted"] > 0;; s["tiles"]["painted"] == s["tiles"]["visible"];; s["tiles"]["errors"] == 0;; not s["scriptErrors"]'
 
   for g in $GRIDS; do
     run_chromium "$WORK/dom.html" "${base}index.html#g=$g&dump=1" --dump-dom
@@ -111,6 +113,22 @@ PY
     assert "$WORK/dom.html" "select $SEL, hover $HOV" "$BASIC;; s[\"selected\"] == expect[\"sel\"];; s[\"hovered\"] == expect[\"hov\"]"
     run_chromium "$WORK/dom.html" "${base}index.html#g=$G0&z=$MAXZ&c=$CENTRE&dump=1" --dump-dom
     assert "$WORK/dom.html" "zoom $MAXZ at $CENTRE" "$BASIC;; s[\"tiles\"][\"level\"] == $MAXZ"
+  fi
+
+  # Interaction test: Tests/viewer/interaction.js evaluated in the loaded viewer over the DevTools protocol.
+  if [[ -f "$INTERACTION" ]]; then
+    python3 "$HERE/cdp_run.py" "$CHROMIUM" "${base}index.html" "$INTERACTION" --window "$WINDOW" >"$WORK/inter.json" \
+      || die "interaction test did not complete"
+    python3 - "$WORK/inter.json" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = r["failures"] + r["pageErrors"]
+if bad:
+    sys.exit("browser_test: FAIL: interaction test:\n  " + "\n  ".join(bad) + "\n  (passed: %s)" % ", ".join(r["log"]))
+print("  ok  interaction                  %d checks, no page errors" % len(r["log"]))
+PY
+  else
+    echo "  --  interaction test skipped ($INTERACTION not found)"
   fi
 
   local shot=${SHOT:-$WORK/shot.png}
