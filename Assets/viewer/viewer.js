@@ -7,8 +7,8 @@
      px and which canvas point (cx, cy) sits at the element centre:  sx = (px − cx)·s + W/2.
    - device px: screen px × dpr (devicePixelRatio). The backing store is device-sized; tile edges are rounded to
      whole device px so that neighbouring tiles meet without seams.
-   - level px at level z: canvas px × ls, ls = 2^(z − maxZoom). We draw the coarsest level with ls ≥ s·dpr, so a
-     tile px never covers more than one device px (tiles are scaled down, never blurred up).
+   - level px at level z: canvas px × ls, ls = 2^(z − maxZoom). We draw the coarsest level with ls ≥ s·dpr (less
+     7%), so tiles are scaled down, not up, except past full resolution, where pixels are shown crisp from 2×.
    - tile (tx, ty) at level z: floor(level px / T), T = tileSize; it covers canvas px [tx·T/ls, (tx+1)·T/ls).
      Its ancestor k levels up is (tx >> k, ty >> k), whose (T/2^k)-px square at ((tx mod 2^k)·T/2^k, …) covers
      the same area: drawn scaled up as a stand-in while the tile loads.
@@ -42,7 +42,7 @@
   function fail(msg) {
     error = msg;
     Object.assign($('message'), { textContent: msg, hidden: false });
-    cv.hidden = true;
+    cv.hidden = $('controls').hidden = true;
     dump();
   }
 
@@ -229,6 +229,7 @@
     queue = [];
     for (const [x, y] of visibleTiles(minZ)) tile(minZ, x, y, true);  // stand-ins first
     const z = levelFor(view.s), n = T / Math.pow(2, z - maxZ), list = visibleTiles(z);
+    ctx.imageSmoothingEnabled = view.s * dpr * n / T < 2;  // device px per tile px
     let painted = 0, fallback = 0, missing = 0, broken = 0;
     for (const [tx, ty] of list) {
       const t = tile(z, tx, ty, true);

@@ -23,10 +23,12 @@
   const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
   const R = cv.getBoundingClientRect(), W = R.width, H = R.height;
   const at = (x, y) => ({ clientX: R.left + x, clientY: R.top + y, bubbles: true, cancelable: true });
-  const ptr = (type, x, y, o) => cv.dispatchEvent(new PointerEvent(type, {
+  // Events go to whatever is hit at that point (as a real pointer's would), not straight to the canvas.
+  const hit = (x, y) => document.elementFromPoint(R.left + x, R.top + y) || document.body;
+  const ptr = (type, x, y, o) => hit(x, y).dispatchEvent(new PointerEvent(type, {
     ...at(x, y), pointerId: 1, pointerType: 'mouse', isPrimary: true, button: 0, buttons: type === 'pointerup' ? 0 : 1, ...o }));
   const click = (x, y) => { ptr('pointerdown', x, y); ptr('pointerup', x, y); };
-  const wheel = (x, y, o) => cv.dispatchEvent(new WheelEvent('wheel', { ...at(x, y), ...o }));
+  const wheel = (x, y, o) => hit(x, y).dispatchEvent(new WheelEvent('wheel', { ...at(x, y), ...o }));
   const key = (k) => cv.dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true, cancelable: true }));
   const toScreen = (px, py, s) => [(px - s.center[0]) * s.scale + W / 2, (py - s.center[1]) * s.scale + H / 2];
   const toCanvas = (sx, sy, s) => [(sx - W / 2) / s.scale + s.center[0], (sy - H / 2) / s.scale + s.center[1]];
@@ -34,6 +36,8 @@
   try {
     if (!v) throw new Error('window.atlasViewer is missing');
     let s0 = await ready(), s;
+    const blocker = [[0.1, 0.5], [0.5, 0.5], [0.6, 0.9]].map(([fx, fy]) => hit(W * fx, H * fy)).find((e) => e !== cv);
+    check('the map gets the pointer (nothing covers it)', !blocker, blocker && (blocker.id || blocker.tagName));
     const grid = idx.grids.find((g) => g.id === s0.grid), cells = grid.cells || [];
     check('starts at fit, centred', near(s0.center[0], grid.canvas.width / 2, 1) && near(s0.center[1], grid.canvas.height / 2, 1), s0);
 
@@ -116,7 +120,7 @@
       click(hx, hy);
       await frames();
       check('clicking the pinned cell unpins it', v.state().selected === null, v.state().selected);
-      ptr('pointerleave', -10, -10, { buttons: 0 });
+      cv.dispatchEvent(new PointerEvent('pointerleave', { ...at(-10, -10), pointerId: 1, pointerType: 'mouse' }));  // sent to the element left
       await frames();
       check('leaving the map hides the panel', v.state().hovered === null && $('panel').hidden, v.state().hovered);
 
