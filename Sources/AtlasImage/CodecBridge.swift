@@ -22,41 +22,40 @@ func codecError(_ status: Int32, message: [CChar], file: String, format: String,
     }
 }
 
-/// 1/255 steps as a table, so decode and `Float(k) / 255` agree bit for bit.
-let unitFromByte: [Float] = (0..<256).map { Float($0) / 255 }
-
-/// Interleaved 8- or 16-bit samples (host order) → planar Float32 in [0, 1].
+/// Interleaved 8- or 16-bit samples (host order) → planar Float32 in [0, 1]: exactly `Float(k) / 255`
+/// (or `/ 65535`), so an 8-bit round trip through `Image.interleavedBytes` is lossless.
 func planarFloats(from raw: UnsafeRawPointer, width: Int, height: Int, channels: Int, bitDepth: Int) -> [Float] {
     let n = width * height
     return [Float](unsafeUninitializedCapacity: n * channels) { buffer, initialized in
         let dst = buffer.baseAddress!
-        unitFromByte.withUnsafeBufferPointer { lutBuffer in
-            let lut = lutBuffer.baseAddress!
-            Parallel.forRanges(height, grain: max(1, 32768 / max(width, 1))) { rows in
-                for y in rows {
-                    let rowStart = y * width
-                    if bitDepth == 16 {
-                        let src = raw.assumingMemoryBound(to: UInt16.self) + rowStart * channels
-                        for c in 0..<channels {
-                            let d = dst + c * n + rowStart
-                            for x in 0..<width { d[x] = Float(src[x * channels + c]) / 65535 }
-                        }
-                    } else {
-                        let src = raw.assumingMemoryBound(to: UInt8.self) + rowStart * channels
-                        if channels == 3 {
-                            let r = dst + rowStart, g = r + n, b = g + n
-                            for x in 0..<width {
-                                r[x] = lut[Int(src[3 * x])]
-                                g[x] = lut[Int(src[3 * x + 1])]
-                                b[x] = lut[Int(src[3 * x + 2])]
-                            }
-                        } else {
-                            for c in 0..<channels {
-                                let d = dst + c * n + rowStart
-                                for x in 0..<width { d[x] = lut[Int(src[x * channels + c])] }
-                            }
-                        }
-                    }
+        Parallel.forRanges(height, grain: max(1, 32768 / max(width, 1))) { rows in
+            let start = rows.lowerBound * width, count = rows.count * width
+            if bitDepth == 16 {
+                let src = raw.assumingMemoryBound(to: UInt16.self) + start * channels
+                for c in 0..<channels {
+                    let d = dst + c * n + start
+                    for i in 0..<count { d[i] = Float(src[i * channels + c]) / 65535 }
+                }
+                return
+            }
+            let src = raw.assumingMemoryBound(to: UInt8.self) + start * channels
+            let p0 = dst + start
+            switch channels {
+            case 1:
+                for i in 0..<count { p0[i] = Float(src[i]) / 255 }
+            case 2:
+                let p1 = p0 + n
+                for i in 0..<count { p0[i] = Float(src[2 * i]) / 255; p1[i] = Float(src[2 * i + 1]) / 255 }
+            case 3:
+                let p1 = p0 + n, p2 = p1 + n
+                for i in 0..<count {
+                    p0[i] = Float(src[3 * i]) / 255; p1[i] = Float(src[3 * i + 1]) / 255; p2[i] = Float(src[3 * i + 2]) / 255
+                }
+            default:
+                let p1 = p0 + n, p2 = p1 + n, p3 = p2 + n
+                for i in 0..<count {
+                    p0[i] = Float(src[4 * i]) / 255; p1[i] = Float(src[4 * i + 1]) / 255
+                    p2[i] = Float(src[4 * i + 2]) / 255; p3[i] = Float(src[4 * i + 3]) / 255
                 }
             }
         }

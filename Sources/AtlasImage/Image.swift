@@ -186,7 +186,8 @@ public struct Image: Sendable, Equatable {
 
     // MARK: 8-bit interleaved (for encoders)
 
-    /// Samples as interleaved 8-bit values (`(y * width + x) * channels + c`), rounded, clamped to [0, 255].
+    /// Samples as interleaved 8-bit values (`(y * width + x) * channels + c`), rounded, clamped to [0, 255]
+    /// (NaN becomes 0).
     public func interleavedBytes() -> [UInt8] {
         let n = planeSize, ch = channels, w = width
         return [UInt8](unsafeUninitializedCapacity: n * ch) { buffer, initialized in
@@ -194,14 +195,25 @@ public struct Image: Sendable, Equatable {
             pixels.withUnsafeBufferPointer { srcBuffer in
                 let src = srcBuffer.baseAddress!
                 Parallel.forRanges(height, grain: max(1, 16384 / w)) { rows in
-                    for y in rows {
-                        for c in 0..<ch {
-                            let s = src + c * n + y * w
-                            let d = dst + y * w * ch + c
-                            for x in 0..<w {
-                                let v = s[x] * 255 + 0.5
-                                d[x * ch] = v >= 255 ? 255 : (v >= 0 ? UInt8(v) : 0)
-                            }
+                    let start = rows.lowerBound * w, count = rows.count * w
+                    let d = dst + start * ch
+                    switch ch {
+                    case 1:
+                        let p0 = src + start
+                        for i in 0..<count { d[i] = quantize(p0[i]) }
+                    case 2:
+                        let p0 = src + start, p1 = p0 + n
+                        for i in 0..<count { d[2 * i] = quantize(p0[i]); d[2 * i + 1] = quantize(p1[i]) }
+                    case 3:
+                        let p0 = src + start, p1 = p0 + n, p2 = p1 + n
+                        for i in 0..<count {
+                            d[3 * i] = quantize(p0[i]); d[3 * i + 1] = quantize(p1[i]); d[3 * i + 2] = quantize(p2[i])
+                        }
+                    default:
+                        let p0 = src + start, p1 = p0 + n, p2 = p1 + n, p3 = p2 + n
+                        for i in 0..<count {
+                            d[4 * i] = quantize(p0[i]); d[4 * i + 1] = quantize(p1[i])
+                            d[4 * i + 2] = quantize(p2[i]); d[4 * i + 3] = quantize(p3[i])
                         }
                     }
                 }
@@ -209,4 +221,10 @@ public struct Image: Sendable, Equatable {
             initialized = n * ch
         }
     }
+}
+
+/// [0, 1] → 0...255 with rounding; out-of-range values clamp and NaN maps to 0.
+@inline(__always) func quantize(_ value: Float) -> UInt8 {
+    let v = value * 255 + 0.5
+    return UInt8(truncatingIfNeeded: Int32(v > 255 ? 255 : (v > 0 ? v : 0)))
 }

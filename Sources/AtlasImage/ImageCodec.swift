@@ -79,7 +79,9 @@ public enum JPEGSubsampling: Int32, Sendable {
 
 /// Decoding and encoding entry points.
 public enum ImageCodec {
-    /// Decodes PNG or JPEG bytes (format sniffed). `name` is used in errors.
+    /// Decodes PNG or JPEG bytes (format sniffed from the signature). PNG keeps its layout (palette and tRNS
+    /// expand to RGB(A), 1–4-bit gray to 8 bits, 16-bit samples keep full precision); JPEG gives gray or RGB
+    /// (CMYK/YCCK converted) with its EXIF orientation applied. `name` is used in errors.
     public static func decode(_ data: [UInt8], name: String = "<memory>", options: DecodeOptions = .init()) throws -> Image {
         try data.withUnsafeBufferPointer { try decode(buffer: $0, name: name, options: options) }
     }

@@ -27,7 +27,7 @@ final class PNGTests: XCTestCase {
     }
 
     func testSpotValuesOfKnownLayouts() throws {
-        // gray 2-bit: sample (x + ... ) pattern value 1 at (0,0) is expanded to 85/255.
+        // gray 2-bit: the raw value 1 at (0, 0) is expanded to 8 bits as 85.
         let g2 = try ImageCodec.decode(file: try Fixtures.path("png/gray2.png"))
         XCTAssertEqual(g2[0, 0, 0], 85 / 255)
         // gray8 with tRNS: the key colour at (3, 2) is transparent, everything else opaque.
