@@ -32,6 +32,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalidNode(node: String, op: String, reason: String)
     /// Shapes that do not fit together when the graph is run on a given input size.
     case shape(node: String, op: String, reason: String)
+    /// A layer or value name that the model does not have.
+    case unknownLayer(String)
     /// A graph-level inconsistency (duplicate producers, bad input specification, unknown layer name, ...).
     case invalidGraph(String)
 
@@ -56,6 +58,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .externalData(tensor, reason): return "external data of tensor '\(tensor)': \(reason)"
         case let .invalidNode(node, op, reason): return "\(op) node '\(node)': \(reason)"
         case let .shape(node, op, reason): return "\(op) node '\(node)': \(reason)"
+        case let .unknownLayer(name): return "the model has no value or layer named '\(name)' (see `atlas inspect`)"
         case let .invalidGraph(what): return "invalid graph: \(what)"
         }
     }

@@ -3,11 +3,11 @@ import Foundation
 /// Elementwise, reduction, range and reshape rules of the constant evaluator.
 extension ConstantEvaluator {
     static func binary(_ node: Node, _ a: CValue, _ b: CValue, compare: Bool) throws -> CValue {
-        guard let out = Broadcast.shape([a.shape, b.shape]) else {
+        guard let out = ConstBroadcast.shape([a.shape, b.shape]) else {
             throw node.invalid("shapes \(a.shape) and \(b.shape) do not broadcast")
         }
         _ = try ModelLimits.elementCount(out, tensor: node.name)
-        let idx = Broadcast.indices([a.shape, b.shape], out: out)
+        let idx = ConstBroadcast.indices([a.shape, b.shape], out: out)
         let (ia, ib) = (idx[0], idx[1])
         let op = node.opType
         if a.isFloat || b.isFloat {

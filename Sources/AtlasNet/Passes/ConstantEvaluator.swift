@@ -83,8 +83,8 @@ public enum ConstantEvaluator {
         case "Neg", "Abs", "Floor", "Ceil", "Sqrt", "Reciprocal", "Exp", "Relu": return try unary(node, try arg(0))
         case "Where":
             let c = try arg(0), a = try arg(1), b = try arg(2)
-            guard let out = Broadcast.shape([c.shape, a.shape, b.shape]) else { throw node.invalid("shapes do not broadcast") }
-            let idx = Broadcast.indices([c.shape, a.shape, b.shape], out: out)
+            guard let out = ConstBroadcast.shape([c.shape, a.shape, b.shape]) else { throw node.invalid("shapes do not broadcast") }
+            let idx = ConstBroadcast.indices([c.shape, a.shape, b.shape], out: out)
             let cv = c.ints
             if a.isFloat || b.isFloat {
                 let av = a.floats, bv = b.floats
@@ -121,9 +121,9 @@ public enum ConstantEvaluator {
             return data.gather(idx, shape: shape)
         case "Expand":
             let data = try arg(0)
-            guard let out = Broadcast.shape([data.shape, try arg(1).ints]) else { throw node.invalid("cannot expand \(data.shape)") }
+            guard let out = ConstBroadcast.shape([data.shape, try arg(1).ints]) else { throw node.invalid("cannot expand \(data.shape)") }
             _ = try ModelLimits.elementCount(out, tensor: node.name)
-            return data.gather(Broadcast.indices([data.shape], out: out)[0], shape: out)
+            return data.gather(ConstBroadcast.indices([data.shape], out: out)[0], shape: out)
         case "Tile":
             let data = try arg(0)
             let reps = try arg(1).ints

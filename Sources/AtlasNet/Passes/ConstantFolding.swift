@@ -1,6 +1,7 @@
 extension Passes {
-    /// Output shapes of a node that is not folded, from its input shapes (nil = unknown), or nil when unknown.
-    public typealias ShapeInference = (_ node: Node, _ inputShapes: [[Int]?]) throws -> [[Int]]?
+    /// Shapes of the outputs of a node that is not folded (by value name; absent = unknown), from its input
+    /// shapes (nil = unknown) and the constants known at that point.
+    public typealias ShapeInference = (_ node: Node, _ inputShapes: [[Int]?], _ constants: [String: Constant]) throws -> [String: [Int]]
 
     /// Folds, in topological order, every node whose inputs are all constant and that `ConstantEvaluator`
     /// computes; `Shape`/`Size` of values whose shape is known; and `If` with a constant condition (the chosen
@@ -51,8 +52,8 @@ extension Passes {
             let inShapes = n.inputs.map { $0.isEmpty ? nil : shape($0) }
             if (n.opType == "Identity" || n.opType == "Dropout"), let s = inShapes.first ?? nil, let y = n.outputs.first {
                 shapes[y] = s
-            } else if let inferShapes, let outs = try inferShapes(n, inShapes) {
-                for (name, s) in zip(n.outputs, outs) where !name.isEmpty { shapes[name] = s }
+            } else if let inferShapes {
+                for (name, s) in try inferShapes(n, inShapes, graph.constants) where n.outputs.contains(name) { shapes[name] = s }
             }
         }
         graph.nodes = kept

@@ -52,7 +52,7 @@ struct CValue {
     }
 }
 
-enum Broadcast {
+enum ConstBroadcast {
     /// Numpy broadcast of several shapes, or nil when they do not fit.
     static func shape(_ shapes: [[Int]]) -> [Int]? {
         let rank = shapes.map(\.count).max() ?? 0
