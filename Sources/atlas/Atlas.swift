@@ -16,6 +16,6 @@ struct Atlas: ParsableCommand {
         Threads: set --threads on a command or ATLAS_THREADS in the environment (default: all cores).
         """,
         version: version,
-        subcommands: []
+        subcommands: [Inspect.self, Run.self]
     )
 }

@@ -146,8 +146,11 @@ public enum Lowering {
             }
             return steps
         case "Identity", "Dropout":
-            if node.opType == "Dropout", node.outputs.count > 1, !node.outputs[1].isEmpty {
-                throw node.invalid("the mask output is not supported")
+            if node.opType == "Dropout" {
+                if node.outputs.count > 1, !node.outputs[1].isEmpty { throw node.invalid("the mask output is not supported") }
+                if node.input(2) != nil, (try c.requireConstant(2).ints.first ?? 0) != 0 {
+                    throw node.invalid("training mode is not supported")
+                }
             }
             return [c.step(Identity())]
         case "Cast":

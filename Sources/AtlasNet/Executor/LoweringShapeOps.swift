@@ -12,7 +12,7 @@ extension Lowering {
         case "Reshape":
             let target = try ConstantEvaluator.reshapeTarget(node, input: s, target: try c.requireConstant(1).ints,
                                                              allowZero: try node.int("allowzero", default: 0) != 0)
-            return [c.step(Reshape(shape: target))]
+            return [c.step(Reshape(shape: target, allowZero: true))]   // concrete: a 0 here is an empty dimension
         case "Squeeze":
             let given = node.opset >= 13 ? (node.input(1) == nil ? nil : try c.requireConstant(1).ints) : try node.ints("axes")
             let axes = try Set((given ?? s.indices.filter { s[$0] == 1 }).map { try c.axis($0, rank: s.count) })

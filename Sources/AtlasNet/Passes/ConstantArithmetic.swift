@@ -32,7 +32,8 @@ extension ConstantEvaluator {
             case "Sub": f = { $0 - $1 }
             case "Mul": f = { $0 * $1 }
             case "Div": f = { $0 / $1 }
-            case "Mod": f = { fmodf($0, $1) }
+            case "Mod":   // float Mod requires fmod = 1 (C semantics)
+                f = { fmodf($0, $1) }
             case "Pow": f = { powf($0, $1) }
             case "Max": f = { Swift.max($0, $1) }
             default: f = { Swift.min($0, $1) }
@@ -55,14 +56,15 @@ extension ConstantEvaluator {
             return .ints(ia.indices.map { f(av[ia[$0]], bv[ib[$0]]) ? 1 : 0 }, shape: out)
         }
         if op == "Div" || op == "Mod", bv.contains(0) { throw node.invalid("integer division by zero") }
+        let cMod = try op == "Mod" && node.int("fmod", default: 0) != 0
         let f: (Int, Int) -> Int
         switch op {
         case "Add", "Sum": f = { $0 &+ $1 }
         case "Sub": f = { $0 &- $1 }
         case "Mul": f = { $0 &* $1 }
         case "Div": f = { $0 / $1 }
-        case "Mod":   // ONNX integer Mod (fmod = 0) takes the sign of the divisor, like Python
-            f = { let r = $0 % $1; return r != 0 && (r < 0) != ($1 < 0) ? r + $1 : r }
+        case "Mod":   // fmod = 0: the sign of the divisor, like Python; fmod = 1: the sign of the dividend, like C
+            f = { let r = $0 % $1; return !cMod && r != 0 && (r < 0) != ($1 < 0) ? r + $1 : r }
         case "Pow": f = { base, e in e < 0 ? 0 : (0..<Swift.min(e, 64)).reduce(1) { acc, _ in acc &* base } }
         case "Max": f = { Swift.max($0, $1) }
         default: f = { Swift.min($0, $1) }
@@ -141,7 +143,7 @@ extension ConstantEvaluator {
         let given = axesFromInput ? (x.count > 1 ? x[1]?.ints : nil) : try node.ints("axes")
         let keep = try node.int("keepdims", default: 1) != 0
         if given == nil || given == [], try node.int("noop_with_empty_axes", default: 0) != 0 { return data }
-        let axes = try Set((given ?? Array(0..<rank)).map { a -> Int in
+        let axes = try Set((given.flatMap { $0.isEmpty ? nil : $0 } ?? Array(0..<rank)).map { a -> Int in
             let r = a < 0 ? a + rank : a
             guard r >= 0 && r < rank else { throw node.invalid("axis \(a) out of range") }
             return r

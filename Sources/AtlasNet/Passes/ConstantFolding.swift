@@ -50,10 +50,10 @@ extension Passes {
             }
             kept.append(n)
             let inShapes = n.inputs.map { $0.isEmpty ? nil : shape($0) }
-            if (n.opType == "Identity" || n.opType == "Dropout"), let s = inShapes.first ?? nil, let y = n.outputs.first {
-                shapes[y] = s
-            } else if let inferShapes {
+            if let inferShapes {
                 for (name, s) in try inferShapes(n, inShapes, graph.constants) where n.outputs.contains(name) { shapes[name] = s }
+            } else if (n.opType == "Identity" || n.opType == "Dropout"), let s = inShapes.first ?? nil, let y = n.outputs.first {
+                shapes[y] = s
             }
         }
         graph.nodes = kept

@@ -48,6 +48,9 @@ public enum Passes {
             if isDropout, n.outputs.count > 1, !n.outputs[1].isEmpty, uses[n.outputs[1], default: 0] > 0 {
                 i += 1; continue   // the mask is used: keep the node (lowering reports it)
             }
+            if isDropout, let mode = n.input(2), graph.constants[mode]?.ints.first ?? 1 != 0 {
+                i += 1; continue   // training mode (or not known to be off): keep it (lowering reports it)
+            }
             let graphOutputs = Set(graph.outputs.map(\.name))
             if !graphOutputs.contains(y) {
                 graph.nodes.remove(at: i)
