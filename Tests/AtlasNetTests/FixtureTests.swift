@@ -114,6 +114,23 @@ final class FixtureTests: XCTestCase {
         assertClose(a, b, "folded vs unfolded")
     }
 
+    /// Same input, same bytes out (forward and input gradient) at 1 and 3 threads.
+    func testDeterministicAcrossThreadCounts() throws {
+        let e = try XCTUnwrap(try FixtureTests.manifest(FixtureTests.fixtures.appendingPathComponent("models")).first { $0.name == "googlenet" })
+        let input = try NPY.read(path: e.path("input")!)
+        func run(_ threads: Int) throws -> ([Float], [Float]) {
+            try Parallel.withThreads(threads) {
+                let net = try Network(contentsOf: e.path("model")!)
+                let v = try net.forward(input, capture: ["output", "inception4a"], keepForBackward: true)
+                let seed = try MeanObjective(parsing: "inception4a:3", names: net.names).seed(like: v["inception4a"]!)
+                return (v["output"]!.toArray(), try net.backward(from: ["inception4a": seed]).toArray())
+            }
+        }
+        let (y1, g1) = try run(1), (y3, g3) = try run(3)
+        XCTAssertEqual(y1.map(\.bitPattern), y3.map(\.bitPattern))
+        XCTAssertEqual(g1.map(\.bitPattern), g3.map(\.bitPattern))
+    }
+
     /// The whole Lucent InceptionV1 at 224², generated on demand by scripts/fixtures (too large to commit).
     func testFullInceptionV1WhenGenerated() throws {
         let dir = URL(fileURLWithPath: "/tmp/atlas-fixtures")
