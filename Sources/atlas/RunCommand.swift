@@ -1,0 +1,106 @@
+import ArgumentParser
+import AtlasCore
+import AtlasNet
+import Foundation
+
+/// `atlas run MODEL.onnx`: one forward pass (and optionally one backward pass to the input) on a tensor input,
+/// writing outputs, activations and gradients as `.npy`.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a model on an input tensor; write its output, a layer's activations or an input gradient.",
+        discussion: """
+        The input is a float32 C-order .npy array in the model's layout (NCHW for images). --layer and \
+        --gradient-of take ONNX value names or the aliases that `atlas inspect` lists. The gradient is that of \
+        the mean of the named value, or with NAME:CHANNEL of the mean of one channel over batch and space, \
+        with respect to the input.
+        """
+    )
+
+    @Argument(help: "The ONNX model file.")
+    var model: String
+
+    @Option(help: "Input tensor (.npy, float32, C order).")
+    var inputNpy: String
+
+    @Option(help: "Write the model's (first) output here (.npy).")
+    var outputNpy: String?
+
+    @Option(help: "A layer (value name or alias) whose activations to write with --activations-npy.")
+    var layer: String?
+
+    @Option(help: "Write the activations of --layer here (.npy).")
+    var activationsNpy: String?
+
+    @Option(help: "NAME or NAME:CHANNEL: the value whose mean (of one channel) to differentiate.")
+    var gradientOf: String?
+
+    @Option(help: "Write the gradient with respect to the input here (.npy).")
+    var gradientNpy: String?
+
+    @Option(help: "Worker threads (default: ATLAS_THREADS or all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print per-layer timings and peak tensor memory.")
+    var stats = false
+
+    func validate() throws {
+        if (layer == nil) != (activationsNpy == nil) { throw ValidationError("--layer and --activations-npy go together") }
+        if (gradientOf == nil) != (gradientNpy == nil) { throw ValidationError("--gradient-of and --gradient-npy go together") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+    }
+
+    func run() throws {
+        try Parallel.withThreads(threads ?? Parallel.threadCount) { try execute() }
+    }
+
+    /// The input batch. Other input sources (image folders) belong here, next to the .npy reader.
+    func loadInput() throws -> Tensor { try NPY.read(path: inputNpy) }
+
+    func execute() throws {
+        let net = try Network(contentsOf: model)
+        let input = try loadInput()
+        guard let outputName = net.graph.outputs.first?.name else { throw ModelError.invalidGraph("the model has no outputs") }
+        let gradient = try gradientOf.map { try MeanObjective(parsing: $0, names: net.names) }
+
+        var capture = Set<String>()
+        if outputNpy != nil || (layer == nil && gradient == nil) { capture.insert(outputName) }
+        if let layer { capture.insert(layer) }
+        if let gradient { capture.insert(gradient.value) }
+        let values = try net.forward(input, capture: capture, keepForBackward: gradient != nil)
+
+        if let outputNpy, let y = values[outputName] { try NPY.write(y, path: outputNpy) }
+        if let layer, let activationsNpy, let a = values[layer] {
+            try NPY.write(a, path: activationsNpy)
+            print("\(layer): \(a.shape) → \(activationsNpy)")
+        }
+        if let gradient, let gradientNpy, let v = values[gradient.value] {
+            let seed = try gradient.seed(like: v)
+            let g = try net.backward(from: [gradient.value: seed])
+            try NPY.write(g, path: gradientNpy)
+            print("d mean(\(gradientOf ?? "")) / d input: \(g.shape) → \(gradientNpy)")
+        }
+        if let y = values[outputName] { print(Run.summary(outputName, y)) }
+        if stats { print(Run.statsText(net.stats)) }
+    }
+
+    /// Output shape plus, for [N, classes] outputs, the top-5 classes of each item.
+    static func summary(_ name: String, _ y: Tensor) -> String {
+        var lines = ["\(name): \(y.shape)"]
+        if y.shape.count == 2, y.shape[1] > 1 {
+            for n in 0..<min(y.shape[0], 8) {
+                let row = (0..<y.shape[1]).map { y[n, $0] }
+                let top = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(5)
+                lines.append("  [\(n)] " + top.map { "\($0): \(String(format: "%.4g", row[$0]))" }.joined(separator: "  "))
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func statsText(_ s: NetworkStats) -> String {
+        var lines = ["forward \(String(format: "%.1f", s.forwardSeconds * 1e3)) ms, backward \(String(format: "%.1f", s.backwardSeconds * 1e3)) ms, peak tensor memory \(String(format: "%.1f", Double(s.peakBytes) / 1_048_576)) MiB"]
+        for l in s.layers.sorted(by: { $0.forwardSeconds + $0.backwardSeconds > $1.forwardSeconds + $1.backwardSeconds }).prefix(15) {
+            lines.append(String(format: "  %8.2f ms fwd %8.2f ms bwd  %@ %@", l.forwardSeconds * 1e3, l.backwardSeconds * 1e3, l.op, l.output))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,203 @@
+import AtlasCore
+import AtlasNet
+import AtlasTestSupport
+import Foundation
+import XCTest
+
+final class NetworkTests: XCTestCase {
+    /// x → Conv(3×3, pad 1) → Relu → Mul(constant) + Relu → MaxPool → Flatten → Softmax: fan-out (the Relu output
+    /// feeds two consumers), a constant operand, and exporter-style module names.
+    func smallNet() throws -> Network {
+        var b = ModelBuilder()
+        b.input("x", [nil, 2, 6, 6])
+        b.floats("w", [3, 2, 3, 3], (0..<54).map { Float(($0 * 37) % 17) / 17 - 0.45 })
+        b.floats("bias", [3], [0.1, -0.2, 0.05])
+        b.floats("k", [1, 3, 1, 1], [1.5, -0.5, 2])
+        b.node("Conv", ["x", "w", "bias"], ["/block/conv/Conv_output_0"], name: "/block/conv/Conv",
+               [ModelBuilder.intsAttr("pads", [1, 1, 1, 1])])
+        b.node("Relu", ["/block/conv/Conv_output_0"], ["/block/relu/Relu_output_0"], name: "/block/relu/Relu")
+        b.node("Mul", ["/block/relu/Relu_output_0", "k"], ["/block/Mul_output_0"], name: "/block/Mul")
+        b.node("Add", ["/block/Mul_output_0", "/block/relu/Relu_output_0"], ["/block/Add_output_0"], name: "/block/Add")
+        b.node("MaxPool", ["/block/Add_output_0"], ["/pool/MaxPool_output_0"], name: "/pool/MaxPool",
+               [ModelBuilder.intsAttr("kernel_shape", [2, 2]), ModelBuilder.intsAttr("strides", [2, 2])])
+        b.node("Flatten", ["/pool/MaxPool_output_0"], ["flat"])
+        b.node("Softmax", ["flat"], ["y"], [ModelBuilder.intAttr("axis", 1)])
+        b.output("y")
+        return try Network(model: try b.read())
+    }
+
+    func testForwardRunsOnlyWhatTheRequestNeeds() throws {
+        let net = try smallNet()
+        let x = TestData.uniform([2, 2, 6, 6], seed: 1)
+        let out = try net.forward(x, capture: ["block.relu"])
+        XCTAssertEqual(out["block.relu"]?.shape, [2, 3, 6, 6])
+        XCTAssertEqual(Set(net.stats.layers.map(\.op)), ["Conv", "Relu"])
+        let all = try net.forward(x)
+        XCTAssertEqual(all["y"]?.shape, [2, 27])
+        let sums = (0..<2).map { n in (0..<27).map { all["y"]![n, $0] }.reduce(0, +) }
+        XCTAssertEqual(sums[0], 1, accuracy: 1e-5)
+        XCTAssertEqual(Set(net.stats.layers.map(\.op)), ["Conv", "Relu", "Mul", "Add", "MaxPool", "Flatten", "Softmax"])
+        // Aliases and value names give the same tensor.
+        let a = try net.forward(x, capture: ["block", "/block/Add_output_0"])
+        XCTAssertEqual(a["block"]?.toArray(), a["/block/Add_output_0"]?.toArray())
+        XCTAssertThrowsError(try net.forward(x, capture: ["nope"])) { error in
+            XCTAssertEqual(error as? ModelError, .unknownLayer("nope"))
+        }
+    }
+
+    /// Gradient of Σ R·value for two captured values at once, against central differences in double.
+    func testBackwardMatchesFiniteDifferences() throws {
+        let net = try smallNet()
+        let x = TestData.uniform([2, 2, 6, 6], seed: 2)
+        let names = ["block", "pool"]
+        let values = try net.forward(x, capture: Set(names), keepForBackward: true)
+        let seeds = Dictionary(uniqueKeysWithValues: names.enumerated().map { k, n in
+            (n, TestData.uniform(values[n]!.shape, seed: 10 + UInt64(k)))
+        })
+        let grad = try net.backward(from: seeds)
+        XCTAssertEqual(grad.shape, x.shape)
+        func loss(_ input: Tensor) throws -> Double {
+            let v = try net.forward(input, capture: Set(names))
+            var s = 0.0
+            for n in names { for i in 0..<v[n]!.count { s += Double(v[n]!.data[i]) * Double(seeds[n]!.data[i]) } }
+            return s
+        }
+        func numeric(_ i: Int, _ eps: Float) throws -> Double {
+            let p = x.copy(), m = x.copy()
+            p.data[i] += eps
+            m.data[i] -= eps
+            return (try loss(p) - loss(m)) / Double(2 * eps)
+        }
+        var worst = 0.0, scale = 0.0, checked = 0
+        for i in stride(from: 0, to: x.count, by: 3) {
+            let coarse = try numeric(i, 4e-3), fine = try numeric(i, 2e-3)
+            scale = max(scale, abs(fine))
+            // Differences that change with the step straddle a ReLU kink or a max-pool switch: not comparable.
+            guard abs(coarse - fine) <= 1e-3 * max(abs(fine), 1) else { continue }
+            worst = max(worst, abs(fine - Double(grad.data[i])))
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, x.count / 6)
+        XCTAssertLessThan(worst, 2e-3 * max(scale, 1e-3), "max |analytic − numeric| \(worst), scale \(scale)")
+        // backward consumes the forward; a forward without keepForBackward leaves nothing to go back through.
+        XCTAssertThrowsError(try net.backward(from: seeds))
+        _ = try net.forward(x, capture: Set(names))
+        XCTAssertThrowsError(try net.backward(from: seeds))
+    }
+
+    func testDeadBuffersAreFreedDuringForward() throws {
+        var b = ModelBuilder()
+        b.input("x", [1, 1 << 20])
+        var last = "x"
+        for i in 0..<12 {
+            b.node(i % 2 == 0 ? "Neg" : "Relu", [last], ["v\(i)"])
+            last = "v\(i)"
+        }
+        b.output(last)
+        let net = try Network(model: try b.read())
+        let x = Tensor(shape: [1, 1 << 20], repeating: 1)
+        let live = MemoryStats.liveBytes
+        let out = try net.forward(x)
+        let perTensor = 4 << 20
+        // Freed as it goes: at most input + two intermediates at any time (12 would be held without freeing).
+        XCTAssertLessThanOrEqual(net.stats.peakBytes - live, 3 * perTensor)
+        XCTAssertEqual(out[last]?[0, 5], 0)   // Neg then Relu: everything is 0 from v1 on
+        // Capturing an early value keeps it alive without holding the rest.
+        net.resetStats()
+        let both = try net.forward(x, capture: ["v0", last])
+        XCTAssertEqual(both["v0"]?[0, 0], -1)
+        XCTAssertLessThanOrEqual(net.stats.peakBytes - live, 4 * perTensor)
+    }
+
+    func testUnsupportedOpIsReportedOnlyWhenNeeded() throws {
+        var b = ModelBuilder()
+        b.opset = 17
+        b.input("x", [1, 4])
+        b.node("Relu", ["x"], ["a"], name: "relu")
+        b.node("Softplus", ["a"], ["b"], name: "head/softplus")
+        b.node("Neg", ["b"], ["y"], name: "neg")
+        b.output("y")
+        let net = try Network(model: try b.read())
+        let x = Tensor(shape: [1, 4], values: [-1, 0, 1, 2])
+        XCTAssertEqual(try net.forward(x, capture: ["a"])["a"]?.toArray(), [0, 0, 1, 2])
+        let expected = ModelError.unsupportedOp(op: "Softplus", node: "head/softplus", domain: "", opset: 17)
+        XCTAssertThrowsError(try net.forward(x)) { XCTAssertEqual($0 as? ModelError, expected) }
+        XCTAssertTrue(expected.description.contains("Softplus") && expected.description.contains("head/softplus")
+                      && expected.description.contains("17"))
+        let rows = try net.plan(for: [1, 4]).layers(names: net.names)
+        XCTAssertEqual(rows.map(\.error), [nil, expected.description, expected.description])
+    }
+
+    func testShapeErrorsNameTheNode() throws {
+        var b = ModelBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.ints("shape", [2], [5, -1])
+        b.node("Reshape", ["x", "shape"], ["y"], name: "bad_reshape")
+        b.output("y")
+        let net = try Network(model: try b.read())
+        XCTAssertThrowsError(try net.forward(Tensor(zeros: [1, 3, 4, 4]))) { error in
+            guard case let .invalidNode(node, op, _) = error as? ModelError else { return XCTFail("\(error)") }
+            XCTAssertEqual([node, op], ["bad_reshape", "Reshape"])
+        }
+        var c = ModelBuilder()
+        c.input("x", [1, 3, 4, 4])
+        c.floats("w", [2, 5, 1, 1], [Float](repeating: 1, count: 10))
+        c.node("Conv", ["x", "w"], ["y"], name: "bad_conv")
+        c.output("y")
+        XCTAssertThrowsError(try Network(model: try c.read()).forward(Tensor(zeros: [1, 3, 4, 4]))) { error in
+            guard case let .shape(node, op, _) = error as? ModelError else { return XCTFail("\(error)") }
+            XCTAssertEqual([node, op], ["bad_conv", "Conv"])
+        }
+    }
+
+    func testPlansFollowTheInputShapeAndListLayers() throws {
+        let net = try smallNet()
+        XCTAssertEqual(try net.inputShape(size: 8, batch: 3), [3, 2, 8, 8])
+        let rows = try net.plan(for: [1, 2, 8, 8]).layers(names: net.names)
+        let conv = try XCTUnwrap(rows.first { $0.op == "Conv" })
+        XCTAssertEqual(conv.alias, "block.conv")
+        XCTAssertEqual(conv.shape, [1, 3, 8, 8])
+        XCTAssertEqual(conv.channels, 3)
+        XCTAssertEqual(conv.parameters, 54 + 3)
+        XCTAssertEqual(conv.multiplyAdds, 3 * 64 * 18)
+        XCTAssertEqual(rows.last?.shape, [1, 48])
+        XCTAssertEqual(try net.forward(Tensor(zeros: [3, 2, 10, 10]))["y"]?.shape, [3, 75])
+    }
+
+    func testMeanObjectiveSeeds() throws {
+        var b = ModelBuilder()
+        b.input("x", [1, 2])
+        b.node("Relu", ["x"], ["data:0"])
+        b.node("Neg", ["data:0"], ["y"])
+        b.output("y")
+        let names = LayerNames(graph: try b.read().graph)
+        let whole = try MeanObjective(parsing: "data:0", names: names)
+        XCTAssertEqual(whole.value, "data:0")
+        XCTAssertNil(whole.channel)
+        let one = try MeanObjective(parsing: "y:1", names: names)
+        XCTAssertEqual(one.value, "y")
+        XCTAssertEqual(one.channel, 1)
+        XCTAssertThrowsError(try MeanObjective(parsing: "z:1", names: names))
+        let seed = try MeanObjective(parsing: "y:1", names: names).seed(like: Tensor(zeros: [2, 3, 2, 2]))
+        XCTAssertEqual(seed[1, 1, 0, 1], 1.0 / 8)
+        XCTAssertEqual(seed[1, 0, 0, 1], 0)
+        XCTAssertEqual(seed.toArray().reduce(0, +), 1, accuracy: 1e-6)
+        XCTAssertThrowsError(try one.seed(like: Tensor(zeros: [2, 1])))
+    }
+
+    func testNPYRoundTripAndBadFiles() throws {
+        let t = TestData.uniform([2, 3, 4], seed: 3)
+        let back = try NPY.decode(NPY.encode(t))
+        XCTAssertEqual(back.shape, [2, 3, 4])
+        XCTAssertEqual(back.toArray(), t.toArray())
+        XCTAssertEqual(NPY.encode(t).prefix(10).count, 10)
+        XCTAssertEqual((NPY.encode(t).count - 4 * 24) % 64, 0, "header padded to 64 bytes")
+        XCTAssertEqual(try NPY.decode(NPY.encode(Tensor(shape: [5], values: [1, 2, 3, 4, 5]))).shape, [5])
+        XCTAssertThrowsError(try NPY.decode(Data("not numpy".utf8)))
+        XCTAssertThrowsError(try NPY.decode(NPY.encode(t).dropLast(4)))
+        var fortran = NPY.encode(t)
+        let r = try XCTUnwrap(fortran.range(of: Data("False".utf8)))
+        fortran.replaceSubrange(r, with: Data("True ".utf8))
+        XCTAssertThrowsError(try NPY.decode(fortran))
+    }
+}
