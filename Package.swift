@@ -43,6 +43,7 @@ let package = Package(
         .target(
             name: "AtlasNet",
             dependencies: ["AtlasCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Proto/onnx.proto"],
             swiftSettings: vectorFlags
         ),
         // Feature visualization: parameterization, transforms, objectives, renderer.
