@@ -17,7 +17,7 @@ public enum GEMM {
     /// Rows of A packed per task (the packed block stays in L2).
     public static let mc = 192
     /// Depth of one packed block (a 16×KC panel of B stays in L1).
-    public static let kc = 256
+    public static let kc = 384
     /// Columns of B packed at a time (the packed block stays in L2/L3).
     public static let nc = 4080
     /// Columns of one parallel task inside an NC block.
