@@ -17,11 +17,11 @@ public enum GEMM {
     /// Rows of A packed per task (the packed block stays in L2).
     public static let mc = 192
     /// Depth of one packed block (a 16×KC panel of B stays in L1).
-    public static let kc = 256
+    public static let kc = 384
     /// Columns of B packed at a time (the packed block stays in L2/L3).
     public static let nc = 4080
     /// Columns of one parallel task inside an NC block.
-    static let columnGroup = 512
+    static let columnGroup = 256
 
     /// Row-major `C[m×n] = alpha·op(A)·op(B) + beta·C`, where op(A) is m×k and op(B) is k×n.
     /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored (A is k×m when `transA`, B is n×k when `transB`).
@@ -79,6 +79,9 @@ public enum GEMM {
                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let kStep = depthStep(k)
+        // Equal row blocks (a multiple of 6 rows, at most MC) so parallel tasks are of similar size.
+        let rowBlocks = (m + mc - 1) / mc
+        let mStep = ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr
         let widest = min(n, nc)
         let packedWidth = (widest + nr - 1) / nr * nr
         Scratch.with(.packB, count: kStep * packedWidth) { bp in
@@ -94,12 +97,12 @@ public enum GEMM {
                         packB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kcb: kcb, ncb: ncb,
                               panels: range, into: bp)
                     }
-                    let rowBlocks = (m + mc - 1) / mc
                     let groups = (ncb + columnGroup - 1) / columnGroup
                     let (jcNow, pcNow) = (jc, pc)
                     Parallel.forEach(rowBlocks * groups) { task in
-                        let ic = (task / groups) * mc
-                        let mcb = min(mc, m - ic)
+                        let ic = (task / groups) * mStep
+                        let mcb = min(mStep, m - ic)
+                        if mcb <= 0 { return }
                         let j0 = (task % groups) * columnGroup
                         let j1 = min(ncb, j0 + columnGroup)
                         Scratch.with(.packA, count: ((mcb + mr - 1) / mr * mr) * kcb) { ap in

@@ -19,8 +19,8 @@ public struct Conv2D: Layer {
     public let dilation: [Int]
     public let groups: Int
 
-    /// im2col floats per worker and chunk (2 MiB).
-    public static let columnBudget = 1 << 19
+    /// im2col floats per worker and chunk (512 KiB).
+    public static let columnBudget = 1 << 17
 
     public init(weight: Tensor, bias: Tensor?, stride: [Int], pads: [Int], dilation: [Int], groups: Int) {
         self.weight = weight

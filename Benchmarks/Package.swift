@@ -1,0 +1,37 @@
+// swift-tools-version:6.1
+// Atlas benchmarks (package-benchmark). Run from this folder:
+//   swift package benchmark                       # everything
+//   swift package benchmark --filter "SGEMM.*"    # one group
+// Timings live here, never in tests.
+import PackageDescription
+
+#if arch(x86_64)
+let vectorFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+#else
+let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+#endif
+
+let package = Package(
+    name: "AtlasBenchmarks",
+    dependencies: [
+        .package(name: "Atlas", path: ".."),
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // SGEMM and convolution (forward and input gradient) throughput, with % of the machine's FP32 peak.
+        .executableTarget(
+            name: "KernelBenchmarks",
+            dependencies: [
+                .product(name: "AtlasCore", package: "Atlas"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/KernelBenchmarks",
+            swiftSettings: vectorFlags,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)
