@@ -79,3 +79,8 @@ int cc_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int c
 
 /// Frees memory returned by the encoders.
 void cc_free(void *pointer);
+
+/// Reads a whole file, inflating gzip data transparently (plain files pass through), refusing more than
+/// `max_bytes` of output. On success `*output` is malloc'ed (release with cc_free).
+int cc_gz_read_file(const char *path, size_t max_bytes, uint8_t **output, size_t *output_size,
+                    char *message, size_t message_size);
