@@ -43,7 +43,7 @@ final class UMAPTests: XCTestCase {
             let emb = try umap.fitTransform(data)
             XCTAssertEqual(emb.shape, [2000, 2])
             let t = try Trustworthiness.score(original: data, embedded: emb, k: 10, metric: metric)
-            XCTAssertGreaterThanOrEqual(t, 0.9, "\(metric)")
+            XCTAssertGreaterThanOrEqual(t, 0.98, "\(metric)")  // brief: ≥ 0.9; measured 0.988
             // Clusters stay together: each point's nearest embedded neighbour shares its label.
             let nn = try ExactKNN.build(emb, k: 1, metric: .euclidean)
             let same = (0..<2000).filter { labels[$0] == labels[Int(nn.indices[$0])] }.count

@@ -139,15 +139,18 @@ enum CosineOnNormalized: ReducedDistance {
     @inline(__always) static func finish(_ d: Float) -> Float { d }
 }
 
-/// Counter-based 64-bit hash of a few words (SplitMix64 finaliser chain): random numbers that depend
+/// SplitMix64's output function applied to x + γ: a bijective 64-bit mix.
+@inline(__always)
+func mixWord(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+/// Counter-based 64-bit hash of a few words (a chain of SplitMix64 mixes): random numbers that depend
 /// only on their coordinates (seed, round, item…), never on scheduling.
 @inline(__always)
 func hashWords(_ a: UInt64, _ b: UInt64, _ c: UInt64 = 0, _ d: UInt64 = 0) -> UInt64 {
-    @inline(__always) func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    return mix(mix(mix(mix(a) ^ b) ^ c) ^ d)
+    mixWord(mixWord(mixWord(mixWord(a) ^ b) ^ c) ^ d)
 }

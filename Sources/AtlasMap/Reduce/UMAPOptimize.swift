@@ -72,8 +72,10 @@ struct UMAPOptimizer {
                                     ns[e] += ep[e]
                                     let negatives = Int((now - nn[e]) / en[e])
                                     if negatives > 0 {
+                                        let base = hashWords(seed, UInt64(e), UInt64(epoch))
                                         for p in 0..<negatives {
-                                            let kk = Int(hashWords(seed, UInt64(e), UInt64(epoch), UInt64(p)) % un)
+                                            let draw = mixWord(base &+ UInt64(p) &* 0xD1B5_4A32_D192_ED03)
+                                            let kk = Int(((draw >> 32) &* un) >> 32)
                                             if kk == j { continue }
                                             let dx = cx - snap[2 * kk], dy = cy - snap[2 * kk + 1]
                                             let d2 = dx * dx + dy * dy
