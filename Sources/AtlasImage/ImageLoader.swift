@@ -21,6 +21,11 @@ public struct SkippedFile: Sendable, Equatable, CustomStringConvertible {
     public let path: String
     public let error: ImageError
     public var description: String { error.description }
+
+    public init(path: String, error: ImageError) {
+        self.path = path
+        self.error = error
+    }
 }
 
 /// A decoded image with its source path.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AtlasCore
+import Foundation
 
 @main
 struct Atlas: ParsableCommand {
@@ -20,4 +21,14 @@ struct Atlas: ParsableCommand {
         version: version,
         subcommands: [Inspect.self, Run.self]
     )
+
+    /// Parses and runs a command; typed input errors become `atlas: error: …` with a documented exit code.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            ErrorReport.exit(with: error, command: Atlas.self)
+        }
+    }
 }

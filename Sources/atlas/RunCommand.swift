@@ -3,13 +3,19 @@ import AtlasCore
 import AtlasNet
 import Foundation
 
-/// `atlas run MODEL.onnx`: one forward pass (and optionally one backward pass to the input) on a tensor input,
-/// writing outputs, activations and gradients as `.npy`.
+/// `atlas run MODEL.onnx`: classify images (files, folders, IDX stacks) in parallel batches, or run one forward
+/// pass (and optionally one backward pass to the input) on a tensor input, writing `.npy` files.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a model on an input tensor; write its output, a layer's activations or an input gradient.",
+        abstract: "Classify images, or run a model on a tensor and write outputs, activations or an input gradient.",
         discussion: """
-        The input is a float32 C-order .npy array in the model's layout (NCHW for images). --layer and \
+        Images: give files and/or folders (searched recursively; PNG and JPEG are recognised by their bytes) or         IDX image stacks (MNIST format, gzip or plain). They are decoded in parallel, preprocessed (--preprocess:         auto reads model.json next to the model, else ImageNet mean/std for RGB models and [0,1] for gray ones)         and classified in batches; the top --top classes per image are printed, with names from --labels or a         labels.txt next to the model. Unreadable files are skipped and listed at the end; the run still succeeds.         --truth (IDX labels or one class index per line, in input order) adds the accuracy.
+
+          atlas run Assets/fashion-mnist/fashion_cnn.onnx Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz \
+              --truth Assets/fashion-mnist/t10k-2000-labels-idx1-ubyte.gz
+          atlas run resnet18.onnx photos/ --top 3 --json > predictions.json
+
+        Tensors: --input-npy is a float32 C-order .npy array in the model's layout (NCHW for images). --layer and \
         --gradient-of take ONNX value names or the aliases that `atlas inspect` lists. The gradient is that of \
         the mean of the named value, or with NAME:CHANNEL of the mean of one channel over batch and space, \
         with respect to the input.
@@ -19,8 +25,38 @@ struct Run: ParsableCommand {
     @Argument(help: "The ONNX model file.")
     var model: String
 
-    @Option(help: "Input tensor (.npy, float32, C order).")
-    var inputNpy: String
+    @Argument(help: "Images, folders of images, or IDX image files to classify.")
+    var images: [String] = []
+
+    @Option(help: "Input size in pixels (default: the model's declared size, model.json's, or 224).")
+    var size: Int?
+
+    @Option(help: "auto | imagenet | inception ([-117,138]) | unit ([0,1]) | none ([0,255]).")
+    var preprocess = "auto"
+
+    @Option(help: "Class names, one per line (default: labels.txt next to the model).")
+    var labels: String?
+
+    @Option(help: "Classes to list per image.")
+    var top = 5
+
+    @Option(help: "Images per forward pass.")
+    var batch = 16
+
+    @Option(help: "True classes in input order (IDX labels file, or one index per line): prints the accuracy.")
+    var truth: String?
+
+    @Option(help: "Refuse images with more pixels than this (checked before decoding).")
+    var maxPixels = 100_000_000
+
+    @Flag(help: "Print one JSON document (predictions, skipped files, timing) instead of text.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "No progress bar.")
+    var quiet = false
+
+    @Option(help: "Input tensor (.npy, float32, C order) instead of images.")
+    var inputNpy: String?
 
     @Option(help: "Write the model's (first) output here (.npy).")
     var outputNpy: String?
@@ -44,17 +80,22 @@ struct Run: ParsableCommand {
     var stats = false
 
     func validate() throws {
+        if images.isEmpty == (inputNpy == nil) { throw ValidationError("give images (files, folders, IDX) or --input-npy, not both") }
+        if top < 1 || batch < 1 { throw ValidationError("--top and --batch must be positive") }
+        if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
         if (layer == nil) != (activationsNpy == nil) { throw ValidationError("--layer and --activations-npy go together") }
         if (gradientOf == nil) != (gradientNpy == nil) { throw ValidationError("--gradient-of and --gradient-npy go together") }
         if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
     }
 
     func run() throws {
-        try Parallel.withThreads(threads ?? Parallel.threadCount) { try execute() }
+        try Parallel.withThreads(threads ?? Parallel.threadCount) {
+            if inputNpy == nil { try classify() } else { try execute() }
+        }
     }
 
-    /// The input batch. Other input sources (image folders) belong here, next to the .npy reader.
-    func loadInput() throws -> Tensor { try NPY.read(path: inputNpy) }
+    /// The input batch of tensor mode.
+    func loadInput() throws -> Tensor { try NPY.read(path: inputNpy ?? "") }
 
     func execute() throws {
         let net = try Network(contentsOf: model)

@@ -31,7 +31,8 @@ final class ProgressBar: @unchecked Sendable {
         done = completed
         let now = Date()
         let interval = isTTY ? 0.1 : 5.0
-        guard now.timeIntervalSince(lastDraw) >= interval || completed >= total else { return }
+        // The final state is drawn by `finish()`.
+        guard now.timeIntervalSince(lastDraw) >= interval, completed < total else { return }
         lastDraw = now
         draw(now: now, final: false)
     }

@@ -1,0 +1,143 @@
+import AtlasCore
+import AtlasImage
+import AtlasNet
+import Foundation
+
+/// Image mode of `atlas run`: parallel decode, batched inference, top-K per image, skipped files listed.
+extension Run {
+    struct Prediction: Encodable {
+        let file: String
+        let top: [Scored]
+    }
+
+    struct Scored: Encodable {
+        let index: Int
+        let label: String
+        let probability: Float
+    }
+
+    struct Report: Encodable {
+        let model: String
+        let preprocess: String
+        let size: Int
+        let images: Int
+        let seconds: Double
+        let imagesPerSecond: Double
+        let accuracy: Double?
+        let predictions: [Prediction]
+        let skipped: [[String: String]]
+    }
+
+    func classify() throws {
+        ImageLimits.current = ImageLimits(maxPixels: maxPixels)
+        let net = try Network(contentsOf: model)
+        let setup = try ModelSetup(network: net, modelPath: model, size: size, preprocess: preprocess, labelsPath: labels)
+        guard let outputName = net.graph.outputs.first?.name else { throw ModelError.invalidGraph("the model has no outputs") }
+        let pre = setup.preprocessor
+
+        let idxFiles = images.filter { IDX.looksLikeIDX($0) }
+        let loader = ImageLoader(inputs: images.filter { !idxFiles.contains($0) },
+                                 decodeOptions: DecodeOptions(layout: setup.channels == 1 ? .gray : .rgb))
+        let idxImages = try idxFiles.map { path in (path, try IDX.images(path)) }
+        let total = loader.files.count + idxImages.reduce(0) { $0 + $1.1.count }
+        let progress = ProgressBar("classify", total: total, unit: "img", quiet: quiet || json)
+        var predictions: [Prediction] = []
+        let start = Date()
+
+        func infer(_ tensor: Tensor, _ names: [String]) throws {
+            let values = try net.forward(tensor, capture: [outputName])
+            guard let y = values[outputName], y.rank == 2, y.shape[0] == names.count else {
+                throw CommandFailure(message: "the model's output \(values[outputName]?.shape ?? []) is not [batch, classes]",
+                                     code: AtlasExit.dataError)
+            }
+            for (i, name) in names.enumerated() {
+                predictions.append(Prediction(file: name, top: topK(y, row: i, setup: setup)))
+            }
+            progress.advance(names.count)
+        }
+
+        var skipped = try loader.forEachBatch(size: batch, preprocessor: pre) { b in try infer(b.tensor, b.files) }
+        let item = pre.itemShape.reduce(1, *)
+        for (path, stack) in idxImages {
+            var first = 0
+            while first < stack.count {
+                let count = min(batch, stack.count - first)
+                let t = Tensor(zeros: [count] + pre.itemShape)
+                let errors: [ImageError?] = Parallel.mapChunks(count) { i in
+                    do { try pre.fill(t.data + i * item, from: stack[first + i]); return nil } catch let e as ImageError {
+                        return e
+                    } catch { return ImageError(.corrupt, file: "\(path)#\(first + i)", reason: "\(error)") }
+                }
+                if let e = errors.compactMap({ $0 }).first { skipped.append(SkippedFile(path: path, error: e)); break }
+                try infer(t, (first ..< first + count).map { "\(path)#\($0)" })
+                first += count
+            }
+        }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(start)
+        let accuracy = try truth.map { try Run.accuracy(predictions, truthPath: $0) }
+
+        if json {
+            let report = Report(model: model, preprocess: setup.preprocessName, size: setup.size, images: predictions.count,
+                                seconds: seconds, imagesPerSecond: Double(predictions.count) / max(seconds, 1e-9),
+                                accuracy: accuracy, predictions: predictions,
+                                skipped: skipped.map { ["file": $0.path, "reason": $0.error.description] })
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
+            return
+        }
+        for p in predictions {
+            print("\(p.file)\t" + p.top.map { "\($0.label) \(String(format: "%.3f", $0.probability))" }.joined(separator: "\t"))
+        }
+        var summary = "\(predictions.count) images in \(String(format: "%.2f", seconds)) s " +
+            "(\(String(format: "%.1f", Double(predictions.count) / max(seconds, 1e-9))) img/s, \(Parallel.threadCount) threads)"
+        if let accuracy { summary += "; top-1 accuracy \(String(format: "%.2f", accuracy * 100))%" }
+        note(summary, quiet: quiet)
+        if !skipped.isEmpty {
+            note("skipped \(skipped.count) file(s):")
+            for s in skipped { note("  \(s.path): \(s.error.reason)") }
+        }
+    }
+
+    /// Top-K of one output row; rows that are not already probabilities go through a softmax.
+    func topK(_ y: Tensor, row: Int, setup: ModelSetup) -> [Scored] {
+        let n = y.shape[1]
+        let p = y.data + row * n
+        var values = (0..<n).map { p[$0] }
+        let sum = values.reduce(0, +)
+        let isProbability = values.allSatisfy { $0 >= 0 && $0 <= 1 } && abs(sum - 1) < 1e-3
+        if !isProbability {
+            let m = values.max() ?? 0
+            values = values.map { Foundation.exp($0 - m) }
+            let s = values.reduce(0, +)
+            values = values.map { $0 / s }
+        }
+        let order = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }
+        return order.prefix(top).map { Scored(index: $0, label: setup.label($0), probability: values[$0]) }
+    }
+
+    /// Fraction of predictions whose top class equals the truth, in input order.
+    static func accuracy(_ predictions: [Prediction], truthPath: String) throws -> Double {
+        let truth: [Int]
+        if IDX.looksLikeIDX(truthPath) {
+            truth = try IDX.labels(truthPath)
+        } else {
+            guard let text = try? String(contentsOfFile: truthPath, encoding: .utf8) else {
+                throw CommandFailure(message: "cannot read --truth file \(truthPath)", code: AtlasExit.noInput)
+            }
+            truth = try text.split(whereSeparator: \.isNewline).map { line in
+                guard let v = Int(line.trimmingCharacters(in: .whitespaces)) else {
+                    throw CommandFailure(message: "--truth: '\(line)' is not a class index", code: AtlasExit.dataError)
+                }
+                return v
+            }
+        }
+        guard truth.count >= predictions.count else {
+            throw CommandFailure(message: "--truth has \(truth.count) labels for \(predictions.count) images", code: AtlasExit.dataError)
+        }
+        let correct = zip(predictions, truth).filter { $0.top.first?.index == $1 }.count
+        return Double(correct) / Double(max(predictions.count, 1))
+    }
+}

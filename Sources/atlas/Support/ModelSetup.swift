@@ -1,0 +1,96 @@
+import AtlasImage
+import AtlasNet
+import Foundation
+
+/// What a command needs to feed images to a model: channels, input size, preprocessing and class labels.
+///
+/// Defaults come from the model's declared input shape and from optional sidecar files next to the model:
+/// `model.json` (`{"input": [C, H, W], "preprocess": {"mean": [...], "std": [...]}` or `{"range": [lo, hi]}`)
+/// and `labels.txt` (one class name per line).
+struct ModelSetup {
+    let channels: Int
+    let size: Int
+    let normalization: Normalization
+    let preprocessName: String
+    let labels: [String]?
+
+    /// Builds the setup; `preprocess` is auto|imagenet|inception|unit|none (none = raw 0…255 values).
+    init(network: Network, modelPath: String, size requestedSize: Int?, preprocess: String, labelsPath: String?) throws {
+        let sidecar = ModelSetup.sidecar(for: modelPath)
+        let sidecarInput = sidecar?["input"] as? [Int]
+        let declared = try? network.inputShape(size: nil, batch: 1)
+        channels = declared.flatMap { $0.count == 4 ? $0[1] : nil } ?? sidecarInput?.first ?? 3
+        guard channels == 1 || channels == 3 else {
+            throw CommandFailure(message: "the model's input has \(channels) channels; images need 1 or 3", code: AtlasExit.dataError)
+        }
+        if let requestedSize {
+            guard requestedSize > 0 && requestedSize <= 8192 else {
+                throw CommandFailure(message: "--size must be between 1 and 8192", code: AtlasExit.usage)
+            }
+            size = requestedSize
+        } else if let d = declared, d.count == 4, d[2] > 0 {
+            size = d[2]
+        } else {
+            size = sidecarInput.map { $0.count == 3 ? $0[1] : 224 } ?? 224
+        }
+        switch preprocess {
+        case "auto":
+            if let p = sidecar?["preprocess"] as? [String: Any] {
+                if let mean = p["mean"] as? [Double], let std = p["std"] as? [Double] {
+                    normalization = .meanStd(mean: mean.map(Float.init), std: std.map(Float.init))
+                    preprocessName = "mean/std from model.json"
+                } else if let range = p["range"] as? [Double], range.count == 2 {
+                    normalization = .range(low: Float(range[0]), high: Float(range[1]))
+                    preprocessName = "range from model.json"
+                } else {
+                    throw CommandFailure(message: "model.json: preprocess needs mean+std or range", code: AtlasExit.dataError)
+                }
+            } else {
+                normalization = channels == 3 ? .imagenet : .none
+                preprocessName = channels == 3 ? "imagenet" : "unit"
+            }
+        case "imagenet": normalization = .imagenet; preprocessName = preprocess
+        case "inception": normalization = .lucidInception; preprocessName = preprocess
+        case "unit": normalization = .none; preprocessName = preprocess
+        case "none": normalization = .byteRange; preprocessName = preprocess
+        default:
+            throw CommandFailure(message: "--preprocess must be auto, imagenet, inception, unit or none", code: AtlasExit.usage)
+        }
+        let labelFile = labelsPath ?? ModelSetup.sibling(modelPath, "labels.txt")
+        if let labelFile, FileManager.default.fileExists(atPath: labelFile) {
+            guard let text = try? String(contentsOfFile: labelFile, encoding: .utf8) else {
+                throw CommandFailure(message: "cannot read labels file \(labelFile)", code: AtlasExit.noInput)
+            }
+            labels = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+        } else if let labelsPath {
+            throw CommandFailure(message: "labels file \(labelsPath) not found", code: AtlasExit.noInput)
+        } else {
+            labels = nil
+        }
+    }
+
+    /// Images → network input: shorter side to size·8/7 and center crop for ImageNet-style models; tiny
+    /// inputs (≤ 64 px, e.g. 28×28 Fashion-MNIST) are resized directly.
+    var preprocessor: Preprocessor {
+        let geometry: Preprocessor.Geometry = size <= 64
+            ? .direct(width: size, height: size)
+            : .shorterSide(resize: Int((Double(size) * 8 / 7).rounded()), width: size, height: size)
+        return Preprocessor(geometry: geometry, normalization: normalization, layout: channels == 1 ? .gray : .rgb)
+    }
+
+    /// The label of class `index`, or its number.
+    func label(_ index: Int) -> String {
+        guard let labels, index < labels.count else { return "\(index)" }
+        return labels[index]
+    }
+
+    static func sidecar(for modelPath: String) -> [String: Any]? {
+        guard let path = sibling(modelPath, "model.json"), let data = FileManager.default.contents(atPath: path) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    }
+
+    static func sibling(_ path: String, _ name: String) -> String? {
+        let dir = (path as NSString).deletingLastPathComponent
+        return ((dir.isEmpty ? "." : dir) as NSString).appendingPathComponent(name)
+    }
+}
