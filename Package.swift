@@ -70,6 +70,7 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: vectorFlags
         ),
         .testTarget(name: "AtlasVisTests", dependencies: ["AtlasVis", "AtlasTestSupport"], swiftSettings: vectorFlags),
+        .testTarget(name: "AtlasMapTests", dependencies: ["AtlasMap", "AtlasTestSupport"], swiftSettings: vectorFlags),
     ],
     swiftLanguageModes: [.v5]
 )
