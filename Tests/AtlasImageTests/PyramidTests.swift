@@ -56,7 +56,7 @@ final class PyramidTests: XCTestCase {
         let e = FileManager.default.enumerator(atPath: root)!
         return (e.allObjects as! [String]).filter { path in
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDir)
+            _ = FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDir)
             return !isDir.boolValue
         }.sorted()
     }
