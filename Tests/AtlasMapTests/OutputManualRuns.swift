@@ -1,5 +1,7 @@
 /// Opt-in manual runs (skipped unless their environment variable is set): a 16384² synthetic pyramid for timing
-/// and peak-RSS measurements (`ATLAS_BENCH_PYRAMID=<folder>`), and a demo gallery folder for the headless browser
+/// and peak-RSS measurements (`ATLAS_BENCH_PYRAMID=<folder>`; with `ATLAS_BENCH_INPUT=<file.v>` the canvas is read
+/// from an uncompressed 3-band uchar libvips `.v` file of that size, 64-byte header, so libvips `dzsave` can be
+/// given the same pixels), and a demo gallery folder for the headless browser
 /// test (`ATLAS_DEMO_OUT=<folder>`, then `scripts/viewer/browser_test.sh <folder>`).
 import AtlasCore
 import AtlasImage
@@ -14,6 +16,26 @@ final class OutputManualRuns: XCTestCase {
         let writer = try PyramidWriter(directory: out, width: side, height: side,
                                        options: PyramidOptions(format: .jpeg(quality: 85)))
         let start = DispatchTime.now().uptimeNanoseconds
+        if let input = ProcessInfo.processInfo.environment["ATLAS_BENCH_INPUT"] {
+            let file = try XCTUnwrap(FileHandle(forReadingAtPath: input))
+            let stats = try writer.write { band in
+                let w = band.width, h = band.height
+                file.seek(toFileOffset: UInt64(64 + band.y0 * w * 3))
+                let bytes = [UInt8](file.readData(ofLength: h * w * 3))
+                bytes.withUnsafeBufferPointer { src in
+                    Parallel.forEach(h) { r in
+                        for c in 0..<3 {
+                            let row = band.pixels + (c * h + r) * w
+                            for x in 0..<w { row[x] = Float(src[(r * w + x) * 3 + c]) * (1 / 255) }
+                        }
+                    }
+                }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            print("pyramid \(side)² from \(input): \(stats.tilesWritten) tiles, \(stats.tileBytes) bytes, "
+                  + "\(String(format: "%.2f", seconds)) s, peak held \(stats.peakHeldBytes / 1_048_576) MiB")
+            return
+        }
         let stats = try writer.write { band in
             // Gradients plus hash noise, one row per task.
             let w = band.width, h = band.height, y0 = band.y0
