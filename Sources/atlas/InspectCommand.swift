@@ -17,7 +17,7 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The ONNX model file.")
     var model: String
 
-    @Option(help: "Input height and width in pixels (default: the model's declared size).")
+    @Option(help: "Input height and width in pixels (default: the model's declared size, model.json's, or 224).")
     var size: Int?
 
     @Flag(help: "Write JSON instead of a table.")
@@ -29,7 +29,11 @@ struct Inspect: ParsableCommand {
     func run() throws {
         if let size, !(1...16384).contains(size) { throw ValidationError("--size must be between 1 and 16384") }
         let net = try Network(contentsOf: model, options: .init(foldBatchNorm: !noFoldBatchNorm))
-        let shape = try net.inputShape(size: size)
+        // A model with free spatial dimensions is planned at the size its model.json sidecar names, else 224.
+        let fallback = (try? net.inputShape(size: size)) == nil
+            ? (ModelSetup.sidecar(for: model)?["input"] as? [Int]).flatMap { $0.count == 3 ? $0[1] : nil } ?? 224
+            : nil
+        let shape = try net.inputShape(size: size ?? fallback)
         let plan = try net.plan(for: shape)
         let rows = plan.layers(names: net.names)
         let report = InspectReport(model: model, net: net, inputShape: shape, plan: plan, rows: rows)

@@ -6,6 +6,8 @@ final class LayerNamesTests: XCTestCase {
         XCTAssertEqual(LayerNames.modulePath("/inception4a/Concat_output_0"), "inception4a")
         XCTAssertEqual(LayerNames.modulePath("/features/features.10/MaxPool_output_0"), "features.10")
         XCTAssertEqual(LayerNames.modulePath("/layer1/layer1.0/relu_1/Relu_output_0"), "layer1.0.relu_1")
+        // A Sequential inside a named child: torch's module name is features.conv1.0.
+        XCTAssertEqual(LayerNames.modulePath("/features/conv1/conv1.0/Conv_output_0"), "features.conv1.0")
         XCTAssertEqual(LayerNames.modulePath("/inception4a/branch1/conv/Conv_output_0"), "inception4a.branch1.conv")
         XCTAssertNil(LayerNames.modulePath("/Relu_output_0"))
         XCTAssertNil(LayerNames.modulePath("mixed4a"))

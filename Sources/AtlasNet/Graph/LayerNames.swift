@@ -58,11 +58,20 @@ public struct LayerNames: Sendable {
         var result: [(String, String)] = []
         var qualified = ""
         var raw = ""
+        var previous = ""
         for p in parts.dropLast() {
             guard !p.isEmpty else { return result.isEmpty ? nil : result }
             let c = String(p)
-            // torch names children either by their own name or by the full dotted path: accept both.
-            qualified = qualified.isEmpty || c.hasPrefix(qualified + ".") ? c : qualified + "." + c
+            // torch names a child by its own name (`relu_1`), by the full dotted path (`features.10` under
+            // `/features`), or by its parent's name plus its index (`conv1.0` under `/features/conv1`).
+            if qualified.isEmpty || c.hasPrefix(qualified + ".") {
+                qualified = c
+            } else if !previous.isEmpty, c.hasPrefix(previous + "."), qualified.hasSuffix(previous) {
+                qualified = String(qualified.dropLast(previous.count)) + c
+            } else {
+                qualified += "." + c
+            }
+            previous = c
             raw += "/" + c
             result.append((raw, qualified))
         }
