@@ -1,0 +1,190 @@
+import Foundation
+
+/// Elementwise activations (inputs [X], any shape). Each type gives its value and its derivative; the
+/// shared extension runs them in 8-lane vectors over fixed chunks in parallel.
+public protocol ElementwiseLayer: Layer {
+    /// y = f(x) for one element.
+    func apply(_ x: Float) -> Float
+    /// y = f(x) for eight elements (defaults to lane-by-lane `apply`).
+    func apply(_ x: SIMD8<Float>) -> SIMD8<Float>
+    /// g·f′(x) for eight elements, given g = ∂L/∂y, the input x and the output y.
+    func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float>
+}
+
+extension ElementwiseLayer {
+    @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        var r = SIMD8<Float>()
+        for i in 0..<8 { r[i] = apply(x[i]) }
+        return r
+    }
+
+    public func outputShape(_ inputs: [[Int]]) throws -> [Int] {
+        try expectInputCount(inputs, 1, name)
+        return inputs[0]
+    }
+
+    public func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0]
+        let y = Tensor(zeros: x.shape)
+        let px = UnsafePointer(x.data), py = y.data
+        Parallel.forRanges(x.count, grain: Broadcast.grain) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound { store8(apply(load8(px + i)), py + i); i += 8 }
+            while i < r.upperBound { py[i] = apply(px[i]); i += 1 }
+        }
+        return y
+    }
+
+    public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
+        guard needsGrad.first == true else { return [nil] }
+        let x = inputs[0]
+        let gx = Tensor(zeros: x.shape)
+        let px = UnsafePointer(x.data), py = UnsafePointer(output.data), pg = UnsafePointer(gradOutput.data)
+        let out = gx.data
+        Parallel.forRanges(x.count, grain: Broadcast.grain) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                store8(grad(load8(pg + i), load8(px + i), load8(py + i)), out + i)
+                i += 8
+            }
+            // Tail: pad the last few elements into one vector.
+            let n = r.upperBound - i
+            if n > 0 {
+                var g = SIMD8<Float>(), xv = SIMD8<Float>(), yv = SIMD8<Float>()
+                for k in 0..<n { g[k] = pg[i + k]; xv[k] = px[i + k]; yv[k] = py[i + k] }
+                let v = grad(g, xv, yv)
+                for k in 0..<n { out[i + k] = v[k] }
+            }
+        }
+        return [gx]
+    }
+}
+
+/// max(x, 0).
+public struct Relu: ElementwiseLayer {
+    public init() {}
+    public var name: String { "Relu" }
+    @inline(__always) public func apply(_ x: Float) -> Float { x > 0 ? x : 0 }
+    @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { x.replacing(with: 0, where: .!(x .> 0)) }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        g.replacing(with: 0, where: .!(x .> 0))
+    }
+}
+
+/// x for x ≥ 0, alpha·x below.
+public struct LeakyRelu: ElementwiseLayer {
+    public var alpha: Float
+    public init(alpha: Float = 0.01) { self.alpha = alpha }
+    public var name: String { "LeakyRelu" }
+    @inline(__always) public func apply(_ x: Float) -> Float { x < 0 ? alpha * x : x }
+    @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { x.replacing(with: x * alpha, where: x .< 0) }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        g.replacing(with: g * alpha, where: x .< 0)
+    }
+}
+
+/// min(max(x, min), max); the gradient passes where min ≤ x ≤ max.
+public struct Clip: ElementwiseLayer {
+    public var min: Float
+    public var max: Float
+    public init(min: Float, max: Float) { self.min = min; self.max = max }
+    public var name: String { "Clip" }
+    @inline(__always) public func apply(_ x: Float) -> Float { x < min ? min : (x > max ? max : x) }
+    @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        x.replacing(with: SIMD8(repeating: min), where: x .< min).replacing(with: SIMD8(repeating: max), where: x .> max)
+    }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        g.replacing(with: 0, where: (x .< min) .| (x .> max))
+    }
+}
+
+/// 1 / (1 + e^−x), with libm's expf.
+public struct Sigmoid: ElementwiseLayer {
+    public init() {}
+    public var name: String { "Sigmoid" }
+    @inline(__always) public func apply(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        g * y * (1 - y)
+    }
+}
+
+/// tanh(x), with libm's tanhf.
+public struct Tanh: ElementwiseLayer {
+    public init() {}
+    public var name: String { "Tanh" }
+    @inline(__always) public func apply(_ x: Float) -> Float { Foundation.tanh(x) }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        g * (1 - y * y)
+    }
+}
+
+/// max(0, min(1, alpha·x + beta)).
+public struct HardSigmoid: ElementwiseLayer {
+    public var alpha: Float
+    public var beta: Float
+    public init(alpha: Float = 0.2, beta: Float = 0.5) { self.alpha = alpha; self.beta = beta }
+    public var name: String { "HardSigmoid" }
+    @inline(__always) public func apply(_ x: Float) -> Float { Swift.max(0, Swift.min(1, alpha * x + beta)) }
+    @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let t = x * alpha + beta
+        return t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
+    }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        let t = x * alpha + beta
+        return (g * alpha).replacing(with: 0, where: (t .<= 0) .| (t .>= 1))
+    }
+}
+
+/// x · max(0, min(1, x/6 + 1/2)).
+public struct HardSwish: ElementwiseLayer {
+    public init() {}
+    public var name: String { "HardSwish" }
+    @inline(__always) public func apply(_ x: Float) -> Float { x * Swift.max(0, Swift.min(1, x * (1 / 6) + 0.5)) }
+    @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let t = x * (1 / 6) + 0.5
+        return x * t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
+    }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        let t = x * (1 / 3) + 0.5
+        return (g * t).replacing(with: 0, where: x .< -3).replacing(with: g, where: x .> 3)
+    }
+}
+
+/// x for x ≥ 0, alpha·(e^x − 1) below (libm's expm1f).
+public struct Elu: ElementwiseLayer {
+    public var alpha: Float
+    public init(alpha: Float = 1) { self.alpha = alpha }
+    public var name: String { "Elu" }
+    @inline(__always) public func apply(_ x: Float) -> Float { x >= 0 ? x : alpha * Foundation.expm1(x) }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        (g * (y + alpha)).replacing(with: g, where: x .>= 0)
+    }
+}
+
+/// e^x (libm's expf).
+public struct Exp: ElementwiseLayer {
+    public init() {}
+    public var name: String { "Exp" }
+    @inline(__always) public func apply(_ x: Float) -> Float { Foundation.exp(x) }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { g * y }
+}
+
+/// √x (NaN below 0); the gradient is g / (2√x).
+public struct Sqrt: ElementwiseLayer {
+    public init() {}
+    public var name: String { "Sqrt" }
+    @inline(__always) public func apply(_ x: Float) -> Float { x.squareRoot() }
+    @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { x.squareRoot() }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        g * 0.5 / y
+    }
+}
+
+/// −x.
+public struct Neg: ElementwiseLayer {
+    public init() {}
+    public var name: String { "Neg" }
+    @inline(__always) public func apply(_ x: Float) -> Float { -x }
+    @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { -x }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { -g }
+}

@@ -1,0 +1,177 @@
+/// 2-D convolution (ONNX Conv on NCHW) with its input gradient.
+///
+/// Forward picks one of three kernels: a plain GEMM on the input planes for 1×1 stride-1 unpadded
+/// convolutions, a direct depthwise kernel when every group has one input channel, and im2col + GEMM
+/// otherwise. im2col works on chunks of output rows whose columns stay under `columnBudget` floats per
+/// worker, so a large layer at a large batch never materializes a whole-batch column matrix. Work is
+/// parallel over (image, group, chunk) with problem-defined chunk boundaries; the bias is added per chunk.
+/// The input gradient runs the same multiply-adds transposed: dX = col2im(Wᵀ·dY).
+public struct Conv2D: Layer {
+    /// [M, C/groups, kH, kW].
+    public let weight: Tensor
+    /// [M], or nil.
+    public let bias: Tensor?
+    /// [strideH, strideW].
+    public let stride: [Int]
+    /// [top, left, bottom, right].
+    public let pads: [Int]
+    /// [dilationH, dilationW].
+    public let dilation: [Int]
+    public let groups: Int
+
+    /// im2col floats per worker and chunk (2 MiB).
+    public static let columnBudget = 1 << 19
+
+    public init(weight: Tensor, bias: Tensor?, stride: [Int], pads: [Int], dilation: [Int], groups: Int) {
+        self.weight = weight
+        self.bias = bias
+        self.stride = stride
+        self.pads = pads
+        self.dilation = dilation
+        self.groups = groups
+    }
+
+    public var name: String { "Conv" }
+
+    public func outputShape(_ inputs: [[Int]]) throws -> [Int] {
+        let g = try geometry(inputs)
+        return [g.batch, g.outChannels, g.outH, g.outW]
+    }
+
+    public func multiplyAdds(_ inputs: [[Int]]) -> Int {
+        guard let g = try? geometry(inputs) else { return 0 }
+        return g.batch * g.outChannels * g.outPlane * g.columnRows
+    }
+
+    /// Validates the input shape against the weights and attributes and derives the output size.
+    func geometry(_ inputs: [[Int]]) throws -> ConvGeometry {
+        guard inputs.count == 1 else { throw ShapeError("Conv expects 1 runtime input, got \(inputs.count)") }
+        let x = inputs[0]
+        guard x.count == 4 else { throw ShapeError("Conv expects a 4-D NCHW input, got \(x)") }
+        let w = weight.shape
+        guard w.count == 4, w.allSatisfy({ $0 > 0 }) else { throw ShapeError("Conv weight must be 4-D [M, C/g, kH, kW], got \(w)") }
+        guard stride.count == 2, pads.count == 4, dilation.count == 2 else {
+            throw ShapeError("Conv needs 2 strides, 4 pads and 2 dilations (got \(stride), \(pads), \(dilation))")
+        }
+        guard stride.allSatisfy({ $0 > 0 }), dilation.allSatisfy({ $0 > 0 }), pads.allSatisfy({ $0 >= 0 }) else {
+            throw ShapeError("Conv: strides and dilations must be positive, pads non-negative")
+        }
+        guard groups > 0, w[0] % groups == 0, x[1] == w[1] * groups else {
+            throw ShapeError("Conv: input has \(x[1]) channels, weight \(w) with \(groups) group(s) expects \(w[1] * max(groups, 1))")
+        }
+        if let bias, bias.count != w[0] { throw ShapeError("Conv bias has \(bias.count) values for \(w[0]) output channels") }
+        let spanH = dilation[0] * (w[2] - 1) + 1, spanW = dilation[1] * (w[3] - 1) + 1
+        let paddedH = x[2] + pads[0] + pads[2], paddedW = x[3] + pads[1] + pads[3]
+        guard paddedH >= spanH, paddedW >= spanW else {
+            throw ShapeError("Conv: kernel \(spanH)×\(spanW) larger than padded input \(paddedH)×\(paddedW)")
+        }
+        return ConvGeometry(batch: x[0], channels: x[1], height: x[2], width: x[3], outChannels: w[0],
+                            kernelH: w[2], kernelW: w[3], strideH: stride[0], strideW: stride[1],
+                            padTop: pads[0], padLeft: pads[1], dilationH: dilation[0], dilationW: dilation[1],
+                            groups: groups, outH: (paddedH - spanH) / stride[0] + 1,
+                            outW: (paddedW - spanW) / stride[1] + 1)
+    }
+
+    /// The geometry of an input shape that `outputShape` accepted (the `Layer` contract); anything else is a caller bug.
+    func validated(_ shape: [Int]) -> ConvGeometry {
+        do { return try geometry([shape]) } catch { fatalError("Conv called on an unvalidated input: \(error)") }
+    }
+
+    /// Column chunks of a 1×1 convolution's planes: about 1024 columns each.
+    static func pointwiseChunks(_ plane: Int) -> (count: Int, width: Int) {
+        let count = max(1, (plane + 1023) / 1024)
+        return (count, (plane + count - 1) / count)
+    }
+
+    public func forward(_ inputs: [Tensor]) -> Tensor {
+        let g = validated(inputs[0].shape)
+        let y = Tensor(zeros: [g.batch, g.outChannels, g.outH, g.outW])
+        let x = UnsafePointer(inputs[0].data), w = UnsafePointer(weight.data), out = y.data
+        let b = bias.map { UnsafePointer($0.data) }
+        if g.batch == 0 || g.outPlane == 0 { return y }
+        if g.isDepthwise {
+            Depthwise.forward(g, x: x, weight: w, bias: b, y: out)
+            return y
+        }
+        let mg = g.groupOutChannels, kdim = g.columnRows
+        if g.isPointwise {
+            let (chunks, width) = Conv2D.pointwiseChunks(g.outPlane)
+            GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
+                let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
+                let c0 = chunk * width, cols = min(g.outPlane, c0 + width) - c0
+                let src = x + (n * g.channels + group * g.groupChannels) * g.inPlane + c0
+                let dst = out + (n * g.outChannels + group * mg) * g.outPlane + c0
+                GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
+                           lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane)
+                if let b { Conv2D.addBias(b + group * mg, dst, rows: mg, cols: cols, ldc: g.outPlane) }
+            }
+            return y
+        }
+        let rows = g.rowsPerChunk(budget: Conv2D.columnBudget)
+        let chunks = (g.outH + rows - 1) / rows
+        GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
+            let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
+            let r0 = chunk * rows, r1 = min(g.outH, r0 + rows)
+            let cols = (r1 - r0) * g.outW
+            let src = x + (n * g.channels + group * g.groupChannels) * g.inPlane
+            let dst = out + (n * g.outChannels + group * mg) * g.outPlane + r0 * g.outW
+            Scratch.with(.columns, count: kdim * cols) { col in
+                g.im2col(src, rows: r0..<r1, into: col)
+                GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
+                           lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane)
+            }
+            if let b { Conv2D.addBias(b + group * mg, dst, rows: mg, cols: cols, ldc: g.outPlane) }
+        }
+        return y
+    }
+
+    static func addBias(_ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ldc: Int) {
+        for r in 0..<rows { Vector.addScalar(b[r], into: c + r * ldc, count: cols) }
+    }
+
+    public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
+        guard needsGrad.first == true else { return [nil] }
+        let g = validated(inputs[0].shape)
+        let dx = Tensor(zeros: inputs[0].shape)
+        let dy = UnsafePointer(gradOutput.data), w = UnsafePointer(weight.data), out = dx.data
+        if g.batch == 0 || g.outPlane == 0 { return [dx] }
+        if g.isDepthwise {
+            Depthwise.backward(g, gradOutput: dy, weight: w, dx: out)
+            return [dx]
+        }
+        let mg = g.groupOutChannels, kdim = g.columnRows
+        if g.isPointwise {
+            // dX_g[Cg, cols] = W_gᵀ · dY_g[Mg, cols]: column chunks do not overlap.
+            let (chunks, width) = Conv2D.pointwiseChunks(g.outPlane)
+            GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
+                let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
+                let c0 = chunk * width, cols = min(g.outPlane, c0 + width) - c0
+                let src = dy + (n * g.outChannels + group * mg) * g.outPlane + c0
+                let dst = out + (n * g.channels + group * g.groupChannels) * g.inPlane + c0
+                GEMM.sgemm(transA: true, transB: false, m: kdim, n: cols, k: mg, alpha: 1, a: w + group * mg * kdim,
+                           lda: kdim, b: src, ldb: g.outPlane, beta: 0, c: dst, ldc: g.inPlane)
+            }
+            return [dx]
+        }
+        // Chunks of one (image, group) overlap in the input, so they run in order inside one task.
+        let rows = g.rowsPerChunk(budget: Conv2D.columnBudget)
+        GEMM.forEachProduct(g.batch * g.groups) { task in
+            let group = task % g.groups, n = task / g.groups
+            let src = dy + (n * g.outChannels + group * mg) * g.outPlane
+            let dst = out + (n * g.channels + group * g.groupChannels) * g.inPlane
+            var r0 = 0
+            while r0 < g.outH {
+                let r1 = min(g.outH, r0 + rows)
+                let cols = (r1 - r0) * g.outW
+                Scratch.with(.columns, count: kdim * cols) { col in
+                    GEMM.sgemm(transA: true, transB: false, m: kdim, n: cols, k: mg, alpha: 1,
+                               a: w + group * mg * kdim, lda: kdim, b: src + r0 * g.outW, ldb: g.outPlane,
+                               beta: 0, c: col, ldc: cols)
+                    g.col2im(col, rows: r0..<r1, into: dst)
+                }
+                r0 = r1
+            }
+        }
+        return [dx]
+    }
+}

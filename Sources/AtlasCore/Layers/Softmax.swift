@@ -1,0 +1,98 @@
+import Foundation
+
+/// Softmax and LogSoftmax along one axis (ONNX opset ≥ 13 semantics), computed with the row maximum
+/// subtracted so large inputs do not overflow.
+
+/// Splits a shape around `axis` into (outer, length, inner).
+private func around(_ shape: [Int], _ axis: Int) -> (Int, Int, Int) {
+    let a = axis < 0 ? axis + shape.count : axis
+    return (Tensor.elementCount(Array(shape[..<a])), shape[a], Tensor.elementCount(Array(shape[(a + 1)...])))
+}
+
+/// Runs `body(base, stride, length)` for every line along the axis, in parallel over fixed chunks of lines.
+private func forLines(_ shape: [Int], _ axis: Int, _ body: (Int, Int, Int) -> Void) {
+    let (outer, len, inner) = around(shape, axis)
+    Parallel.forRanges(outer * inner, grain: max(1, 8192 / max(len, 1))) { r in
+        for line in r { body((line / inner) * len * inner + line % inner, inner, len) }
+    }
+}
+
+private func axisShape(_ op: String, _ inputs: [[Int]], _ axis: Int) throws -> [Int] {
+    try expectInputCount(inputs, 1, op)
+    guard !inputs[0].isEmpty else { throw ShapeError("\(op) needs an input of rank ≥ 1") }
+    _ = try normalizedAxis(axis, rank: inputs[0].count, op: op)
+    return inputs[0]
+}
+
+/// Max and Σ exp(x − max) of one line.
+@inline(__always) private func maxAndSum(_ x: UnsafePointer<Float>, _ stride: Int, _ n: Int) -> (Float, Float) {
+    var m = -Float.infinity
+    for j in 0..<n { m = Swift.max(m, x[j * stride]) }
+    var s: Float = 0
+    for j in 0..<n { s += Foundation.exp(x[j * stride] - m) }
+    return (m, s)
+}
+
+/// y = exp(x − max) / Σ exp(x − max) along `axis`.
+public struct Softmax: Layer {
+    public var axis: Int
+    public init(axis: Int = -1) { self.axis = axis }
+    public var name: String { "Softmax" }
+    public func outputShape(_ inputs: [[Int]]) throws -> [Int] { try axisShape(name, inputs, axis) }
+
+    public func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0], y = Tensor(zeros: x.shape)
+        let src = UnsafePointer(x.data), dst = y.data
+        forLines(x.shape, axis) { base, stride, n in
+            let (m, s) = maxAndSum(src + base, stride, n)
+            let inv = 1 / s
+            for j in 0..<n { dst[base + j * stride] = Foundation.exp(src[base + j * stride] - m) * inv }
+        }
+        return y
+    }
+
+    /// ∂L/∂x = y·(g − Σ g·y).
+    public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
+        guard needsGrad.first == true else { return [nil] }
+        let gx = Tensor(zeros: output.shape)
+        let y = UnsafePointer(output.data), g = UnsafePointer(gradOutput.data), dst = gx.data
+        forLines(output.shape, axis) { base, stride, n in
+            var dot: Float = 0
+            for j in 0..<n { dot += g[base + j * stride] * y[base + j * stride] }
+            for j in 0..<n { let i = base + j * stride; dst[i] = y[i] * (g[i] - dot) }
+        }
+        return [gx]
+    }
+}
+
+/// y = x − max − log Σ exp(x − max) along `axis`.
+public struct LogSoftmax: Layer {
+    public var axis: Int
+    public init(axis: Int = -1) { self.axis = axis }
+    public var name: String { "LogSoftmax" }
+    public func outputShape(_ inputs: [[Int]]) throws -> [Int] { try axisShape(name, inputs, axis) }
+
+    public func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0], y = Tensor(zeros: x.shape)
+        let src = UnsafePointer(x.data), dst = y.data
+        forLines(x.shape, axis) { base, stride, n in
+            let (m, s) = maxAndSum(src + base, stride, n)
+            let shift = m + Foundation.log(s)
+            for j in 0..<n { dst[base + j * stride] = src[base + j * stride] - shift }
+        }
+        return y
+    }
+
+    /// ∂L/∂x = g − softmax(x)·Σ g.
+    public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
+        guard needsGrad.first == true else { return [nil] }
+        let gx = Tensor(zeros: output.shape)
+        let y = UnsafePointer(output.data), g = UnsafePointer(gradOutput.data), dst = gx.data
+        forLines(output.shape, axis) { base, stride, n in
+            var sum: Float = 0
+            for j in 0..<n { sum += g[base + j * stride] }
+            for j in 0..<n { let i = base + j * stride; dst[i] = g[i] - Foundation.exp(y[i]) * sum }
+        }
+        return [gx]
+    }
+}

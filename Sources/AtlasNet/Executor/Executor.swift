@@ -1,0 +1,99 @@
+import AtlasCore
+import Foundation
+
+/// What a forward run keeps for `backward`: the steps it ran, the values they need, and which values
+/// depend on the runtime inputs (only those carry gradients).
+final class Trace {
+    let plan: Plan
+    let executed: [Int]
+    var values: [Tensor?]
+    let depends: [Bool]
+
+    init(plan: Plan, executed: [Int], values: [Tensor?], depends: [Bool]) {
+        self.plan = plan
+        self.executed = executed
+        self.values = values
+        self.depends = depends
+    }
+}
+
+extension Network {
+    @inline(__always) static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// Runs the steps needed for `targets` and returns their values by slot.
+    func execute(_ plan: Plan, inputs: [String: Tensor], targets: [Int], keepForBackward: Bool) throws -> [Int: Tensor] {
+        let slots = plan.slotNames.count
+        var values = [Tensor?](repeating: nil, count: slots)
+        var depends = [Bool](repeating: false, count: slots)
+        for (name, slot) in plan.inputSlots {
+            guard let t = inputs[name] else { throw ModelError.invalidGraph("no tensor given for input '\(name)'") }
+            values[slot] = t
+            depends[slot] = true
+        }
+        for (slot, t) in plan.constantSlots { values[slot] = t }
+        let executed = plan.stepsNeeded(for: targets)
+        for i in executed { depends[plan.stepOutput[i]] = plan.stepInputs[i].contains { depends[$0] } }
+
+        var keep = [Bool](repeating: false, count: slots)
+        for t in targets { keep[t] = true }
+        if keepForBackward {
+            for i in executed where depends[plan.stepOutput[i]] {
+                keep[plan.stepOutput[i]] = true
+                for s in plan.stepInputs[i] { keep[s] = true }
+            }
+        }
+        var lastUse = [Int](repeating: -1, count: slots)
+        for (pos, i) in executed.enumerated() { for s in plan.stepInputs[i] { lastUse[s] = pos } }
+
+        MemoryStats.resetPeak()
+        for (pos, i) in executed.enumerated() {
+            var ins: [Tensor] = []
+            ins.reserveCapacity(plan.stepInputs[i].count)
+            for s in plan.stepInputs[i] {
+                guard let v = values[s] else { throw ModelError.invalidGraph("value '\(plan.slotNames[s])' is not available") }
+                ins.append(v)
+            }
+            let t0 = Network.now()
+            let out = plan.steps[i].layer.forward(ins)
+            plan.timings[i].forwardSeconds += Double(Network.now() - t0) * 1e-9
+            plan.timings[i].calls += 1
+            values[plan.stepOutput[i]] = out
+            // Free what no later step reads (the tensor lives on while a caller or a view holds it).
+            for s in plan.stepInputs[i] where lastUse[s] == pos && !keep[s] { values[s] = nil }
+        }
+        peakBytes = max(peakBytes, MemoryStats.peak)
+
+        var result: [Int: Tensor] = [:]
+        for t in targets { result[t] = values[t] }
+        if keepForBackward {
+            for s in 0..<slots where !keep[s] { values[s] = nil }
+            trace = Trace(plan: plan, executed: executed, values: values, depends: depends)
+        }
+        return result
+    }
+
+    /// Propagates `seeds` (gradients by slot) back through the traced steps to `inputSlot`.
+    func runBackward(_ trace: Trace, seeds: [Int: Tensor], inputSlot: Int) -> Tensor {
+        let plan = trace.plan
+        var grads = seeds
+        for i in trace.executed.reversed() {
+            let o = plan.stepOutput[i]
+            defer { if o != inputSlot { trace.values[o] = nil } }   // no earlier step's backward needs it
+            guard let g = grads.removeValue(forKey: o), let out = trace.values[o] else { continue }
+            let inputSlots = plan.stepInputs[i]
+            let needs = inputSlots.map { trace.depends[$0] }
+            guard needs.contains(true) else { continue }
+            let ins = inputSlots.map { trace.values[$0] ?? Tensor(zeros: []) }
+            let t0 = Network.now()
+            let result = plan.steps[i].layer.backward(ins, output: out, gradOutput: g, needsGrad: needs)
+            for (k, s) in inputSlots.enumerated() where needs[k] && k < result.count {
+                guard let r = result[k] else { continue }
+                grads[s] = grads[s].map { Add().forward([$0, r]) } ?? r
+            }
+            plan.timings[i].backwardSeconds += Double(Network.now() - t0) * 1e-9
+        }
+        peakBytes = max(peakBytes, MemoryStats.peak)
+        if let g = grads[inputSlot] { return g }
+        return Tensor(zeros: trace.values[inputSlot]?.shape ?? plan.shapes[plan.slotNames[inputSlot]] ?? [])
+    }
+}

@@ -1,0 +1,149 @@
+import AtlasCore
+import AtlasTestSupport
+import XCTest
+
+final class ConvTests: XCTestCase {
+    struct Shape {
+        var n = 1
+        var c: Int
+        var h: Int
+        var w: Int
+        var m: Int
+        var kh: Int
+        var kw: Int
+        var stride = [1, 1]
+        var pads = [0, 0, 0, 0]
+        var dilation = [1, 1]
+        var groups = 1
+        var bias = true
+    }
+
+    func make(_ s: Shape, seed: UInt64) -> (Conv2D, Tensor) {
+        let weight = TestData.uniform([s.m, s.c / s.groups, s.kh, s.kw], seed: seed)
+        let bias = s.bias ? TestData.uniform([s.m], seed: seed + 1) : nil
+        let conv = Conv2D(weight: weight, bias: bias, stride: s.stride, pads: s.pads, dilation: s.dilation, groups: s.groups)
+        return (conv, TestData.uniform([s.n, s.c, s.h, s.w], seed: seed + 2))
+    }
+
+    /// The 7-loop definition, accumulated in double.
+    func reference(_ conv: Conv2D, _ x: Tensor) throws -> Tensor {
+        let out = try conv.outputShape([x.shape])
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (m, oh, ow) = (out[1], out[2], out[3])
+        let cg = c / conv.groups, mg = m / conv.groups
+        let (kh, kw) = (conv.weight.shape[2], conv.weight.shape[3])
+        let y = Tensor(zeros: out)
+        let wp = conv.weight.data, xp = x.data, yp = y.data
+        for b in 0..<n {
+            for o in 0..<m {
+                let group = o / mg
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var s = Double(conv.bias?.data[o] ?? 0)
+                        for ci in 0..<cg {
+                            for ki in 0..<kh {
+                                let ih = i * conv.stride[0] - conv.pads[0] + ki * conv.dilation[0]
+                                if ih < 0 || ih >= h { continue }
+                                for kj in 0..<kw {
+                                    let iw = j * conv.stride[1] - conv.pads[1] + kj * conv.dilation[1]
+                                    if iw < 0 || iw >= w { continue }
+                                    s += Double(wp[((o * cg + ci) * kh + ki) * kw + kj])
+                                        * Double(xp[((b * c + group * cg + ci) * h + ih) * w + iw])
+                                }
+                            }
+                        }
+                        yp[((b * m + o) * oh + i) * ow + j] = Float(s)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    static let shapes: [Shape] = [
+        Shape(c: 3, h: 9, w: 11, m: 5, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
+        Shape(n: 2, c: 4, h: 13, w: 10, m: 7, kh: 3, kw: 3, stride: [2, 2], pads: [1, 0, 2, 1]),
+        Shape(n: 2, c: 3, h: 17, w: 15, m: 6, kh: 7, kw: 7, stride: [2, 2], pads: [3, 3, 3, 3]),
+        Shape(c: 5, h: 16, w: 14, m: 4, kh: 3, kw: 2, stride: [3, 3], pads: [0, 2, 1, 0], bias: false),
+        Shape(n: 2, c: 6, h: 12, w: 12, m: 8, kh: 3, kw: 3, pads: [2, 2, 2, 2], dilation: [2, 2]),
+        Shape(c: 4, h: 9, w: 8, m: 6, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
+        Shape(n: 2, c: 8, h: 7, w: 9, m: 8, kh: 1, kw: 3, stride: [1, 2], pads: [0, 1, 0, 1], groups: 4),
+        Shape(n: 2, c: 6, h: 10, w: 11, m: 6, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 6),
+        Shape(c: 5, h: 12, w: 9, m: 5, kh: 5, kw: 5, stride: [2, 2], pads: [2, 1, 2, 3], dilation: [1, 2], groups: 5),
+        Shape(n: 2, c: 3, h: 8, w: 10, m: 6, kh: 3, kw: 3, stride: [2, 1], pads: [1, 1, 0, 1], groups: 3),  // multiplier 2
+        Shape(n: 2, c: 24, h: 11, w: 13, m: 20, kh: 1, kw: 1),
+        Shape(c: 8, h: 5, w: 6, m: 6, kh: 1, kw: 1, groups: 2, bias: false),
+        Shape(c: 6, h: 9, w: 9, m: 4, kh: 1, kw: 1, stride: [2, 2]),
+        Shape(c: 3, h: 4, w: 4, m: 2, kh: 4, kw: 4),
+    ]
+
+    func testForwardMatchesNaive() throws {
+        for (i, s) in ConvTests.shapes.enumerated() {
+            let (conv, x) = make(s, seed: UInt64(10 * i + 1))
+            let y = conv.forward([x])
+            let ref = try reference(conv, x)
+            XCTAssertEqual(y.shape, ref.shape, "\(s)")
+            XCTAssertLessThan(TestData.maxRelativeError(y, ref), 1e-5, "\(s)")
+            XCTAssertEqual(conv.multiplyAdds([x.shape]),
+                           ref.count * (s.c / s.groups) * s.kh * s.kw, "\(s)")
+        }
+    }
+
+    func testLargeLayerChunksAndBatches() throws {
+        // Two im2col chunks per image (Cg·kH·kW·OW·OH is above the column budget), two images.
+        let s = Shape(n: 2, c: 32, h: 60, w: 60, m: 24, kh: 3, kw: 3, pads: [1, 1, 1, 1])
+        let (conv, x) = make(s, seed: 5)
+        XCTAssertGreaterThan(32 * 9 * 60 * 60, Conv2D.columnBudget)
+        XCTAssertLessThan(TestData.maxRelativeError(conv.forward([x]), try reference(conv, x)), 1e-5)
+    }
+
+    func testRejectsBadShapes() {
+        let conv = Conv2D(weight: Tensor(zeros: [4, 2, 3, 3]), bias: nil, stride: [1, 1], pads: [0, 0, 0, 0],
+                          dilation: [1, 1], groups: 2)
+        XCTAssertThrowsError(try conv.outputShape([[1, 3, 8, 8]]))   // channels
+        XCTAssertThrowsError(try conv.outputShape([[1, 4, 2, 8]]))   // kernel larger than input
+        XCTAssertThrowsError(try conv.outputShape([[4, 8, 8]]))      // rank
+        XCTAssertEqual(try conv.outputShape([[2, 4, 8, 9]]), [2, 4, 6, 7])
+        let bad = Conv2D(weight: Tensor(zeros: [4, 2, 3, 3]), bias: nil, stride: [0, 1], pads: [0, 0, 0, 0],
+                         dilation: [1, 1], groups: 1)
+        XCTAssertThrowsError(try bad.outputShape([[1, 2, 8, 8]]))
+    }
+
+    func testInputGradient() {
+        // One representative of each kernel path: im2col (strided, padded, dilated, grouped), 1×1, depthwise.
+        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12]
+        for i in picks {
+            var s = ConvTests.shapes[i]
+            s.n = 1
+            let (conv, x) = make(s, seed: UInt64(100 + i))
+            let report = GradientCheck.check(conv, inputs: [x], samples: 60)
+            XCTAssertLessThan(report.maxError, 1e-2, "\(s): \(report)")
+        }
+    }
+
+    func testBitIdenticalAcrossThreadCounts() {
+        let cases = [
+            Shape(n: 3, c: 16, h: 40, w: 40, m: 24, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
+            Shape(n: 1, c: 32, h: 30, w: 30, m: 40, kh: 1, kw: 1),
+            Shape(n: 2, c: 12, h: 20, w: 20, m: 24, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1], groups: 12),
+            Shape(n: 1, c: 8, h: 70, w: 70, m: 16, kh: 5, kw: 5, stride: [2, 2], pads: [2, 2, 2, 2]),
+        ]
+        for (i, s) in cases.enumerated() {
+            let (conv, x) = make(s, seed: UInt64(200 + i))
+            let dy = TestData.uniform(try! conv.outputShape([x.shape]), seed: 9)
+            var forward = [[UInt32]](), backward = [[UInt32]]()
+            for threads in [1, 2, 7] {
+                Parallel.withThreads(threads) {
+                    let y = conv.forward([x])
+                    forward.append(y.toArray().map(\.bitPattern))
+                    let dx = conv.backward([x], output: y, gradOutput: dy, needsGrad: [true])[0]!
+                    backward.append(dx.toArray().map(\.bitPattern))
+                }
+            }
+            XCTAssertEqual(forward[0], forward[1], "\(s)")
+            XCTAssertEqual(forward[0], forward[2], "\(s)")
+            XCTAssertEqual(backward[0], backward[1], "\(s)")
+            XCTAssertEqual(backward[0], backward[2], "\(s)")
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import AtlasCore
+import AtlasTestSupport
+import XCTest
+
+final class GEMMTests: XCTestCase {
+    /// Stored operands for one product: A is m×k (k×m when transposed), B is k×n (n×k when transposed).
+    struct Case {
+        let transA: Bool, transB: Bool, m: Int, n: Int, k: Int
+        var alpha: Float = 1, beta: Float = 0
+        var padA = 0, padB = 0, padC = 0
+    }
+
+    /// Runs `sgemm` on random operands and compares with a double-accumulating naive product.
+    /// Returns the worst |error| / (Σ|alpha·a·b| + |beta·c| + tiny) over C.
+    @discardableResult
+    func check(_ t: Case, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) -> Double {
+        let aRows = t.transA ? t.k : t.m, aCols = t.transA ? t.m : t.k
+        let bRows = t.transB ? t.n : t.k, bCols = t.transB ? t.k : t.n
+        let lda = aCols + t.padA, ldb = bCols + t.padB, ldc = t.n + t.padC
+        let a = TestData.uniform([max(aRows * lda, 1)], seed: seed)
+        let b = TestData.uniform([max(bRows * ldb, 1)], seed: seed + 1)
+        let c0 = TestData.uniform([max(t.m * ldc, 1)], seed: seed + 2)
+        let c = c0.copy()
+        if t.beta == 0 { c.fill(.nan) }  // beta = 0 must not read C.
+        GEMM.sgemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
+                   a: a.data, lda: lda, b: b.data, ldb: ldb, beta: t.beta, c: c.data, ldc: ldc)
+        var worst = 0.0
+        for i in 0..<t.m {
+            for j in 0..<t.n {
+                var s = 0.0, mag = 0.0
+                for p in 0..<t.k {
+                    let av = Double(t.transA ? a.data[p * lda + i] : a.data[i * lda + p])
+                    let bv = Double(t.transB ? b.data[j * ldb + p] : b.data[p * ldb + j])
+                    s += av * bv
+                    mag += abs(av * bv)
+                }
+                var ref = Double(t.alpha) * s
+                mag *= abs(Double(t.alpha))
+                if t.beta != 0 {
+                    ref += Double(t.beta) * Double(c0.data[i * ldc + j])
+                    mag += abs(Double(t.beta) * Double(c0.data[i * ldc + j]))
+                }
+                let err = abs(Double(c.data[i * ldc + j]) - ref) / (mag + 1e-6)
+                if !(err <= worst) { worst = err.isNaN ? .infinity : err }
+            }
+            // Padding columns of C are untouched.
+            for j in t.n..<ldc where t.beta != 0 {
+                XCTAssertEqual(c.data[i * ldc + j], c0.data[i * ldc + j], file: file, line: line)
+            }
+        }
+        XCTAssertLessThan(worst, 1e-5, "\(t)", file: file, line: line)
+        return worst
+    }
+
+    func testAllTransposesOddSizes() {
+        let sizes: [(Int, Int, Int)] = [(1, 1, 1), (1, 5, 17), (5, 17, 63), (17, 5, 3), (63, 17, 200), (200, 63, 17),
+                                        (37, 129, 300), (130, 70, 520)]
+        var seed: UInt64 = 10
+        for (m, n, k) in sizes {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    check(Case(transA: transA, transB: transB, m: m, n: n, k: k), seed: seed)
+                    seed += 3
+                }
+            }
+        }
+    }
+
+    func testAlphaBetaAndLeadingDimensions() {
+        var seed: UInt64 = 100
+        for (m, n, k) in [(3, 9, 4), (29, 41, 33), (200, 45, 70)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    check(Case(transA: transA, transB: transB, m: m, n: n, k: k, alpha: -0.75, beta: 0.5,
+                               padA: 3, padB: 5, padC: 7), seed: seed)
+                    check(Case(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 2, beta: 0,
+                               padA: 1, padB: 0, padC: 2), seed: seed + 1)
+                    seed += 3
+                }
+            }
+        }
+    }
+
+    func testWideAndDegenerateShapes() {
+        // More columns than one NC block, and a single-row / single-column product.
+        check(Case(transA: false, transB: false, m: 7, n: 4100, k: 9, beta: 1), seed: 300)
+        check(Case(transA: true, transB: true, m: 1, n: 1000, k: 300), seed: 301)
+        check(Case(transA: false, transB: false, m: 300, n: 1, k: 77), seed: 302)
+        // k = 0: C = beta·C.
+        let c = Tensor(shape: [2, 3], repeating: 2)
+        let dummy = Tensor(zeros: [1])
+        GEMM.sgemm(transA: false, transB: false, m: 2, n: 3, k: 0, alpha: 1, a: dummy.data, lda: 1, b: dummy.data,
+                   ldb: 3, beta: 0.5, c: c.data, ldc: 3)
+        XCTAssertEqual(c.toArray(), [Float](repeating: 1, count: 6))
+    }
+
+    func testBitIdenticalAcrossThreadCounts() {
+        for (m, n, k, tA, tB) in [(211, 333, 700, false, false), (97, 1100, 150, true, true), (3, 900, 600, false, true)] {
+            let a = TestData.uniform([m * k], seed: 7), b = TestData.uniform([k * n], seed: 8)
+            var results = [[UInt32]]()
+            for threads in [1, 2, 7] {
+                let c = Tensor(zeros: [m, n])
+                Parallel.withThreads(threads) {
+                    GEMM.sgemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 1, a: a.data, lda: tA ? m : k,
+                               b: b.data, ldb: tB ? k : n, beta: 0, c: c.data, ldc: n)
+                }
+                results.append(c.toArray().map(\.bitPattern))
+            }
+            XCTAssertEqual(results[0], results[1], "1 vs 2 threads, \(m)×\(n)×\(k)")
+            XCTAssertEqual(results[0], results[2], "1 vs 7 threads, \(m)×\(n)×\(k)")
+        }
+    }
+}

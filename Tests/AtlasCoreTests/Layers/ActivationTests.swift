@@ -1,0 +1,69 @@
+import XCTest
+import Foundation
+import AtlasCore
+import AtlasTestSupport
+
+final class ActivationTests: XCTestCase {
+    /// (layer, double-precision reference, kinks to keep inputs away from, input range).
+    let cases: [(Layer, (Double) -> Double, [Float], ClosedRange<Float>)] = [
+        (Relu(), { max($0, 0) }, [0], -2...2),
+        (LeakyRelu(alpha: 0.1), { $0 < 0 ? 0.1 * $0 : $0 }, [0], -2...2),
+        (Clip(min: -0.5, max: 0.75), { min(max($0, -0.5), 0.75) }, [-0.5, 0.75], -2...2),
+        (Sigmoid(), { 1 / (1 + Foundation.exp(-$0)) }, [], -6...6),
+        (Tanh(), { Foundation.tanh($0) }, [], -3...3),
+        (HardSigmoid(alpha: 0.2, beta: 0.5), { min(1, max(0, 0.2 * $0 + 0.5)) }, [-2.5, 2.5], -4...4),
+        (HardSwish(), { $0 * min(1, max(0, $0 / 6 + 0.5)) }, [-3, 3], -5...5),
+        (Elu(alpha: 1.3), { $0 >= 0 ? $0 : 1.3 * (Foundation.exp($0) - 1) }, [0], -3...2),
+        (Exp(), { Foundation.exp($0) }, [], -3...3),
+        (Sqrt(), { $0.squareRoot() }, [], 0.3...4),
+        (Neg(), { -$0 }, [], -2...2),
+    ]
+
+    func testForwardMatchesScalarReference() throws {
+        for (k, (layer, ref, kinks, range)) in cases.enumerated() {
+            // 3·5·69 = 1035 elements: full vectors plus a tail, across several chunks of one range.
+            let x = LT.away([3, 5, 69], in: range, seed: UInt64(k), kinks: kinks)
+            let y = try LT.run(layer, [x])
+            let expected = x.toArray().map { Float(ref(Double($0))) }
+            LT.assertClose(y, expected, tol: 2e-6, layer.name)
+        }
+    }
+
+    func testBackwardMatchesFiniteDifferences() {
+        for (k, (layer, _, kinks, range)) in cases.enumerated() {
+            let x = LT.away([2, 3, 5, 7], in: range, seed: UInt64(100 + k), kinks: kinks)
+            LT.assertGradient(layer, [x])
+        }
+    }
+
+    func testLargeTensorUsesEveryChunk() throws {
+        // 100_003 elements spans several parallel chunks with an odd tail.
+        let x = TestData.uniform([100_003], in: -3...3, seed: 9)
+        let y = try LT.run(Relu(), [x])
+        for i in stride(from: 0, to: x.count, by: 997) { XCTAssertEqual(y.data[i], max(x.data[i], 0)) }
+        XCTAssertEqual(y.data[x.count - 1], max(x.data[x.count - 1], 0))
+        let g = TestData.uniform([100_003], seed: 10)
+        let gx = Sigmoid().backward([x], output: Sigmoid().forward([x]), gradOutput: g, needsGrad: [true])[0]!
+        let i = x.count - 3
+        let s = 1 / (1 + Foundation.exp(-Double(x.data[i])))
+        XCTAssertEqual(Double(gx.data[i]), Double(g.data[i]) * s * (1 - s), accuracy: 1e-6)
+    }
+
+    func testEdgeValues() {
+        let x = Tensor(shape: [6], values: [-100, 100, 0, -0.0, Float.infinity, -Float.infinity])
+        XCTAssertEqual(Sigmoid().forward([x]).toArray(), [0, 1, 0.5, 0.5, 1, 0])
+        XCTAssertEqual(Tanh().forward([x]).toArray(), [-1, 1, 0, 0, 1, -1])
+        XCTAssertEqual(Relu().forward([x]).toArray(), [0, 100, 0, 0, .infinity, 0])
+        XCTAssertEqual(Clip(min: -1, max: 2).forward([x]).toArray(), [-1, 2, 0, 0, 2, -1])
+    }
+
+    func testNoGradientWhenNotRequested() {
+        let x = TestData.uniform([4], seed: 1)
+        XCTAssertNil(Relu().backward([x], output: x, gradOutput: x, needsGrad: [false])[0])
+    }
+
+    func testWrongInputCountIsAShapeError() {
+        LT.assertThrows(Relu(), [[2], [2]], "expects 1 input")
+        LT.assertThrows(Sigmoid(), [], "expects 1 input")
+    }
+}
