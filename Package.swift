@@ -61,7 +61,10 @@ let package = Package(
         // Shared test helpers: random tensors, finite-difference gradient checks.
         .target(name: "AtlasTestSupport", dependencies: ["AtlasCore"], path: "Tests/AtlasTestSupport", swiftSettings: vectorFlags),
         .testTarget(name: "AtlasCoreTests", dependencies: ["AtlasCore", "AtlasTestSupport"], swiftSettings: vectorFlags),
-        .testTarget(name: "AtlasImageTests", dependencies: ["AtlasImage", "AtlasTestSupport"], swiftSettings: vectorFlags),
+        .testTarget(
+            name: "AtlasImageTests", dependencies: ["AtlasImage", "AtlasTestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: vectorFlags
+        ),
         .testTarget(
             name: "AtlasNetTests", dependencies: ["AtlasNet", "AtlasTestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: vectorFlags
