@@ -18,6 +18,6 @@ struct Atlas: ParsableCommand {
         \(AtlasExit.helpText)
         """,
         version: version,
-        subcommands: []
+        subcommands: [Visualize.self]
     )
 }
