@@ -150,7 +150,7 @@ struct Visualize: ParsableCommand {
             try renderer.validate(objectives, seeds: seeds, options: options)
         } catch let e as ModelError {
             if case .unknownLayer = e {
-                throw CommandFailure(message: "\(e) (atlas inspect lists the layers)", code: AtlasExit.usage)
+                throw CommandFailure(message: "\(e)", code: AtlasExit.usage)
             }
             throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError)
         } catch {
