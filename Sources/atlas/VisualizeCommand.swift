@@ -1,0 +1,223 @@
+import ArgumentParser
+import AtlasCore
+import AtlasImage
+import AtlasNet
+import AtlasVis
+import Foundation
+
+/// `atlas visualize`: one feature visualization (or a few seeds of it) rendered by gradient ascent.
+struct Visualize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Render a feature visualization of a channel, neuron, class or objective expression.",
+        discussion: """
+        Optimizes an image (Lucid's FFT parameterization with decorrelated colour, or one parameter per pixel) \
+        so that the objective grows, with Lucid's standard random transforms each step and Adam. Defaults are \
+        Lucid's render_vis: 128 px, 512 steps, learning rate 0.05. Models with a one-channel input get \
+        grayscale icons.
+
+        Choose the objective with --layer L --channel C, --neuron L:C[:X:Y] (default the centre), --class K \
+        (pre-softmax logit of the model output) or --objective EXPR (e.g. 'mixed4a:97 - 1e-3*tv'; see the \
+        AtlasVis Objective.parse grammar). Layer names are ONNX value names or aliases (atlas inspect lists them).
+
+        --preprocess auto reads a sidecar next to the model (MODEL.json, else model.json) holding \
+        {"preprocess": {"mean": [...], "std": [...]}} or {"range": [-117, 138]}; without one the model sees \
+        [0, 1] images. Other values: none, inception (Lucid InceptionV1, −117…138), imagenet, mean:M,std:S \
+        (numbers separated by '/'), range:LO:HI.
+
+        --thresholds 32,128,512 also writes FILE-32.png, FILE-128.png, … after those steps. --batch-seeds K \
+        renders seeds SEED…SEED+K−1 of the objective as one batch and writes them side by side. \
+        Same seed, same bytes, at any --threads.
+        """
+    )
+
+    @Argument(help: "The ONNX model.")
+    var model: String
+
+    @Option(help: "Layer (value name or alias) of a channel objective; needs --channel.")
+    var layer: String?
+    @Option(help: "Channel of --layer whose mean activation is maximized.")
+    var channel: Int?
+    @Option(help: "Neuron objective LAYER:CHANNEL[:X:Y] (position default: the centre).")
+    var neuron: String?
+    @Option(name: .customLong("class"), help: "Class index K: maximize the pre-softmax logit K of the model output.")
+    var classIndex: Int?
+    @Option(help: "Objective expression, e.g. 'mixed4a:97 - 1e-3*tv'.")
+    var objective: String?
+
+    @Option(help: "Icon size in pixels.") var size = 128
+    @Option(help: "Optimization steps.") var steps = 512
+    @Option(help: "Random seed (icon k of --batch-seeds uses SEED+k).") var seed: UInt64 = 0
+    @Option(help: "Adam learning rate.") var lr: Float = 0.05
+    @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
+    var transforms = "standard"
+    @Option(help: "Parameterization: fft or pixel.") var param = "fft"
+    @Option(help: "Model input normalisation: auto, none, inception, imagenet, mean:M,std:S, range:LO:HI.")
+    var preprocess = "auto"
+    @Option(help: "Resize the transformed image to N×N (bilinear, align_corners) before the model, as Lucent does with 224.")
+    var upsample: Int?
+    @Option(help: "Comma-separated steps after which to also write FILE-<step>.png.") var thresholds: String?
+    @Option(help: "Render K seeds of the objective as one batch (written side by side).") var batchSeeds = 1
+    @Option(help: "Output image (.png or .jpg).") var out: String
+    @Flag(help: "Print a JSON summary on stdout.") var json = false
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        do {
+            try render()
+        } catch let failure as CommandFailure {
+            FileHandle.standardError.write(Data("atlas visualize: \(failure.message)\n".utf8))
+            throw failure.code
+        }
+    }
+
+    /// The single objective the options select.
+    func makeObjective() throws -> Objective {
+        let chosen = [layer != nil || channel != nil, neuron != nil, classIndex != nil, objective != nil].filter { $0 }.count
+        guard chosen == 1 else {
+            throw CommandFailure(message: "give exactly one of --layer/--channel, --neuron, --class, --objective", code: AtlasExit.usage)
+        }
+        if layer != nil || channel != nil {
+            guard let layer, let channel else { throw CommandFailure(message: "--layer and --channel go together", code: AtlasExit.usage) }
+            return .channel(layer, channel)
+        }
+        if let neuron {
+            var parts = neuron.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            var numbers: [Int] = []
+            while parts.count > 1, numbers.count < 3, let v = Int(parts.last!) { numbers.insert(v, at: 0); parts.removeLast() }
+            let name = parts.joined(separator: ":")
+            guard !name.isEmpty, numbers.count == 1 || numbers.count == 3 else {
+                throw CommandFailure(message: "--neuron '\(neuron)': expected LAYER:CHANNEL[:X:Y]", code: AtlasExit.usage)
+            }
+            return numbers.count == 1 ? .neuron(name, numbers[0]) : .neuron(name, numbers[0], x: numbers[1], y: numbers[2])
+        }
+        if let classIndex { return .classLogit(classIndex) }
+        do { return try Objective.parse(objective!) } catch {
+            throw CommandFailure(message: "\(error)", code: AtlasExit.usage)
+        }
+    }
+
+    func makeOptions(modelPath: String) throws -> (RenderOptions, String) {
+        guard let kind = ParamKind(rawValue: param) else {
+            throw CommandFailure(message: "--param '\(param)': expected fft or pixel", code: AtlasExit.usage)
+        }
+        var options = RenderOptions(param: kind, size: size, steps: steps, learningRate: lr, upsample: upsample)
+        do {
+            options.transforms = try TransformPipeline.parse(transforms)
+        } catch { throw CommandFailure(message: "--transforms: \(error)", code: AtlasExit.usage) }
+        let source: String
+        do {
+            (options.preprocess, source) = try Preprocess.parse(preprocess, modelPath: modelPath)
+        } catch let e as PreprocessSpecError {
+            if case .sidecar = e { throw CommandFailure(message: "\(e)", code: AtlasExit.dataError) }
+            throw CommandFailure(message: "--preprocess: \(e)", code: AtlasExit.usage)
+        }
+        if let thresholds {
+            let items = thresholds.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !items.isEmpty, items.allSatisfy({ $0 != nil }) else {
+                throw CommandFailure(message: "--thresholds '\(thresholds)': expected step numbers separated by commas", code: AtlasExit.usage)
+            }
+            options.thresholds = items.map { $0! }
+        }
+        return (options, source)
+    }
+
+    func render() throws {
+        try global.apply()
+        guard batchSeeds >= 1, batchSeeds <= 256 else { throw CommandFailure(message: "--batch-seeds must be 1…256", code: AtlasExit.usage) }
+        guard ImageFormat(pathExtension: out) != nil else {
+            throw CommandFailure(message: "--out '\(out)': use a .png or .jpg name", code: AtlasExit.usage)
+        }
+        let outDir = (out as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: outDir.isEmpty ? "." : outDir, isDirectory: &isDir), isDir.boolValue else {
+            throw CommandFailure(message: "output directory '\(outDir)' does not exist", code: AtlasExit.cannotCreate)
+        }
+        guard FileManager.default.fileExists(atPath: model) else {
+            throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput)
+        }
+        let objective = try makeObjective()
+        let (options, preprocessSource) = try makeOptions(modelPath: model)
+
+        let renderer: Renderer
+        do {
+            renderer = try Renderer(network: try Network(contentsOf: model))
+        } catch {
+            throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError)
+        }
+        let seeds = (0..<UInt64(batchSeeds)).map { seed &+ $0 }
+        let objectives = [Objective](repeating: objective, count: batchSeeds)
+        do {
+            try renderer.validate(objectives, seeds: seeds, options: options)
+        } catch let e as ModelError {
+            if case .unknownLayer = e {
+                throw CommandFailure(message: "\(e)", code: AtlasExit.usage)
+            }
+            throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError)
+        } catch {
+            throw CommandFailure(message: "\(error)", code: AtlasExit.usage)
+        }
+
+        note("visualize \(objective) · \(renderer.inputChannels == 1 ? "grayscale " : "")\(options.param.rawValue) \(size) px · "
+             + "\(steps) steps · batch \(batchSeeds) · preprocess \(preprocessSource) · \(Parallel.threadCount) threads",
+             quiet: global.quiet || json)
+        let bar = ProgressBar("visualize", total: steps, unit: "steps", quiet: global.quiet)
+        var snapshots: [String] = []
+        let result: RenderResult
+        do {
+            result = try renderer.render(objectives, seeds: seeds, options: options,
+                                         progress: { step, total in if step < total { bar.update(step) } },
+                                         snapshot: { step, images in
+                                             let path = Visualize.snapshotPath(out, step: step)
+                                             try Visualize.write(images, to: path)
+                                             snapshots.append(path)
+                                         })
+        } catch let e as ImageError {
+            throw CommandFailure(message: "\(e)", code: AtlasExit.cannotCreate)
+        } catch {
+            throw CommandFailure(message: "\(error)", code: AtlasExit.dataError)
+        }
+        bar.finish()
+        do { try Visualize.write(result.images, to: out) } catch {
+            throw CommandFailure(message: "\(error)", code: AtlasExit.cannotCreate)
+        }
+        let rate = result.seconds > 0 ? Double(steps * batchSeeds) / result.seconds : 0
+        if json {
+            let summary: [String: Any] = [
+                "model": model, "objective": objective.description, "out": out, "snapshots": snapshots,
+                "seeds": seeds.map { Int(truncatingIfNeeded: $0) }, "values": result.values,
+                "size": size, "steps": steps, "batch": batchSeeds, "param": options.param.rawValue,
+                "transforms": options.transforms.description, "preprocess": preprocessSource,
+                "upsample": upsample as Any, "learning_rate": Double(lr), "threads": Parallel.threadCount,
+                "seconds": result.seconds, "icon_steps_per_second": rate,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            note("wrote \(out) · objective \(result.values.map { String(format: "%.4g", $0) }.joined(separator: ", ")) · "
+                 + String(format: "%.1f icon-steps/s", rate), quiet: global.quiet)
+        }
+    }
+
+    /// `dir/icon.png` → `dir/icon-32.png`.
+    static func snapshotPath(_ path: String, step: Int) -> String {
+        let ext = (path as NSString).pathExtension
+        let stem = ext.isEmpty ? path : String(path.dropLast(ext.count + 1))
+        return ext.isEmpty ? "\(stem)-\(step)" : "\(stem)-\(step).\(ext)"
+    }
+
+    /// Writes the icons side by side into one image, atomically.
+    static func write(_ images: [Image], to path: String) throws {
+        guard let first = images.first else { return }
+        if images.count == 1 { return try ImageCodec.write(first, to: path) }
+        let w = first.width, h = first.height, c = first.channels, n = images.count
+        var pixels = [Float](repeating: 0, count: c * h * w * n)
+        for (k, im) in images.enumerated() {
+            for ch in 0..<c {
+                for y in 0..<h {
+                    for x in 0..<w { pixels[(ch * h + y) * w * n + k * w + x] = im.pixels[(ch * h + y) * w + x] }
+                }
+            }
+        }
+        try ImageCodec.write(try Image(width: w * n, height: h, channels: c, pixels: pixels), to: path)
+    }
+}
