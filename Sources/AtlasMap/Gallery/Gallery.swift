@@ -1,0 +1,256 @@
+/// Channel and class galleries: one feature visualization per item, rendered in batches, kept as icon files so
+/// that runs resume and shard, then assembled into a browsable output folder (tiles, atlas.json, viewer).
+import AtlasCore
+import AtlasImage
+import AtlasNet
+import AtlasVis
+import Foundation
+
+/// One icon of a gallery.
+public struct GalleryItem: Sendable, Equatable {
+    /// File stem of the icon (`icons/<id>.png`), `[A-Za-z0-9_-]+`, unique in the gallery.
+    public var id: String
+    /// Short name shown by the viewer (e.g. a class name); nil for none.
+    public var label: String?
+    /// What the icon maximizes.
+    public var objective: Objective
+    /// Channel (or class) index recorded in the cell.
+    public var channel: Int
+
+    public init(id: String, label: String? = nil, objective: Objective, channel: Int) {
+        self.id = id; self.label = label; self.objective = objective; self.channel = channel
+    }
+
+    /// Channel objectives of `layer`, ids `c0000`, `c0001`, ….
+    public static func channels(_ layer: String, _ channels: [Int]) -> [GalleryItem] {
+        channels.map { GalleryItem(id: String(format: "c%04d", $0), objective: .channel(layer, $0), channel: $0) }
+    }
+
+    /// Pre-softmax class logits of the model output, ids `k0000`, …, labelled from `labels` when given.
+    public static func classes(_ classes: [Int], labels: [String]? = nil) -> [GalleryItem] {
+        classes.map { k in
+            GalleryItem(id: String(format: "k%04d", k), label: labels.flatMap { k < $0.count ? $0[k] : nil },
+                        objective: .classLogit(k), channel: k)
+        }
+    }
+}
+
+/// Settings of a gallery run.
+public struct GallerySettings: Sendable {
+    /// Size, steps, learning rate, transforms, parameterization, preprocessing, upsampling of every icon.
+    public var render: RenderOptions
+    /// Icon `i` (item order) renders from seed `seed + i`, whatever the batching, sharding or thread count.
+    public var seed: UInt64
+    /// Icons optimized together in one batch (speed and memory only; never changes the pictures).
+    public var batch: Int
+    /// Tile format of the pyramid (icons are always PNG).
+    public var format: TileFormat
+    public var title: String?
+    /// Grid id: default `channels` when a layer is given, else `classes`.
+    public var gridId: String?
+    /// How the preprocessing was chosen (e.g. `auto: model.json`), recorded in the index.
+    public var preprocessSource: String?
+    /// ISO 8601 creation time for the index; nil keeps atlas.json reproducible.
+    public var created: String?
+
+    public init(render: RenderOptions = RenderOptions(), seed: UInt64 = 0, batch: Int = 8, format: TileFormat = .defaultJPEG,
+                title: String? = nil, gridId: String? = nil, preprocessSource: String? = nil, created: String? = nil) {
+        self.render = render; self.seed = seed; self.batch = batch; self.format = format; self.title = title
+        self.gridId = gridId; self.preprocessSource = preprocessSource; self.created = created
+    }
+}
+
+/// Progress of a gallery run (items of this shard only).
+public struct GalleryProgress: Sendable {
+    /// Icons finished (rendered now or found valid on disk) and the total.
+    public var iconsDone: Int
+    public var iconsTotal: Int
+    /// Optimization steps done over the icons that need rendering (icon-steps), and their total, for an ETA.
+    public var stepsDone: Int
+    public var stepsTotal: Int
+}
+
+/// What a gallery run did.
+public struct GalleryResult: Sendable {
+    /// The output folder.
+    public var outDir: String
+    /// Items of this run (the shard's, or all).
+    public var itemCount: Int
+    /// Icons rendered now, and icons reused from an earlier run.
+    public var rendered: Int
+    public var reused: Int
+    /// Final objective value per item (item order); nil for items outside the shard.
+    public var values: [Double?]
+    /// The written index; nil for a shard run (icons only).
+    public var index: AtlasIndex?
+    /// Wall-clock seconds spent rendering.
+    public var renderSeconds: Double
+}
+
+/// Why a gallery cannot be built.
+public enum GalleryError: Error, CustomStringConvertible, Equatable {
+    case invalidSettings(String)
+    case invalidItems(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidSettings(m): return "gallery: \(m)"
+        case let .invalidItems(m): return "gallery: \(m)"
+        }
+    }
+}
+
+/// Builds channel/class galleries.
+public enum Gallery {
+    /// Renders every item of `shard` (items with `index % count == shard.index`; all when nil) whose icon is not
+    /// already in `outDir/icons`, writing each icon (`<id>.png`) and its sidecar (`<id>.json`: objective value,
+    /// seed, settings key) atomically as soon as its batch finishes. Without a shard it then assembles all icons,
+    /// in item order row-major on a grid of `ceil(sqrt(n))` columns, into the tile pyramid, `atlas.json`/`atlas.js`
+    /// (kind `gallery`), the viewer and `atlas.png` (when small). Throws `GalleryError`, `RenderError`,
+    /// `ModelError`, `ObjectiveError`, `OutputError` or `ImageError`.
+    public static func build(network: Network, modelPath: String, layer: String?, items: [GalleryItem],
+                             settings: GallerySettings, outDir: String, shard: (index: Int, count: Int)? = nil,
+                             progress: ((GalleryProgress) -> Void)? = nil) throws -> GalleryResult {
+        try check(items: items, settings: settings, shard: shard)
+        let renderer = try Renderer(network: network)
+        let options = settings.render
+        let seeds = items.indices.map { settings.seed &+ UInt64($0) }
+        try renderer.validate(items.map(\.objective), seeds: seeds, options: options)
+
+        let folder = try OutputFolder(path: outDir)
+        let iconDir = folder.file("icons")
+        try FileManager.default.createDirectory(atPath: iconDir, withIntermediateDirectories: true)
+        let modelSHA = SHA256.hex(file: modelPath)
+        let mine = items.indices.filter { shard == nil || $0 % shard!.count == shard!.index }
+        let keys = items.indices.map { key(items[$0], seed: seeds[$0], options: options, channels: renderer.inputChannels, modelSHA: modelSHA) }
+
+        var values = [Double?](repeating: nil, count: items.count)
+        var todo: [Int] = []
+        for i in mine {
+            if let v = existingValue(folder, items[i], key: keys[i], size: options.size, channels: renderer.inputChannels) {
+                values[i] = v
+            } else {
+                todo.append(i)
+            }
+        }
+        let stepsTotal = todo.count * options.steps
+        var status = GalleryProgress(iconsDone: mine.count - todo.count, iconsTotal: mine.count, stepsDone: 0, stepsTotal: stepsTotal)
+        progress?(status)
+
+        let start = DispatchTime.now().uptimeNanoseconds
+        for first in stride(from: 0, to: todo.count, by: settings.batch) {
+            let batch = Array(todo[first..<min(todo.count, first + settings.batch)])
+            let base = status.stepsDone
+            let result = try renderer.render(batch.map { items[$0].objective }, seeds: batch.map { seeds[$0] }, options: options,
+                                             progress: { step, _ in
+                                                 status.stepsDone = base + step * batch.count
+                                                 progress?(status)
+                                             })
+            for (k, i) in batch.enumerated() {
+                let item = items[i]
+                try ImageCodec.writeAtomically(try ImageCodec.encodePNG(result.images[k]), to: folder.file("icons/\(item.id).png"))
+                let sidecar = IconSidecar(id: item.id, index: i, objective: item.objective.description, seed: seeds[i],
+                                          value: result.values[k].isFinite ? result.values[k] : nil, key: keys[i])
+                try folder.write(Array(try sidecar.jsonData()), to: "icons/\(item.id).json")
+                values[i] = result.values[k]
+            }
+            status.iconsDone += batch.count
+            status.stepsDone = base + options.steps * batch.count
+            progress?(status)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        var out = GalleryResult(outDir: folder.path, itemCount: mine.count, rendered: todo.count,
+                                reused: mine.count - todo.count, values: values, index: nil, renderSeconds: seconds)
+        guard shard == nil else { return out }
+        out.index = try assemble(items: items, layer: layer, modelPath: modelPath, modelSHA: modelSHA,
+                                 settings: settings, folder: folder)
+        return out
+    }
+
+    /// Places the icons on one grid and writes tiles, index and viewer.
+    static func assemble(items: [GalleryItem], layer: String?, modelPath: String, modelSHA: String?,
+                         settings: GallerySettings, folder: OutputFolder) throws -> AtlasIndex {
+        let n = items.count
+        let columns = Int(Double(n).squareRoot().rounded(.up))
+        let rows = (n + columns - 1) / columns
+        let pad = max(2, settings.render.size / 32)
+        let gridId = settings.gridId ?? (layer == nil ? "classes" : "channels")
+        var icons: [PlacedIcon] = []
+        icons.reserveCapacity(n)
+        for (i, item) in items.enumerated() {
+            let image = try ImageCodec.decode(file: folder.file("icons/\(item.id).png"))
+            let cell = AtlasIndex.Cell(x: i % columns, y: i / columns, channel: item.channel,
+                                       objective: item.objective.description, label: item.label, icon: "icons/\(item.id).png")
+            icons.append(PlacedIcon(image: image, cell: cell))
+        }
+        let layout = GridLayout(id: gridId, label: "\(n) \(gridId) · \(columns)×\(rows)", columns: columns, rows: rows,
+                                cellSize: settings.render.size + 2 * pad, padding: pad,
+                                background: RGB8(hex: "#111111") ?? .black, format: settings.format)
+        let o = settings.render
+        var recorded: [String: JSONValue] = [
+            "size": .int(o.size), "steps": .int(o.steps), "learning_rate": .double(Double(String(o.learningRate)) ?? 0),
+            "transforms": .string(o.transforms.description), "param": .string(o.param.rawValue),
+            "preprocess": .string(settings.preprocessSource.map { "\($0) (\(o.preprocess))" } ?? o.preprocess.description),
+            "upsample": o.upsample.map { .int($0) } ?? .null, "format": .string(settings.format.fileExtension),
+            "icons": .int(n), "seeds": .string("seed + item index"),
+        ]
+        if let d = o.decorrelate { recorded["decorrelate"] = .bool(d) }
+        let title = settings.title ?? (layer.map { "Channels of \($0)" } ?? "Classes")
+        let index = AtlasIndex(kind: .gallery, title: title,
+                               model: .init(file: (modelPath as NSString).lastPathComponent, sha256: modelSHA),
+                               layer: layer, seed: settings.seed, settings: recorded, created: settings.created)
+        return try Assembly.writeFolder(index, grids: [(layout, icons)], to: folder.path)
+    }
+
+    static func check(items: [GalleryItem], settings: GallerySettings, shard: (index: Int, count: Int)?) throws {
+        guard !items.isEmpty else { throw GalleryError.invalidItems("no items to render") }
+        var ids = Set<String>()
+        for item in items {
+            guard OutputFolder.isValidId(item.id) else { throw GalleryError.invalidItems("icon id '\(item.id)' is not [A-Za-z0-9_-]+") }
+            guard ids.insert(item.id).inserted else { throw GalleryError.invalidItems("icon id '\(item.id)' appears twice") }
+        }
+        guard (1...4096).contains(settings.batch) else { throw GalleryError.invalidSettings("batch \(settings.batch) (1…4096)") }
+        if let shard, !(shard.count >= 1 && (0..<shard.count).contains(shard.index)) {
+            throw GalleryError.invalidSettings("shard \(shard.index)/\(shard.count): need 0 ≤ index < count")
+        }
+        if items.contains(where: { $0.objective.couplesIcons }) {
+            throw GalleryError.invalidItems("objectives that couple icons (diversity) cannot be rendered as a gallery")
+        }
+    }
+
+    /// Everything an icon's pixels depend on; an icon on disk is reused only when its sidecar has this key.
+    static func key(_ item: GalleryItem, seed: UInt64, options: RenderOptions, channels: Int, modelSHA: String?) -> String {
+        ["objective=\(item.objective)", "seed=\(seed)", "size=\(options.size)", "steps=\(options.steps)",
+         "lr=\(options.learningRate)", "transforms=\(options.transforms)", "param=\(options.param.rawValue)",
+         "preprocess=\(options.preprocess)", "upsample=\(options.upsample.map(String.init) ?? "none")",
+         "decorrelate=\(options.decorrelate.map(String.init) ?? "auto")", "channels=\(channels)",
+         "model=\(modelSHA ?? "?")"].joined(separator: ";")
+    }
+
+    /// The recorded objective value of a valid finished icon (sidecar with the same key, PNG of the right size).
+    static func existingValue(_ folder: OutputFolder, _ item: GalleryItem, key: String, size: Int, channels: Int) -> Double?? {
+        guard let data = FileManager.default.contents(atPath: folder.file("icons/\(item.id).json")),
+              let sidecar = try? JSONDecoder().decode(IconSidecar.self, from: data), sidecar.key == key,
+              let image = try? ImageCodec.decode(file: folder.file("icons/\(item.id).png")),
+              image.width == size, image.height == size, image.channels == channels
+        else { return nil }
+        return sidecar.value
+    }
+}
+
+/// `icons/<id>.json`: the record written after an icon's PNG (so a present sidecar means a finished icon).
+struct IconSidecar: Codable {
+    var id: String
+    var index: Int
+    var objective: String
+    var seed: UInt64
+    /// nil when the value was not finite.
+    var value: Double?
+    var key: String
+
+    func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+}

@@ -1,0 +1,232 @@
+import ArgumentParser
+import AtlasCore
+import AtlasImage
+import AtlasMap
+import AtlasNet
+import AtlasVis
+import Foundation
+
+/// `atlas gallery`: one feature visualization per channel of a layer (or per class), as a zoomable grid.
+struct GalleryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gallery",
+        abstract: "Render a feature visualization of every channel of a layer (or every class) into a browsable grid.",
+        discussion: """
+        Renders one icon per channel of --layer (all channels, or --channels 0..15 / 3,5,9 / 0..7,12) or per \
+        class (--classes, optionally a selection: --classes --channels 0..9), with the options of atlas visualize, \
+        --batch icons at a time. Icon i (in order) uses seed SEED+i, so the pictures never depend on --batch, \
+        --shard or --threads.
+
+        Each finished icon is written at once to OUT/icons/<id>.png (with a small <id>.json); an interrupted \
+        run continues where it stopped. --shard i/n renders only icons i, i+n, i+2n, … and writes no grid, so \
+        several machines can share the work on one folder; a final run without --shard renders what is missing \
+        and assembles the grid: tiles, atlas.json, atlas.js, the viewer (index.html) and atlas.png when small.
+        """
+    )
+
+    @Argument(help: "The ONNX model.") var model: String
+    @Option(help: "Layer (value name or alias) whose channels to render.") var layer: String?
+    @Option(help: "Channels (with --classes: classes) to render: ranges and lists such as 0..15, 3,5,9 or 0..7,12 (inclusive; default all).")
+    var channels: String?
+    @Flag(help: "Render classes (pre-softmax logits of the model output) instead of the channels of a layer.")
+    var classes = false
+    @Option(help: "Icon size in pixels.") var size = 128
+    @Option(help: "Optimization steps.") var steps = 512
+    @Option(help: "Adam learning rate.") var lr: Float = 0.05
+    @Option(help: "Base seed (icon i uses SEED+i).") var seed: UInt64 = 0
+    @Option(help: "Icons optimized together.") var batch = 8
+    @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
+    var transforms = "standard"
+    @Option(help: "Parameterization: fft or pixel.") var param = "fft"
+    @Option(help: "Model input normalisation: auto, none, inception, imagenet, mean:M,std:S, range:LO:HI.")
+    var preprocess = "auto"
+    @Option(help: "Resize the transformed image to N×N before the model (Lucent: 224).") var upsample: Int?
+    @Option(help: "Render only part i of n (e.g. 0/4); no grid is assembled.") var shard: String?
+    @Option(help: "Tile format: jpg or png.") var format = "jpg"
+    @Option(help: "Title shown by the viewer.") var title: String?
+    @Option(help: "Output folder.") var out: String
+    @Flag(help: "Print a JSON summary on stdout.") var json = false
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        do {
+            try build()
+        } catch let failure as CommandFailure {
+            FileHandle.standardError.write(Data("atlas gallery: \(failure.message)\n".utf8))
+            throw failure.code
+        }
+    }
+
+    /// Parses `0..15,20,22..23` (inclusive ranges; `a..<b` exclusive) into indices below `count`.
+    static func parseIndices(_ text: String, count: Int, what: String) throws -> [Int] {
+        if text == "all" { return Array(0..<count) }
+        var result: [Int] = []
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            let bounds: (Int, Int)?
+            if let r = part.range(of: "..<"), let a = Int(part[..<r.lowerBound]), let b = Int(part[r.upperBound...]) { bounds = (a, b - 1) }
+            else if let r = part.range(of: ".."), let a = Int(part[..<r.lowerBound]), let b = Int(part[r.upperBound...]) { bounds = (a, b) }
+            else if let a = Int(part) { bounds = (a, a) }
+            else { bounds = nil }
+            guard let (a, b) = bounds, a <= b else {
+                throw CommandFailure(message: "--channels '\(text)': expected numbers and ranges like 0..15,20", code: AtlasExit.usage)
+            }
+            guard a >= 0, b < count else {
+                throw CommandFailure(message: "--channels \(part): out of range; the \(what == "channels" ? "layer has \(count) channels" : "model has \(count) classes") (0…\(count - 1))",
+                                     code: AtlasExit.usage)
+            }
+            result += Array(a...b)
+        }
+        guard !result.isEmpty else { throw CommandFailure(message: "--channels selects nothing", code: AtlasExit.usage) }
+        guard Set(result).count == result.count else { throw CommandFailure(message: "--channels '\(text)' names an index twice", code: AtlasExit.usage) }
+        return result
+    }
+
+    func build() throws {
+        try global.apply()
+        let classMode = classes
+        guard classMode != (layer != nil) else {
+            throw CommandFailure(message: "give either --layer (channels) or --classes", code: AtlasExit.usage)
+        }
+        guard (1...4096).contains(batch) else { throw CommandFailure(message: "--batch must be 1…4096", code: AtlasExit.usage) }
+        let tileFormat: TileFormat
+        switch format.lowercased() {
+        case "jpg", "jpeg": tileFormat = .defaultJPEG
+        case "png": tileFormat = .fastPNG
+        default: throw CommandFailure(message: "--format '\(format)': expected jpg or png", code: AtlasExit.usage)
+        }
+        let shardSpec = try parseShard()
+        guard FileManager.default.fileExists(atPath: model) else {
+            throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput)
+        }
+        let (options, preprocessSource) = try makeOptions()
+        let network: Network, renderer: Renderer
+        do {
+            network = try Network(contentsOf: model)
+            renderer = try Renderer(network: network)
+        } catch { throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError) }
+
+        let items = try makeItems(renderer: renderer, options: options)
+        var settings = GallerySettings(render: options, seed: seed, batch: batch, format: tileFormat, title: title,
+                                       preprocessSource: preprocessSource)
+        settings.gridId = classMode ? "classes" : "channels"
+        let mine = shardSpec.map { s in items.indices.filter { $0 % s.count == s.index }.count } ?? items.count
+        note("gallery \(classMode ? "classes" : layer!) · \(items.count) icons\(shardSpec.map { " (shard \($0.index)/\($0.count): \(mine))" } ?? "") · "
+             + "\(renderer.inputChannels == 1 ? "grayscale " : "")\(options.param.rawValue) \(size) px · \(steps) steps · batch \(batch) · "
+             + "preprocess \(preprocessSource) · \(Parallel.threadCount) threads", quiet: global.quiet || json)
+
+        var bar: ProgressBar? = nil
+        let result: GalleryResult
+        do {
+            result = try Gallery.build(network: network, modelPath: model, layer: layer, items: items, settings: settings,
+                                                outDir: out, shard: shardSpec, progress: { p in
+                if bar == nil {
+                    if p.iconsDone > 0 { note("resuming: \(p.iconsDone) of \(p.iconsTotal) icons already in \(out)/icons", quiet: global.quiet || json) }
+                    bar = ProgressBar("gallery", total: p.stepsTotal, unit: "icon-steps", quiet: global.quiet || p.stepsTotal == 0)
+                }
+                bar?.update(p.stepsDone)
+            })
+        } catch let e as ModelError {
+            if case .unknownLayer = e { throw CommandFailure(message: "\(e)", code: AtlasExit.usage) }
+            throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError)
+        } catch let e as OutputError {
+            throw CommandFailure(message: "\(e)", code: AtlasExit.cannotCreate)
+        } catch let e as ImageError {
+            throw CommandFailure(message: "\(e)", code: e.kind == .writeFailed ? AtlasExit.cannotCreate : AtlasExit.dataError)
+        } catch let e as CocoaError {
+            throw CommandFailure(message: "\(out): \(e.localizedDescription)", code: AtlasExit.cannotCreate)
+        } catch let e as GalleryError {
+            throw CommandFailure(message: "\(e)", code: AtlasExit.usage)
+        } catch let e as RenderError {
+            if case .invalidOption = e { throw CommandFailure(message: "\(e)", code: AtlasExit.usage) }
+            throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError)
+        }
+        if result.rendered > 0 { bar?.finish() }
+        summarize(result, items: items, shard: shardSpec)
+    }
+
+    func makeOptions() throws -> (RenderOptions, String) {
+        guard let kind = ParamKind(rawValue: param) else {
+            throw CommandFailure(message: "--param '\(param)': expected fft or pixel", code: AtlasExit.usage)
+        }
+        var options = RenderOptions(param: kind, size: size, steps: steps, learningRate: lr, upsample: upsample)
+        do { options.transforms = try TransformPipeline.parse(transforms) } catch {
+            throw CommandFailure(message: "--transforms: \(error)", code: AtlasExit.usage)
+        }
+        do {
+            let (p, source) = try Preprocess.parse(preprocess, modelPath: model)
+            options.preprocess = p
+            return (options, source)
+        } catch let e as PreprocessSpecError {
+            if case .sidecar = e { throw CommandFailure(message: "\(e)", code: AtlasExit.dataError) }
+            throw CommandFailure(message: "--preprocess: \(e)", code: AtlasExit.usage)
+        }
+    }
+
+    func parseShard() throws -> (index: Int, count: Int)? {
+        guard let shard else { return nil }
+        let parts = shard.split(separator: "/").map { Int($0) }
+        guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (0..<n).contains(i) else {
+            throw CommandFailure(message: "--shard '\(shard)': expected i/n with 0 ≤ i < n, e.g. 0/4", code: AtlasExit.usage)
+        }
+        return (i, n)
+    }
+
+    func makeItems(renderer: Renderer, options: RenderOptions) throws -> [GalleryItem] {
+        let side = try renderer.modelInputSize(options)
+        let name: String
+        do { name = try renderer.valueName(layer ?? Objective.networkOutput) } catch let e as ModelError {
+            if case .unknownLayer = e { throw CommandFailure(message: "\(e)", code: AtlasExit.usage) }
+            throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError)
+        }
+        let plan = try renderer.network.plan(for: [1, renderer.inputChannels, side, side])
+        if let e = plan.errors[name] { throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError) }
+        guard let shape = plan.shapes[name], shape.count >= 2 else {
+            throw CommandFailure(message: "\(layer ?? "the model output") has no channel axis at \(side) px input", code: AtlasExit.usage)
+        }
+        let count = shape[1]
+        if let layer {
+            return GalleryItem.channels(layer, try GalleryCommand.parseIndices(channels ?? "all", count: count, what: "channels"))
+        }
+        let labelFile = ModelSetup.sibling(model, "labels.txt")
+        let labels = labelFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
+            .map { $0.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } }
+        return GalleryItem.classes(try GalleryCommand.parseIndices(channels ?? "all", count: count, what: "classes"),
+                                            labels: labels)
+    }
+
+    func summarize(_ result: GalleryResult, items: [GalleryItem], shard: (index: Int, count: Int)?) {
+        let rate = result.renderSeconds > 0 ? Double(result.rendered * steps) / result.renderSeconds : 0
+        if json {
+            var summary: [String: Any] = [
+                "model": model, "out": result.outDir, "items": items.count, "shard_items": result.itemCount,
+                "rendered": result.rendered, "reused": result.reused, "seconds": result.renderSeconds,
+                "icon_steps_per_second": rate, "size": size, "steps": steps, "seed": Int(truncatingIfNeeded: seed),
+                "batch": batch, "threads": Parallel.threadCount, "assembled": result.index != nil,
+                "values": result.values.map { $0 as Any? ?? NSNull() },
+            ]
+            if let layer { summary["layer"] = layer }
+            if let shard { summary["shard"] = "\(shard.index)/\(shard.count)" }
+            if let grid = result.index?.grids.first {
+                summary["index"] = "\(result.outDir)/atlas.json"
+                summary["viewer"] = "\(result.outDir)/index.html"
+                summary["grid"] = ["id": grid.id, "columns": grid.columns, "rows": grid.rows,
+                                   "canvas": [grid.canvas.width, grid.canvas.height], "max_zoom": grid.tiles.maxZoom]
+            }
+            if let data = try? JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+            return
+        }
+        guard !global.quiet else { return }
+        let made = "\(result.rendered) icons rendered" + (result.reused > 0 ? ", \(result.reused) reused" : "")
+            + (result.rendered > 0 ? String(format: " · %.1f icon-steps/s", rate) : "")
+        if let grid = result.index?.grids.first {
+            note("wrote \(result.outDir): \(made); \(grid.columns)×\(grid.rows) grid, \(grid.canvas.width)×\(grid.canvas.height) px, "
+                 + "zoom 0…\(grid.tiles.maxZoom), icons in icons/, index atlas.json")
+            note("browse it: open \(result.outDir)/index.html")
+        } else if let shard {
+            note("wrote shard \(shard.index)/\(shard.count) into \(result.outDir)/icons: \(made)")
+            note("when every shard is done, run the same command without --shard to assemble the grid")
+        }
+    }
+}
