@@ -106,8 +106,10 @@ struct GalleryCommand: ParsableCommand {
         } catch { throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError) }
 
         let items = try makeItems(renderer: renderer, options: options)
+        // The index records a sidecar by file name only, so that atlas.json does not depend on where the model lies.
+        let recordedSource = preprocessSource.contains("/") ? (preprocessSource as NSString).lastPathComponent : preprocessSource
         var settings = GallerySettings(render: options, seed: seed, batch: batch, format: tileFormat, title: title,
-                                       preprocessSource: preprocessSource)
+                                       preprocessSource: recordedSource)
         settings.gridId = classMode ? "classes" : "channels"
         let mine = shardSpec.map { s in items.indices.filter { $0 % s.count == s.index }.count } ?? items.count
         note("gallery \(classMode ? "classes" : layer!) · \(items.count) icons\(shardSpec.map { " (shard \($0.index)/\($0.count): \(mine))" } ?? "") · "
@@ -123,7 +125,7 @@ struct GalleryCommand: ParsableCommand {
                     if p.iconsDone > 0 { note("resuming: \(p.iconsDone) of \(p.iconsTotal) icons already in \(out)/icons", quiet: global.quiet || json) }
                     bar = ProgressBar("gallery", total: p.stepsTotal, unit: "icon-steps", quiet: global.quiet || p.stepsTotal == 0)
                 }
-                bar?.update(p.stepsDone)
+                if p.stepsDone > 0 { bar?.update(p.stepsDone) }
             })
         } catch let e as ModelError {
             if case .unknownLayer = e { throw CommandFailure(message: "\(e)", code: AtlasExit.usage) }

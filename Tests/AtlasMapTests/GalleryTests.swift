@@ -93,6 +93,15 @@ final class GalleryTests: XCTestCase {
         XCTAssertEqual(second.reused, 5)
         XCTAssertEqual(second.values, first.values)
         XCTAssertEqual(try files(out), before)
+
+        // Other settings make other pictures: nothing is reused; fewer icons leave no tiles of the old grid.
+        var changed = Self.settings()
+        changed.render.steps = 3
+        let third = try Gallery.build(network: network, modelPath: Self.modelPath, layer: Self.layer, items: Array(items.prefix(2)),
+                                      settings: changed, outDir: out)
+        XCTAssertEqual(third.rendered, 2)
+        XCTAssertEqual(third.index?.grids.first?.cells.count, 2)
+        XCTAssertEqual(try files(out + "/tiles").keys.sorted(), ["channels/0/0/0.png"])
     }
 
     func testShardsThenAssembleEqualSingleRun() throws {
@@ -127,6 +136,14 @@ final class GalleryTests: XCTestCase {
         XCTAssertEqual(try files(out), reference)
     }
 
+    func testSameBytesAtAnyThreadCount() throws {
+        let items = GalleryItem.channels(Self.layer, [4, 11, 30])
+        let one = temporaryFolder(), three = temporaryFolder()
+        _ = try Parallel.withThreads(1) { try build(one, items: items, batch: 3) }
+        _ = try Parallel.withThreads(3) { try build(three, items: items, batch: 1) }
+        XCTAssertEqual(try files(one), try files(three))
+    }
+
     func testRejectsBadInput() throws {
         let out = temporaryFolder()
         XCTAssertThrowsError(try build(out, items: [])) { XCTAssertTrue($0 is GalleryError) }
@@ -138,7 +155,9 @@ final class GalleryTests: XCTestCase {
         XCTAssertThrowsError(try build(out, items: GalleryItem.channels(Self.layer, [999]))) {
             XCTAssertTrue($0 is ObjectiveError, "\($0)")
         }
-        XCTAssertThrowsError(try build(out, items: GalleryItem.channels("no.such.layer", [0])))
+        XCTAssertThrowsError(try build(out, items: GalleryItem.channels("no.such.layer", [0]))) {
+            XCTAssertEqual($0 as? ModelError, .unknownLayer("no.such.layer"), "\($0)")
+        }
     }
 
     func testSHA256KnownVectors() {

@@ -115,7 +115,10 @@ public enum Gallery {
         let renderer = try Renderer(network: network)
         let options = settings.render
         let seeds = items.indices.map { settings.seed &+ UInt64($0) }
-        try renderer.validate(items.map(\.objective), seeds: seeds, options: options)
+        for first in stride(from: 0, to: items.count, by: settings.batch) {  // batch-sized, to bound the memory it takes
+            let range = first..<min(items.count, first + settings.batch)
+            try renderer.validate(items[range].map(\.objective), seeds: Array(seeds[range]), options: options)
+        }
 
         let folder = try OutputFolder(path: outDir)
         let iconDir = folder.file("icons")
@@ -199,6 +202,12 @@ public enum Gallery {
         let index = AtlasIndex(kind: .gallery, title: title,
                                model: .init(file: (modelPath as NSString).lastPathComponent, sha256: modelSHA),
                                layer: layer, seed: settings.seed, settings: recorded, created: settings.created)
+        // Tiles of an earlier, larger grid would linger beside the new pyramid.
+        let tiles = folder.tilesDirectory(gridId: gridId)
+        if FileManager.default.fileExists(atPath: tiles) {
+            do { try FileManager.default.removeItem(atPath: tiles) }
+            catch { throw OutputError.writeFailed(path: tiles, reason: "cannot remove the old tiles: \(error.localizedDescription)") }
+        }
         return try Assembly.writeFolder(index, grids: [(layout, icons)], to: folder.path)
     }
 
