@@ -70,6 +70,8 @@ let package = Package(
             name: "AtlasNetTests", dependencies: ["AtlasNet", "AtlasTestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: vectorFlags
         ),
+        // Runs the built `atlas` executable (demo, classification, exit codes).
+        .testTarget(name: "AtlasCLITests", dependencies: ["atlas", "AtlasMap"], swiftSettings: vectorFlags),
         .testTarget(name: "AtlasVisTests", dependencies: ["AtlasVis", "AtlasTestSupport"], swiftSettings: vectorFlags),
         .testTarget(name: "AtlasMapTests", dependencies: ["AtlasMap", "AtlasTestSupport"], swiftSettings: vectorFlags),
     ],

@@ -1,0 +1,97 @@
+import AtlasMap
+import Foundation
+import XCTest
+
+/// Runs the built `atlas` executable as a user would: the demo on a reduced setting, classification of the
+/// embedded sample, and the documented exit codes for bad input.
+final class CLITests: XCTestCase {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let assets = repo.appendingPathComponent("Assets/fashion-mnist").path
+
+    /// The `atlas` binary that `swift test` built beside this test bundle (.build/<triple>/<config>/atlas).
+    var atlas: URL {
+        let bundle = Bundle(for: CLITests.self).bundleURL
+        let candidates = [bundle.appendingPathComponent("atlas"), bundle.deletingLastPathComponent().appendingPathComponent("atlas")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], expect code: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> (out: String, err: String) {
+        guard FileManager.default.isExecutableFile(atPath: atlas.path) else {
+            XCTFail("atlas binary not found at \(atlas.path)", file: file, line: line)
+            return ("", "")
+        }
+        let p = Process()
+        p.executableURL = atlas
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(["ATLAS_THREADS": "2"]) { $1 }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let result = (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        XCTAssertEqual(p.terminationStatus, code, "atlas \(arguments.joined(separator: " ")):\n\(result.1)", file: file, line: line)
+        return result
+    }
+
+    func temporaryDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "atlas-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return dir
+    }
+
+    func testDemoQuickWritesGalleriesWithValidIndexes() throws {
+        let out = try temporaryDirectory() + "/demo"
+        let (stdout, _) = try run(["demo", "--quick", "--quiet", "--out", out, "--assets", CLITests.assets])
+        XCTAssertTrue(stdout.contains("accuracy"), stdout)
+        for (name, count) in [("classes", 10), ("channels", 8)] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(out)/\(name)/atlas.json"))
+            let index = try AtlasIndex.decode(data)
+            XCTAssertEqual(index.grids.first?.cells.count, count, name)
+            for file in ["index.html", "viewer.js", "viewer.css", "atlas.js", "atlas.png", "tiles"] {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(name)/\(file)"), "\(name)/\(file)")
+            }
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/demo.json"))) as? [String: Any]
+        // 200 sample images at 93.9% on the full 2000: the quick run's accuracy must be in the same range.
+        XCTAssertGreaterThan(summary?["accuracy"] as? Double ?? 0, 0.88)
+    }
+
+    func testRunClassifiesTheSampleWithTheTrainedAccuracy() throws {
+        let (stdout, _) = try run(["run", CLITests.assets + "/fashion_cnn.onnx", CLITests.assets + "/t10k-2000-images-idx3-ubyte.gz",
+                                   "--truth", CLITests.assets + "/t10k-2000-labels-idx1-ubyte.gz", "--json", "--top", "2"])
+        let report = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(report?["images"] as? Int, 2000)
+        // PyTorch measured 93.90% on these 2000 images (Assets/fashion-mnist/model.json: sample_accuracy).
+        XCTAssertEqual(report?["accuracy"] as? Double ?? 0, 0.939, accuracy: 0.0015)
+    }
+
+    func testImageFolderWithBadFilesIsClassifiedAndTheBadOnesListed() throws {
+        let dir = try temporaryDirectory()
+        let fixtures = CLITests.repo.appendingPathComponent("Tests/AtlasImageTests/Fixtures")
+        let good = try FileManager.default.contentsOfDirectory(atPath: fixtures.path).filter { $0.hasSuffix(".png") }.sorted().prefix(3)
+        for name in good { try FileManager.default.copyItem(atPath: fixtures.path + "/" + name, toPath: dir + "/" + name) }
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: dir + "/broken.png"))
+        try Data().write(to: URL(fileURLWithPath: dir + "/empty.jpg"))
+        let (stdout, _) = try run(["run", CLITests.assets + "/fashion_cnn.onnx", dir, "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(report?["images"] as? Int, good.count)
+        let skipped = (report?["skipped"] as? [[String: String]] ?? []).compactMap { $0["file"] }.map { ($0 as NSString).lastPathComponent }
+        XCTAssertEqual(Set(skipped), ["broken.png", "empty.jpg"])
+    }
+
+    func testExitCodesForBadInput() throws {
+        let dir = try temporaryDirectory()
+        let model = CLITests.assets + "/fashion_cnn.onnx"
+        try run(["run", dir + "/missing.onnx", "--input-npy", dir + "/x.npy"], expect: 66)
+        try Data("garbage, not protobuf".utf8).write(to: URL(fileURLWithPath: dir + "/bad.onnx"))
+        let (_, err) = try run(["inspect", dir + "/bad.onnx"], expect: 65)
+        XCTAssertTrue(err.contains("atlas: error:"), err)
+        try run(["gallery", model, "--layer", "no.such.layer", "--out", dir + "/g"], expect: 64)
+        try run(["visualize", model, "--layer", "features.conv4.0", "--channel", "640", "--out", dir + "/v.png"], expect: 64)
+        try run(["run", model], expect: 64)
+    }
+}
