@@ -68,8 +68,8 @@ public enum ViewerFiles {
      px and which canvas point (cx, cy) sits at the element centre:  sx = (px − cx)·s + W/2.
    - device px: screen px × dpr (devicePixelRatio). The backing store is device-sized; tile edges are rounded to
      whole device px so that neighbouring tiles meet without seams.
-   - level px at level z: canvas px × ls, ls = 2^(z − maxZoom). We draw the coarsest level with ls ≥ s·dpr, so a
-     tile px never covers more than one device px (tiles are scaled down, never blurred up).
+   - level px at level z: canvas px × ls, ls = 2^(z − maxZoom). We draw the coarsest level with ls ≥ s·dpr (less
+     7%), so tiles are scaled down, not up, except past full resolution, where pixels are shown crisp from 2×.
    - tile (tx, ty) at level z: floor(level px / T), T = tileSize; it covers canvas px [tx·T/ls, (tx+1)·T/ls).
      Its ancestor k levels up is (tx >> k, ty >> k), whose (T/2^k)-px square at ((tx mod 2^k)·T/2^k, …) covers
      the same area: drawn scaled up as a stand-in while the tile loads.
@@ -103,7 +103,7 @@ public enum ViewerFiles {
   function fail(msg) {
     error = msg;
     Object.assign($('message'), { textContent: msg, hidden: false });
-    cv.hidden = true;
+    cv.hidden = $('controls').hidden = true;
     dump();
   }
 
@@ -290,6 +290,7 @@ public enum ViewerFiles {
     queue = [];
     for (const [x, y] of visibleTiles(minZ)) tile(minZ, x, y, true);  // stand-ins first
     const z = levelFor(view.s), n = T / Math.pow(2, z - maxZ), list = visibleTiles(z);
+    ctx.imageSmoothingEnabled = view.s * dpr * n / T < 2;  // device px per tile px
     let painted = 0, fallback = 0, missing = 0, broken = 0;
     for (const [tx, ty] of list) {
       const t = tile(z, tx, ty, true);
@@ -594,6 +595,7 @@ public enum ViewerFiles {
   color-scheme: dark;
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }  /* or #message (display: flex) would cover the map, invisibly */
 html, body { margin: 0; height: 100%; background: var(--bg); color: var(--text); overflow: hidden; }
 body { display: flex; flex-direction: column; }
 
@@ -663,6 +665,7 @@ h2 { font-size: 11px; font-weight: 600; color: var(--dim); text-transform: upper
   #bar { flex-wrap: wrap; gap: 6px; }
   input[type=search] { width: 140px; }
   #panel { top: auto; bottom: 8px; left: 8px; right: 8px; width: auto; max-height: 45%; }
+  #status { bottom: auto; top: 6px; }
 }
 
 """##
