@@ -128,21 +128,21 @@ public enum Gallery {
         let keys = items.indices.map { key(items[$0], seed: seeds[$0], options: options, channels: renderer.inputChannels, modelSHA: modelSHA) }
 
         var values = [Double?](repeating: nil, count: items.count)
-        var todo: [Int] = []
+        var pending: [Int] = []
         for i in mine {
             if let v = existingValue(folder, items[i], key: keys[i], size: options.size, channels: renderer.inputChannels) {
                 values[i] = v
             } else {
-                todo.append(i)
+                pending.append(i)
             }
         }
-        let stepsTotal = todo.count * options.steps
-        var status = GalleryProgress(iconsDone: mine.count - todo.count, iconsTotal: mine.count, stepsDone: 0, stepsTotal: stepsTotal)
+        let stepsTotal = pending.count * options.steps
+        var status = GalleryProgress(iconsDone: mine.count - pending.count, iconsTotal: mine.count, stepsDone: 0, stepsTotal: stepsTotal)
         progress?(status)
 
         let start = DispatchTime.now().uptimeNanoseconds
-        for first in stride(from: 0, to: todo.count, by: settings.batch) {
-            let batch = Array(todo[first..<min(todo.count, first + settings.batch)])
+        for first in stride(from: 0, to: pending.count, by: settings.batch) {
+            let batch = Array(pending[first..<min(pending.count, first + settings.batch)])
             let base = status.stepsDone
             let result = try renderer.render(batch.map { items[$0].objective }, seeds: batch.map { seeds[$0] }, options: options,
                                              progress: { step, _ in
@@ -162,8 +162,8 @@ public enum Gallery {
             progress?(status)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        var out = GalleryResult(outDir: folder.path, itemCount: mine.count, rendered: todo.count,
-                                reused: mine.count - todo.count, values: values, index: nil, renderSeconds: seconds)
+        var out = GalleryResult(outDir: folder.path, itemCount: mine.count, rendered: pending.count,
+                                reused: mine.count - pending.count, values: values, index: nil, renderSeconds: seconds)
         guard shard == nil else { return out }
         out.index = try assemble(items: items, layer: layer, modelPath: modelPath, modelSHA: modelSHA,
                                  settings: settings, folder: folder)
