@@ -32,6 +32,17 @@ let package = Package(
             swiftSettings: vectorFlags,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        // PNG / JPEG encode and decode throughput (MB/s) on a 4096² RGB image.
+        .executableTarget(
+            name: "CodecBenchmarks",
+            dependencies: [
+                .product(name: "AtlasImage", package: "Atlas"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/CodecBenchmarks",
+            swiftSettings: vectorFlags,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )
