@@ -71,6 +71,8 @@ public enum Normalization: Sendable, Equatable {
     case meanStd(mean: [Float], std: [Float])
     /// Linear map of [0, 1] onto [low, high].
     case range(low: Float, high: Float)
+    /// `scale[c]·x + shift[c]` per channel (one value applies to all channels).
+    case affine(scale: [Float], shift: [Float])
 
     /// torchvision's ImageNet statistics.
     public static let imagenet = Normalization.meanStd(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
@@ -87,6 +89,11 @@ public enum Normalization: Sendable, Equatable {
             return ([Float](repeating: 1, count: channels), [Float](repeating: 0, count: channels))
         case let .range(low, high):
             return ([Float](repeating: high - low, count: channels), [Float](repeating: low, count: channels))
+        case let .affine(scale, shift):
+            guard scale.count == 1 || scale.count == channels, shift.count == 1 || shift.count == channels,
+                  !scale.contains(0) else { return nil }
+            return ((0..<channels).map { scale.count == 1 ? scale[0] : scale[$0] },
+                    (0..<channels).map { shift.count == 1 ? shift[0] : shift[$0] })
         case let .meanStd(mean, std):
             guard mean.count == 1 || mean.count == channels, std.count == 1 || std.count == channels,
                   !std.contains(0) else { return nil }

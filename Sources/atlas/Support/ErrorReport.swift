@@ -30,6 +30,9 @@ enum ErrorReport {
         case let e as ObjectiveError: return (e.description, AtlasExit.usage.rawValue)
         case let e as TransformError: return (e.description, AtlasExit.usage.rawValue)
         case let e as ParamError: return (e.description, AtlasExit.usage.rawValue)
+        case let e as PreprocessSpecError:
+            if case .sidecar = e { return (e.description, AtlasExit.dataError.rawValue) }
+            return (e.description, AtlasExit.usage.rawValue)
         case let e as ReduceError: return (e.description, AtlasExit.dataError.rawValue)
         default: return nil
         }

@@ -1,11 +1,12 @@
 import AtlasImage
 import AtlasNet
+import AtlasVis
 import Foundation
 
 /// What a command needs to feed images to a model: channels, input size, preprocessing and class labels.
 ///
 /// Defaults come from the model's declared input shape and from optional sidecar files next to the model:
-/// `model.json` (`{"input": [C, H, W], "preprocess": {"mean": [...], "std": [...]}` or `{"range": [lo, hi]}`)
+/// `model.json` (`{"input": [C, H, W]}`; its preprocessing is read by `Preprocess.sidecar`, as for rendering)
 /// and `labels.txt` (one class name per line).
 struct ModelSetup {
     let channels: Int
@@ -35,16 +36,10 @@ struct ModelSetup {
         }
         switch preprocess {
         case "auto":
-            if let p = sidecar?["preprocess"] as? [String: Any] {
-                if let mean = p["mean"] as? [Double], let std = p["std"] as? [Double] {
-                    normalization = .meanStd(mean: mean.map(Float.init), std: std.map(Float.init))
-                    preprocessName = "mean/std from model.json"
-                } else if let range = p["range"] as? [Double], range.count == 2 {
-                    normalization = .range(low: Float(range[0]), high: Float(range[1]))
-                    preprocessName = "range from model.json"
-                } else {
-                    throw CommandFailure(message: "model.json: preprocess needs mean+std or range", code: AtlasExit.dataError)
-                }
+            // One reader of the sidecar for classification and rendering (AtlasVis's `Preprocess.sidecar`).
+            if let (declared, path) = try Preprocess.sidecar(forModel: modelPath) {
+                normalization = .affine(scale: declared.scale, shift: declared.shift)
+                preprocessName = "\(declared) from \((path as NSString).lastPathComponent)"
             } else {
                 normalization = channels == 3 ? .imagenet : .none
                 preprocessName = channels == 3 ? "imagenet" : "unit"
