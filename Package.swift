@@ -23,10 +23,13 @@ let package = Package(
         .library(name: "AtlasNet", targets: ["AtlasNet"]),
         .library(name: "AtlasVis", targets: ["AtlasVis"]),
         .library(name: "AtlasMap", targets: ["AtlasMap"]),
+        .library(name: "AtlasExplain", targets: ["AtlasExplain"]),
+        .library(name: "AtlasServe", targets: ["AtlasServe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // libpng / libjpeg(-turbo) with a small C shim for libjpeg's setjmp error handling.
@@ -35,8 +38,10 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]
         ),
+        // Hand-written C micro-kernels picked at run time by CPU feature (e.g. AVX-512 on CPUs that have it).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Tensor, parallelFor, SIMD kernels; each layer's forward and backward-to-input side by side.
-        .target(name: "AtlasCore", swiftSettings: vectorFlags),
+        .target(name: "AtlasCore", dependencies: ["CKernels"], swiftSettings: vectorFlags),
         // Image type, PNG/JPEG decode/encode, resize/crop/normalize, canvas and tile pyramid.
         .target(name: "AtlasImage", dependencies: ["CCodecs", "AtlasCore"], swiftSettings: vectorFlags),
         // Graph IR, ONNX reader, load-time passes, executor (truncated forward, backward to input).
@@ -50,11 +55,24 @@ let package = Package(
         .target(name: "AtlasVis", dependencies: ["AtlasNet", "AtlasImage"], swiftSettings: vectorFlags),
         // Activation atlas: collection, whitening, UMAP, grids, assembly, index.
         .target(name: "AtlasMap", dependencies: ["AtlasVis"], swiftSettings: vectorFlags),
+        // Seeing why: attribution heatmaps, activation maps, network diagrams.
+        .target(name: "AtlasExplain", dependencies: ["AtlasMap"], swiftSettings: vectorFlags),
+        // `atlas serve`: a SwiftNIO HTTP server for output folders (loopback by default, no escapes from the root).
+        .target(
+            name: "AtlasServe",
+            dependencies: [
+                "AtlasMap",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: vectorFlags
+        ),
         // The `atlas` command line.
         .executableTarget(
             name: "atlas",
             dependencies: [
-                "AtlasCore", "AtlasImage", "AtlasNet", "AtlasVis", "AtlasMap",
+                "AtlasCore", "AtlasImage", "AtlasNet", "AtlasVis", "AtlasMap", "AtlasExplain", "AtlasServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: vectorFlags
@@ -74,6 +92,8 @@ let package = Package(
         .testTarget(name: "AtlasCLITests", dependencies: ["atlas", "AtlasMap"], swiftSettings: vectorFlags),
         .testTarget(name: "AtlasVisTests", dependencies: ["AtlasVis", "AtlasTestSupport"], swiftSettings: vectorFlags),
         .testTarget(name: "AtlasMapTests", dependencies: ["AtlasMap", "AtlasTestSupport"], swiftSettings: vectorFlags),
+        .testTarget(name: "AtlasExplainTests", dependencies: ["AtlasExplain", "AtlasTestSupport"], swiftSettings: vectorFlags),
+        .testTarget(name: "AtlasServeTests", dependencies: ["AtlasServe"], swiftSettings: vectorFlags),
     ],
     swiftLanguageModes: [.v5]
 )

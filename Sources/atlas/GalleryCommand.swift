@@ -41,7 +41,7 @@ struct GalleryCommand: ParsableCommand {
     @Option(help: "Model input normalisation: auto, none, inception, imagenet, mean:M,std:S, range:LO:HI.")
     var preprocess = "auto"
     @Option(help: "Resize the transformed image to N×N before the model (Lucent: 224).") var upsample: Int?
-    @Option(help: "Render only part i of n (e.g. 0/4); no grid is assembled.") var shard: String?
+    @Option(help: "Render only part i of n (e.g. 0/4, or auto under a Slurm array / Kubernetes Indexed Job); no grid is assembled.") var shard: String?
     @Option(help: "Tile format: jpg or png.") var format = "jpg"
     @Option(help: "Title shown by the viewer.") var title: String?
     @Option(help: "Output folder.") var out: String
@@ -166,11 +166,10 @@ struct GalleryCommand: ParsableCommand {
 
     func parseShard() throws -> (index: Int, count: Int)? {
         guard let shard else { return nil }
-        let parts = shard.split(separator: "/").map { Int($0) }
-        guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (0..<n).contains(i) else {
-            throw CommandFailure(message: "--shard '\(shard)': expected i/n with 0 ≤ i < n, e.g. 0/4", code: AtlasExit.usage)
-        }
-        return (i, n)
+        do {
+            let spec = try ShardSpec.parse(shard)
+            return (spec.index, spec.count)
+        } catch { throw CommandFailure(message: "--shard: \(error)", code: AtlasExit.usage) }
     }
 
     func makeItems(renderer: Renderer, options: RenderOptions) throws -> [GalleryItem] {

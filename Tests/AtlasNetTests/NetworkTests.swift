@@ -85,6 +85,25 @@ final class NetworkTests: XCTestCase {
         XCTAssertThrowsError(try net.backward(from: seeds))
     }
 
+    /// Gradient at an intermediate value, by the chain rule: seeding `block` with the gradient that reached it from
+    /// `pool` gives the same input gradient as seeding `pool` (every path from x to pool passes through block).
+    func testBackwardToIntermediateValueChainsToInputGradient() throws {
+        let net = try smallNet()
+        let x = TestData.uniform([2, 2, 6, 6], seed: 3)
+        let pool = try net.forward(x, capture: ["pool", "block"], keepForBackward: true)
+        let seed = TestData.uniform(pool["pool"]!.shape, seed: 4)
+        let at = try net.backward(from: ["pool": seed], at: ["block", "x"])
+        XCTAssertEqual(at["block"]?.shape, pool["block"]!.shape)
+        _ = try net.forward(x, capture: ["block"], keepForBackward: true)
+        let viaBlock = try net.backward(from: ["block": at["block"]!])
+        _ = try net.forward(x, capture: ["pool"], keepForBackward: true)
+        let direct = try net.backward(from: ["pool": seed])
+        for (a, b) in zip(viaBlock.toArray(), direct.toArray()) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        for (a, b) in zip(at["x"]!.toArray(), direct.toArray()) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        // Max-pool passes gradient to one position per window: a quarter of block's gradient is non-zero at most.
+        XCTAssertLessThanOrEqual(at["block"]!.toArray().filter { $0 != 0 }.count, at["block"]!.count / 4)
+    }
+
     func testDeadBuffersAreFreedDuringForward() throws {
         var b = ModelBuilder()
         b.input("x", [1, 1 << 20])

@@ -74,11 +74,28 @@ extension Network {
 
     /// Propagates `seeds` (gradients by slot) back through the traced steps to `inputSlot`.
     func runBackward(_ trace: Trace, seeds: [Int: Tensor], inputSlot: Int) -> Tensor {
+        let g = runBackward(trace, seeds: seeds, targets: [inputSlot])
+        if let g = g[inputSlot] { return g }
+        let plan = trace.plan
+        return Tensor(zeros: trace.values[inputSlot]?.shape ?? plan.shapes[plan.slotNames[inputSlot]] ?? [])
+    }
+
+    /// Back-propagates `seeds` (gradients at value slots) through the executed steps in reverse and returns the
+    /// gradient reaching each of `targets` (absent where none does). A target's gradient is complete when the step
+    /// that produced it comes up, since every reader ran after it; the walk stops once all targets are complete.
+    func runBackward(_ trace: Trace, seeds: [Int: Tensor], targets: Set<Int>) -> [Int: Tensor] {
         let plan = trace.plan
         var grads = seeds
+        var found: [Int: Tensor] = [:]
+        var pending = targets
         for i in trace.executed.reversed() {
+            if pending.isEmpty { break }
             let o = plan.stepOutput[i]
-            defer { if o != inputSlot { trace.values[o] = nil } }   // no earlier step's backward needs it
+            if pending.contains(o) {
+                pending.remove(o)
+                if let g = grads[o] { found[o] = g }
+            }
+            defer { if !targets.contains(o) { trace.values[o] = nil } }   // no earlier step's backward needs it
             guard let g = grads.removeValue(forKey: o), let out = trace.values[o] else { continue }
             let inputSlots = plan.stepInputs[i]
             let needs = inputSlots.map { trace.depends[$0] }
@@ -92,8 +109,8 @@ extension Network {
             }
             plan.timings[i].backwardSeconds += Double(Network.now() - t0) * 1e-9
         }
+        for t in pending { if let g = grads[t] { found[t] = g } }   // inputs: no step produced them
         peakBytes = max(peakBytes, MemoryStats.peak)
-        if let g = grads[inputSlot] { return g }
-        return Tensor(zeros: trace.values[inputSlot]?.shape ?? plan.shapes[plan.slotNames[inputSlot]] ?? [])
+        return found
     }
 }

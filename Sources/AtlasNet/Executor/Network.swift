@@ -146,6 +146,39 @@ public final class Network {
         return runBackward(trace, seeds: seeds, inputSlot: inputSlot)
     }
 
+    /// Gradients of Σ⟨grad, value⟩ over the seeded values with respect to intermediate values `at` (layer names or
+    /// value names, e.g. for Grad-CAM or attribution at a layer), from the last `forward(…, keepForBackward: true)`,
+    /// which it consumes. Values upstream of every seed get a zero gradient; keys are the names given.
+    public func backward(from grads: [String: Tensor], at names: [String]) throws -> [String: Tensor] {
+        guard let trace else { throw ModelError.invalidGraph("backward needs a forward run with keepForBackward: true") }
+        self.trace = nil
+        var seeds: [Int: Tensor] = [:]
+        for (name, g) in grads {
+            let value = try resolve(name)
+            guard let s = trace.plan.slotOf[value], let v = trace.values[s] else {
+                throw ModelError.invalidGraph("'\(name)' was not captured by the forward run")
+            }
+            guard g.shape == v.shape else {
+                throw ModelError.invalidGraph("gradient for '\(name)' has shape \(g.shape), the value \(v.shape)")
+            }
+            seeds[s] = seeds[s].map { Add().forward([$0, g]) } ?? g
+        }
+        var slots: [String: Int] = [:]
+        for name in names {
+            let value = try resolve(name)
+            guard let s = trace.plan.slotOf[value], trace.values[s] != nil else {
+                throw ModelError.invalidGraph("'\(name)' was not kept by the forward run; capture it")
+            }
+            slots[name] = s
+        }
+        let found = runBackward(trace, seeds: seeds, targets: Set(slots.values))
+        var out: [String: Tensor] = [:]
+        for (name, s) in slots {
+            out[name] = found[s] ?? Tensor(zeros: trace.plan.shapes[trace.plan.slotNames[s]] ?? [])
+        }
+        return out
+    }
+
     /// Per-layer timings and peak memory of the runs so far (plans of all input shapes together).
     public var stats: NetworkStats {
         var layers: [LayerTiming] = []

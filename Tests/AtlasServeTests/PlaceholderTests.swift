@@ -1,0 +1,6 @@
+import XCTest
+import AtlasServe
+
+final class AtlasServePlaceholderTests: XCTestCase {
+    func testModuleLinks() { XCTAssertNotNil(AtlasServe.self) }
+}
