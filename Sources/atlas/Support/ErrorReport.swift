@@ -3,6 +3,7 @@ import AtlasCore
 import AtlasImage
 import AtlasMap
 import AtlasNet
+import AtlasServe
 import AtlasVis
 import Foundation
 
@@ -34,6 +35,12 @@ enum ErrorReport {
             if case .sidecar = e { return (e.description, AtlasExit.dataError.rawValue) }
             return (e.description, AtlasExit.usage.rawValue)
         case let e as ReduceError: return (e.description, AtlasExit.dataError.rawValue)
+        case let e as ServeError:
+            switch e {
+            case .notAFolder: return (e.description, AtlasExit.noInput.rawValue)
+            case .addressInUse, .bindRefused: return (e.description, AtlasExit.cannotCreate.rawValue)
+            case .badHost: return (e.description, AtlasExit.usage.rawValue)
+            }
         default: return nil
         }
     }

@@ -3,7 +3,7 @@ import ArgumentParser
 /// Exit codes (after BSD sysexits), listed in `atlas --help`:
 /// 0 success (files skipped as unreadable are listed but do not fail a run), 64 bad usage,
 /// 65 bad input data (malformed model, image or tensor file), 66 an input file is missing,
-/// 73 an output cannot be written, 70 internal error.
+/// 73 an output cannot be written (or `serve`'s port is taken), 70 internal error.
 enum AtlasExit {
     static let usage = ExitCode(64)
     static let dataError = ExitCode(65)
@@ -13,7 +13,8 @@ enum AtlasExit {
 
     static let helpText = """
     Exit codes: 0 success (skipped files are listed, not fatal) · 64 bad usage · 65 bad input data \
-    (malformed model, image or tensor) · 66 input missing · 70 internal error · 73 output not writable.
+    (malformed model, image or tensor) · 66 input missing · 70 internal error · 73 output not writable \
+    (serve: port in use).
     """
 }
 

@@ -1,0 +1,107 @@
+/// `Listing`: the page served for a folder without an index.html — every atlas/gallery output folder found below
+/// it (a folder holding atlas.json), with its kind, title, model, layer and grids, linked to its viewer.
+import AtlasMap
+import Foundation
+
+public enum Listing {
+    /// One output folder found by `scan`.
+    public struct Entry: Sendable {
+        /// Path relative to the listed folder, `/`-separated (empty when the folder itself is an output).
+        public let path: String
+        /// The decoded index, or nil with `problem` set when atlas.json is unreadable.
+        public let index: AtlasIndex?
+        public let problem: String?
+    }
+
+    /// Folders visited at most per scan, so that a huge tree cannot stall a request.
+    public static let folderLimit = 20_000
+    /// Depth below the listed folder searched for outputs.
+    public static let depthLimit = 8
+
+    /// Output folders below `directory` (a real path inside `lookup.root`), in path order. Does not descend into
+    /// output folders (their tiles), hidden folders, or symlinks that leave the root or lead back (cycles).
+    public static func scan(_ directory: String, lookup: FileLookup) -> [Entry] {
+        var found: [Entry] = []
+        var seen: Set<String> = [directory]
+        var queue: [(real: String, relative: String, depth: Int)] = [(directory, "", 0)]
+        var visited = 0
+        let fm = FileManager.default
+        while !queue.isEmpty, visited < folderLimit {
+            let (dir, relative, depth) = queue.removeFirst()
+            visited += 1
+            if fm.fileExists(atPath: dir + "/atlas.json") {
+                found.append(entry(dir: dir, relative: relative))
+                continue
+            }
+            guard depth < depthLimit, let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
+            for name in names.sorted() where RequestPath.isPlainName(name) {
+                guard let real = FileLookup.realPath(dir + "/" + name), lookup.contains(realPath: real),
+                      FileLookup.kind(real) == S_IFDIR, seen.insert(real).inserted else { continue }
+                queue.append((real, relative.isEmpty ? name : relative + "/" + name, depth + 1))
+            }
+        }
+        return found.sorted { $0.path < $1.path }
+    }
+
+    private static func entry(dir: String, relative: String) -> Entry {
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/atlas.json"))
+            return Entry(path: relative, index: try AtlasIndex.decode(data), problem: nil)
+        } catch {
+            return Entry(path: relative, index: nil, problem: "\(error)")
+        }
+    }
+
+    /// The HTML page for `entries` found in the folder shown as `title` (self-contained, no scripts).
+    public static func html(title: String, entries: [Entry]) -> String {
+        var rows = ""
+        for e in entries {
+            let href = (e.path.isEmpty ? [] : e.path.split(separator: "/").map { RequestPath.encodeSegment(String($0)) }) + ["index.html"]
+            let name = e.path.isEmpty ? "." : e.path
+            if let index = e.index {
+                let grids = index.grids.map { escape("\($0.label) · \($0.cells.count) cells") }.joined(separator: "<br>")
+                rows += "<tr><td><a href=\"\(href.joined(separator: "/"))\">\(escape(index.title ?? name))</a>"
+                    + "<div class=\"path\">\(escape(name))/</div></td><td>\(escape(index.kind.rawValue))</td>"
+                    + "<td>\(escape(index.model?.file ?? "—"))</td><td>\(escape(index.layer ?? "—"))</td>"
+                    + "<td>\(grids.isEmpty ? "—" : grids)</td><td>\(escape(index.created ?? ""))</td></tr>\n"
+            } else {
+                rows += "<tr><td>\(escape(name))/</td><td colspan=\"5\" class=\"bad\">unreadable atlas.json: "
+                    + "\(escape(e.problem ?? "?"))</td></tr>\n"
+            }
+        }
+        let body = entries.isEmpty
+            ? "<p class=\"empty\">No atlas or gallery output folders (folders with an atlas.json) were found here.</p>"
+            : "<table><thead><tr><th>Output</th><th>Kind</th><th>Model</th><th>Layer</th><th>Grids</th><th>Created</th></tr></thead>\n<tbody>\n\(rows)</tbody></table>"
+        return """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Atlas · \(escape(title))</title>
+        <style>
+        body { background: #151515; color: #ddd; font: 14px/1.45 system-ui, sans-serif; margin: 2em; }
+        h1 { font-size: 1.3em; font-weight: 600; } a { color: #8cf; } .path { color: #888; font-size: 0.85em; }
+        table { border-collapse: collapse; } th, td { text-align: left; vertical-align: top; padding: 0.4em 1em 0.4em 0; }
+        th { color: #aaa; font-weight: 500; border-bottom: 1px solid #333; } .bad { color: #f88; } .empty { color: #aaa; }
+        </style></head>
+        <body><h1>Atlas outputs in \(escape(title))</h1>
+        \(body)
+        </body></html>
+
+        """
+    }
+
+    /// HTML-escapes text for element content and quoted attributes.
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for c in text {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

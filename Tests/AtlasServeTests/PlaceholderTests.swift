@@ -1,6 +1,0 @@
-import XCTest
-import AtlasServe
-
-final class AtlasServePlaceholderTests: XCTestCase {
-    func testModuleLinks() { XCTAssertNotNil(AtlasServe.self) }
-}
