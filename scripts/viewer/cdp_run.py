@@ -39,7 +39,7 @@ class Chrome:
 
         self.proc = subprocess.Popen(
             [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
-             "--no-first-run", "--remote-debugging-pipe", "--user-data-dir=" + self.profile,
+             "--no-first-run", "--disable-dev-shm-usage", "--remote-debugging-pipe", "--user-data-dir=" + self.profile,
              "--window-size=" + window, "about:blank"],
             pass_fds=(3, 4), preexec_fn=in_child, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
