@@ -17,15 +17,16 @@ struct Serve: ParsableCommand {
         encoded escapes, hidden files and symlinks pointing out of DIR all answer 404).
 
         By default the server listens on 127.0.0.1 only, so nobody else can connect. On a remote machine keep \
-        it that way and forward the port over SSH from your computer, then open the URL locally:
-          atlas serve atlas-demo                      (on the server)
-          ssh -N -L 8080:127.0.0.1:8080 user@server   (on your computer; then open http://localhost:8080/)
-        --host 0.0.0.0 makes the folder readable by anyone who can reach the machine.
+        it that way: run `atlas serve atlas-demo` there, and on your computer
+          ssh -N -L 8080:127.0.0.1:8080 you@server
+        then open http://localhost:8080/ in your browser. --host 0.0.0.0 makes the folder readable by anyone \
+        who can reach the machine (a warning says so).
 
-        Ctrl-C (SIGINT) or SIGTERM stops it cleanly: the listener closes, responses in flight finish, exit status 0. \
-        --port 0 picks a free port; with --json the bound address is printed as one JSON line on stdout, for scripts:
-          atlas serve out/ --port 0 --json   →   {"ip":"127.0.0.1","loopback":true,"port":40123,"root":"…","url":"http://127.0.0.1:40123/"}
-        A port already in use exits with status 73.
+        Ctrl-C (SIGINT) or SIGTERM stops it cleanly: the listener closes, responses in flight finish, exit \
+        status 0. A port already in use exits with status 73. --port 0 picks a free port; --json prints the \
+        bound address as one JSON line on stdout once listening, for scripts:
+          atlas serve out --port 0 --json
+          {"ip":"127.0.0.1","loopback":true,"port":40123,"root":"…","url":"http://127.0.0.1:40123/"}
         """
     )
 

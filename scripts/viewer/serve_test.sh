@@ -3,7 +3,8 @@
 #
 #   scripts/viewer/serve_test.sh [ATLAS_BINARY]       (default .build/release/atlas)
 #
-# 1. `atlas demo --quick` writes two galleries (classes/, channels/) into a temporary folder;
+# 1. `atlas demo --quick --size 96 --steps 8` writes two galleries (classes/, channels/; 2 zoom levels) into a temporary
+#    folder;
 # 2. `atlas serve FOLDER --port 0 --json` starts on a free loopback port (read from its JSON line);
 # 3. the listing page at / must link both galleries, with their model and layer;
 # 4. scripts/viewer/browser_test.sh runs headless Chromium against http://127.0.0.1:PORT/channels/: every visible
@@ -24,7 +25,7 @@ trap cleanup EXIT
 [[ -x "$ATLAS" ]] || fail "no atlas binary at $ATLAS (swift build -c release --product atlas)"
 
 echo "serve_test: rendering a quick demo"
-"$ATLAS" demo --quick --quiet --out "$WORK/demo" --assets Assets/fashion-mnist >"$WORK/demo.log" 2>&1 \
+"$ATLAS" demo --quick --quiet --size 96 --steps 8 --out "$WORK/demo" --assets Assets/fashion-mnist >"$WORK/demo.log" 2>&1 \
   || { cat "$WORK/demo.log" >&2; fail "atlas demo --quick failed"; }
 
 "$ATLAS" serve "$WORK/demo" --port 0 --json >"$WORK/serve.json" 2>"$WORK/serve.err" &
