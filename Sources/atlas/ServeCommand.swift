@@ -26,7 +26,8 @@ struct Serve: ParsableCommand {
         status 0. A port already in use exits with status 73. --port 0 picks a free port; --json prints the \
         bound address as one JSON line on stdout once listening, for scripts:
           atlas serve out --port 0 --json
-          {"ip":"127.0.0.1","loopback":true,"port":40123,"root":"…","url":"http://127.0.0.1:40123/"}
+          {"ip":"127.0.0.1","loopback":true,"port":40123,"root":"/…/out",
+           "url":"http://127.0.0.1:40123/"}                            (one line)
         """
     )
 
