@@ -1,3 +1,5 @@
+import AtlasCore
+import AtlasExplain
 import AtlasImage
 import AtlasNet
 import AtlasVis
@@ -87,5 +89,21 @@ struct ModelSetup {
     static func sibling(_ path: String, _ name: String) -> String? {
         let dir = (path as NSString).deletingLastPathComponent
         return ((dir.isEmpty ? "." : dir) as NSString).appendingPathComponent(name)
+    }
+}
+
+/// One of an image's best classes.
+struct Scored: Encodable {
+    let index: Int
+    let label: String
+    let probability: Float
+}
+
+extension ModelSetup {
+    /// The `k` most probable classes of row `row` of a `[N, classes]` output (softmax unless it already sums to 1).
+    func topK(_ y: Tensor, row: Int, k: Int) -> [Scored] {
+        let n = y.count / max(1, y.shape[0])
+        let p = ClassScores.probabilities(Array(UnsafeBufferPointer(start: y.data + row * n, count: n)))
+        return ClassScores.top(p, k: k).map { Scored(index: $0, label: label($0), probability: p[$0]) }
     }
 }
