@@ -28,7 +28,7 @@ struct GraphCommand: ParsableCommand {
     @Argument(help: "The ONNX model.") var model: String
     @Option(help: "Output file: .svg, .html or .dot.") var out: String
     @Option(help: "Gallery folders (or folders of them) to link layers to; repeatable.") var gallery: [String] = []
-    @Option(help: "Input size for the shapes (default: the model's declared size, else 224).") var size: Int?
+    @Option(help: "Input size for the shapes (default: the model's declared size, model.json's, or 224).") var size: Int?
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -40,7 +40,7 @@ struct GraphCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: model) else { throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput) }
         if let size, !(1...8192).contains(size) { throw CommandFailure(message: "--size must be 1…8192", code: AtlasExit.usage) }
         let net = try Network(contentsOf: model)
-        let shape = try (try? net.inputShape(size: size)) ?? net.inputShape(size: size ?? 224)
+        let shape = try ModelSetup.plannedInputShape(net, modelPath: model, size: size)
         let name = (model as NSString).lastPathComponent
         let diagram = try NetworkDiagram(network: net, inputShape: shape, title: "\(name) · input \(NetworkDiagram.shapeText(shape))")
         let links = try galleryLinks(net)

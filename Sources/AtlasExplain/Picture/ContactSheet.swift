@@ -37,7 +37,7 @@ public enum ContactSheet {
         header{padding:12px 20px;border-bottom:1px solid #333}h1{font-size:18px;margin:0 0 4px}
         .settings span{margin-right:14px;color:#aaa}.settings b{color:#ddd;font-weight:500}
         table{border-collapse:collapse;margin:8px 12px}td{padding:8px;vertical-align:top;border-bottom:1px solid #2a2a2a}
-        figure{margin:0;display:inline-block;margin-right:8px}img{display:block;image-rendering:pixelated;width:224px;height:auto}
+        figure{margin:0 8px 0 0;display:inline-block;vertical-align:top;white-space:normal}.maps{white-space:nowrap}img{display:block;image-rendering:pixelated;width:224px;height:auto}
         figcaption{font-size:12px;color:#aaa;max-width:224px}a{color:#8cf}
         .file{max-width:220px;word-break:break-all;font-size:12px}.top{min-width:220px}
         .row{display:grid;grid-template-columns:120px 60px 50px;gap:4px;align-items:center;font-size:12px}
@@ -50,7 +50,7 @@ public enum ContactSheet {
         h += "</div></header>\n<table>\n"
         for e in entries {
             h += "<tr><td class=\"file\">\(escape(e.file))</td>"
-            h += "<td><figure><img src=\"\(escape(e.input))\" alt=\"input\"><figcaption>input</figcaption></figure></td><td>"
+            h += "<td><figure><img src=\"\(escape(e.input))\" alt=\"input\"><figcaption>input</figcaption></figure></td><td class=\"maps\">"
             for o in e.overlays {
                 h += "<figure><img src=\"\(escape(o.image))\" alt=\"\(escape(o.caption))\"><figcaption>\(escape(o.caption)) · "
                     + "\(escape(o.range)) · <a href=\"\(escape(o.npy))\">.npy</a></figcaption></figure>"

@@ -14,16 +14,15 @@ public struct HeatmapOverlay: Sendable {
         self.colormap = colormap; self.alpha = alpha; self.minimumSide = minimumSide
     }
 
-    /// The display range of a map: from 0 (or the minimum, when that is positive) to the `percentile` of the
-    /// magnitudes; `clipped` when larger values exist (they saturate; the legend marks the top with `+`).
+    /// The display range of a map: from 0 to the `percentile` of the magnitudes; `clipped` when larger values
+    /// exist (they saturate; the legend marks the top with `+`).
     public static func range(_ map: [Float], percentile: Double = 100) -> (low: Float, high: Float, clipped: Bool) {
         let magnitudes = map.map { abs($0) }.filter { $0.isFinite }.sorted()
         guard let top = magnitudes.last else { return (0, 1, false) }
         let rank = Int((percentile / 100 * Double(magnitudes.count - 1)).rounded())
         var high = magnitudes[min(magnitudes.count - 1, max(0, rank))]
         if high <= 0 { high = top > 0 ? top : 1 }
-        let low = max(0, map.min() ?? 0)
-        return (low < high ? low : 0, high, top > high)
+        return (0, high, top > high)
     }
 
     /// The integer factor that brings a `width × height` picture to `minimumSide`.

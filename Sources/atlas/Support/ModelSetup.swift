@@ -81,6 +81,15 @@ struct ModelSetup {
         return labels[index]
     }
 
+    /// The input shape to plan at: the declared one (spatial dims set to `size` when given); a model with free
+    /// spatial dimensions is planned at the size its model.json sidecar names, else 224.
+    static func plannedInputShape(_ net: Network, modelPath: String, size: Int?) throws -> [Int] {
+        let fallback = (try? net.inputShape(size: size)) == nil
+            ? (sidecar(for: modelPath)?["input"] as? [Int]).flatMap { $0.count == 3 ? $0[1] : nil } ?? 224
+            : nil
+        return try net.inputShape(size: size ?? fallback)
+    }
+
     static func sidecar(for modelPath: String) -> [String: Any]? {
         guard let path = sibling(modelPath, "model.json"), let data = FileManager.default.contents(atPath: path) else { return nil }
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
