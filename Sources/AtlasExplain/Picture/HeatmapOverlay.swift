@@ -33,9 +33,16 @@ public struct HeatmapOverlay: Sendable {
         let s = scale(width: image.width, height: image.height)
         let rgb = image.converted(to: .rgb)
         var out = Image(width: image.width * s, height: image.height * s, channels: 3)
-        let (w, W, plane, Plane) = (image.width, image.width * s, image.planeSize, out.planeSize)
-        for c in 0..<3 {
-            for y in 0..<out.height { for x in 0..<W { out.pixels[c * Plane + y * W + x] = rgb.pixels[c * plane + (y / s) * w + x / s] } }
+        let (w, W, H, plane, Plane) = (image.width, image.width * s, image.height * s, image.planeSize, out.planeSize)
+        rgb.pixels.withUnsafeBufferPointer { src in
+            out.pixels.withUnsafeMutableBufferPointer { dst in
+                for c in 0..<3 {
+                    for y in 0..<H {
+                        let row = src.baseAddress! + c * plane + (y / s) * w, o = dst.baseAddress! + c * Plane + y * W
+                        for x in 0..<W { o[x] = row[x / s] }
+                    }
+                }
+            }
         }
         return out
     }
@@ -52,15 +59,21 @@ public struct HeatmapOverlay: Sendable {
         let legendHeight = 28 * k
         var out = Image(width: base.width, height: base.height + legendHeight, channels: 3, repeating: 0.07)
         let (W, plane, span) = (base.width, out.planeSize, max(range.high - range.low, .leastNormalMagnitude))
-        for y in 0..<base.height {
-            for x in 0..<W {
-                let v = map[(y / s) * image.width + x / s]
-                let c = colormap.color(((magnitude ? abs(v) : v) - range.low) / span)
-                let i = y * W + x
-                let gray = 0.299 * base.pixels[i] + 0.587 * base.pixels[base.planeSize + i] + 0.114 * base.pixels[2 * base.planeSize + i]
-                out.pixels[i] = (1 - alpha) * gray + alpha * c.r
-                out.pixels[plane + i] = (1 - alpha) * gray + alpha * c.g
-                out.pixels[2 * plane + i] = (1 - alpha) * gray + alpha * c.b
+        let (a, b) = (alpha, 1 - alpha)
+        base.pixels.withUnsafeBufferPointer { src in
+            out.pixels.withUnsafeMutableBufferPointer { dst in
+                let (r, g, bl) = (src.baseAddress!, src.baseAddress! + base.planeSize, src.baseAddress! + 2 * base.planeSize)
+                for y in 0..<base.height {
+                    for x in 0..<W {
+                        let v = map[(y / s) * image.width + x / s]
+                        let c = colormap.color(((magnitude ? abs(v) : v) - range.low) / span)
+                        let i = y * W + x
+                        let gray = 0.299 * r[i] + 0.587 * g[i] + 0.114 * bl[i]
+                        dst[i] = b * gray + a * c.r
+                        dst[plane + i] = b * gray + a * c.g
+                        dst[2 * plane + i] = b * gray + a * c.b
+                    }
+                }
             }
         }
         drawLegend(into: &out, top: base.height, scale: k, range: range)
