@@ -12,8 +12,9 @@ struct GraphCommand: ParsableCommand {
         discussion: """
         One box per operator (op, name or alias, output shape at --size, parameter count), the inputs and outputs \
         as grey terminals, one arrow per tensor with its shape; top to bottom, parallel branches side by side. \
-        The layout is made by Graphviz's dot (Debian/Ubuntu: apt-get install -y graphviz); without it the \
-        command exits with 69 — or write --out model.dot and lay it out elsewhere.
+        The layout is made by Graphviz's dot (Debian/Ubuntu: apt-get install -y graphviz) when it is installed, \
+        else by Atlas's own simpler layered layout (--layout builtin forces it; --layout dot requires Graphviz \
+        and exits with 69 without it).
 
         --out decides the form: .svg (the drawing), .html (the drawing in a page; with --gallery, layers that have \
         a gallery link to it) or .dot (the Graphviz source). --gallery takes gallery output folders (atlas gallery \
@@ -28,6 +29,7 @@ struct GraphCommand: ParsableCommand {
     @Argument(help: "The ONNX model.") var model: String
     @Option(help: "Output file: .svg, .html or .dot.") var out: String
     @Option(help: "Gallery folders (or folders of them) to link layers to; repeatable.") var gallery: [String] = []
+    @Option(help: "Layout: auto (Graphviz dot when installed, else the built-in one), dot, or builtin.") var layout = "auto"
     @Option(help: "Input size for the shapes (default: the model's declared size, model.json's, or 224).") var size: Int?
     @OptionGroup var global: GlobalOptions
 
@@ -36,6 +38,9 @@ struct GraphCommand: ParsableCommand {
         let ext = (out as NSString).pathExtension.lowercased()
         guard ["svg", "html", "htm", "dot", "gv"].contains(ext) else {
             throw CommandFailure(message: "--out '\(out)': give a .svg, .html or .dot file", code: AtlasExit.usage)
+        }
+        guard ["auto", "dot", "builtin"].contains(layout) else {
+            throw CommandFailure(message: "--layout '\(layout)': expected auto, dot or builtin", code: AtlasExit.usage)
         }
         guard FileManager.default.fileExists(atPath: model) else { throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput) }
         if let size, !(1...8192).contains(size) { throw CommandFailure(message: "--size must be 1…8192", code: AtlasExit.usage) }
@@ -48,14 +53,24 @@ struct GraphCommand: ParsableCommand {
         let text: String
         switch ext {
         case "dot", "gv": text = dot
-        case "svg": text = try Graphviz.svg(fromDOT: dot)
+        case "svg": text = try drawing(diagram, dot: dot, links: links)
         default:
-            let svg = try Graphviz.svg(fromDOT: dot)
+            let svg = try drawing(diagram, dot: dot, links: links)
             let linked = links.isEmpty ? "" : " \(links.count) layer(s) with a gallery are outlined in blue: click one to open it."
             text = Graphviz.page(svg: svg, title: name, note: "\(diagram.nodes.count) nodes, \(diagram.edges.count) tensors; hover a box for its value name.\(linked)")
         }
         try Attribute.write(Array(text.utf8), to: out)
         note("wrote \(out): \(diagram.nodes.count) nodes, \(diagram.edges.count) edges\(links.isEmpty ? "" : ", \(links.count) gallery links")", quiet: global.quiet)
+    }
+
+    /// The SVG drawing: Graphviz's layout, or the built-in one (--layout builtin, or auto without dot).
+    func drawing(_ diagram: NetworkDiagram, dot: String, links: [String: String]) throws -> String {
+        let dotPath = layout == "builtin" ? nil : Graphviz.dotPath()
+        if dotPath == nil && layout == "auto" {
+            note("Graphviz 'dot' not found: using the built-in layout (apt-get install -y graphviz for a finer one)", quiet: global.quiet)
+        }
+        if dotPath == nil && layout != "dot" { return LayeredLayout.svg(diagram, links: links) }
+        return try Graphviz.svg(fromDOT: dot, dot: dotPath)
     }
 
     /// Value name → gallery index.html, relative to the output file's folder.

@@ -47,7 +47,10 @@ extension CLITests {
         try run(["graph", fashion, "--out", dir + "/m.dot"])
         let dot = try String(contentsOfFile: dir + "/m.dot", encoding: .utf8)
         XCTAssertEqual(dot.components(separatedBy: " -> ").count - 1, 16, "16 tensors between 17 nodes")
-        try run(["graph", fashion, "--out", dir + "/m.svg"], expect: 69, environment: ["PATH": dir])
+        try run(["graph", fashion, "--layout", "dot", "--out", dir + "/m.svg"], expect: 69, environment: ["PATH": dir])
+        let (_, note) = try run(["graph", fashion, "--out", dir + "/m.svg"], environment: ["PATH": dir])
+        XCTAssertTrue(note.contains("built-in layout"), note)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/m.svg", encoding: .utf8).components(separatedBy: "<g class=\"node\">").count - 1, 17)
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/dot") {
             try run(["graph", fashion, "--out", dir + "/m.html"])
             XCTAssertTrue(try String(contentsOfFile: dir + "/m.html", encoding: .utf8).contains("<svg"))
@@ -66,6 +69,7 @@ extension CLITests {
         try run(["activations", fashion, fashionImages + "#0", "--layer", "nope", "--out", dir + "/b"], expect: 64)
         try run(["activations", fashion, fashionImages + "#0", "--layer", "features.conv3.2", "--gallery", dir, "--out", dir + "/b"], expect: 66)
         try run(["graph", fashion, "--out", dir + "/m.txt"], expect: 64)
+        try run(["graph", fashion, "--layout", "circo", "--out", dir + "/m.svg"], expect: 64)
         try Data("garbage".utf8).write(to: URL(fileURLWithPath: dir + "/bad.onnx"))
         try run(["graph", dir + "/bad.onnx", "--out", dir + "/m.svg"], expect: 65)
     }

@@ -29,17 +29,23 @@ final class DiagramTests: XCTestCase {
         let dot = d.dot(links: ["s": "gallery/index.html"])
         for n in d.nodes { XCTAssertTrue(dot.contains("  \(n.id) ["), n.id) }
         for e in d.edges { XCTAssertTrue(dot.contains("  \(e.from) -> \(e.to) ["), "\(e.from)->\(e.to)") }
+        try checkSVG(LayeredLayout.svg(d, links: ["s": "gallery/index.html"]), d, edges, layout: "built-in")
         guard let dotPath = Graphviz.dotPath() else {
-            throw XCTSkip("Graphviz 'dot' is not installed (apt-get install -y graphviz); the SVG layout is not checked")
+            throw XCTSkip("Graphviz 'dot' is not installed (apt-get install -y graphviz); its layout is not checked")
         }
-        let svg = try Graphviz.svg(fromDOT: dot, dot: dotPath)
-        // dot writes each node and edge as a <g> group whose <title> is its id or "from->to" (escaped).
-        let titles = Set(svg.components(separatedBy: "<title>").dropFirst().compactMap { $0.components(separatedBy: "</title>").first })
-            .map { $0.replacingOccurrences(of: "&#45;", with: "-").replacingOccurrences(of: "&gt;", with: ">") }
-        for n in d.nodes { XCTAssertTrue(titles.contains(n.id), "node \(n.id) in the SVG") }
-        for e in edges { XCTAssertTrue(titles.contains(e), "edge \(e) in the SVG") }
-        XCTAssertTrue(svg.contains("xlink:href=\"gallery/index.html\""), "the linked layer")
+        try checkSVG(try Graphviz.svg(fromDOT: dot, dot: dotPath), d, edges, layout: "dot")
         XCTAssertThrowsError(try Graphviz.svg(fromDOT: "digraph {", dot: dotPath)) { XCTAssertFalse(($0 as? DiagramError)?.isMissingTool ?? true) }
         XCTAssertThrowsError(try Graphviz.svg(fromDOT: dot, dot: nil)) { XCTAssertEqual($0 as? DiagramError, .dotMissing) }
+    }
+
+    /// Both layouts write each node and edge as a `<g>` whose `<title>` is its id or "from->to" (escaped).
+    func checkSVG(_ svg: String, _ d: NetworkDiagram, _ edges: Set<String>, layout: String) throws {
+        let titles = Set(svg.components(separatedBy: "<title>").dropFirst().compactMap { $0.components(separatedBy: "</title>").first }
+            .map { $0.replacingOccurrences(of: "&#45;", with: "-").replacingOccurrences(of: "&gt;", with: ">") })
+        for n in d.nodes { XCTAssertTrue(titles.contains(n.id), "\(layout): node \(n.id) in the SVG") }
+        for e in edges { XCTAssertTrue(titles.contains(e), "\(layout): edge \(e) in the SVG") }
+        XCTAssertEqual(svg.components(separatedBy: "class=\"node\"").count - 1, d.nodes.count, layout)
+        XCTAssertTrue(svg.contains("xlink:href=\"gallery/index.html\""), "\(layout): the linked layer")
+        XCTAssertTrue(svg.contains(">1×4×6×6<"), "\(layout): the Concat's output shape")
     }
 }

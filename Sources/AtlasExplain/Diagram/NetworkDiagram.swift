@@ -15,6 +15,15 @@ public struct NetworkDiagram: Sendable {
         public var value: String
         public var shape: [Int]?
         public var parameters: Int
+
+        /// The label: op (bold), name, shape, parameters.
+        public var lines: [(text: String, bold: Bool)] {
+            var lines = [(op, true)]
+            if op != name { lines.append((name, false)) }
+            if let shape { lines.append((NetworkDiagram.shapeText(shape), false)) }
+            if parameters > 0 { lines.append(("\(NetworkDiagram.count(parameters)) params", false)) }
+            return lines
+        }
     }
 
     public struct Edge: Sendable, Equatable {
@@ -68,10 +77,10 @@ public struct NetworkDiagram: Sendable {
         s += "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10, color=\"#555555\", margin=\"0.12,0.04\"];\n"
         s += "  edge [fontname=\"Helvetica\", fontsize=8, color=\"#777777\", fontcolor=\"#555555\", arrowsize=0.6];\n"
         for n in nodes {
-            var label = "<b>\(NetworkDiagram.html(n.op))</b>"
-            if n.op != n.name { label += "<br/>\(NetworkDiagram.html(n.name))" }
-            if let shape = n.shape { label += "<br/><font color=\"#333333\">\(NetworkDiagram.shapeText(shape))</font>" }
-            if n.parameters > 0 { label += "<br/><font color=\"#666666\">\(NetworkDiagram.count(n.parameters)) params</font>" }
+            let label = n.lines.enumerated().map { k, line in
+                line.bold ? "<b>\(NetworkDiagram.html(line.text))</b>"
+                    : k >= 2 ? "<font color=\"#444444\">\(NetworkDiagram.html(line.text))</font>" : NetworkDiagram.html(line.text)
+            }.joined(separator: "<br/>")
             var attrs = "label=<\(label)>, fillcolor=\"\(NetworkDiagram.fill(n.op))\", tooltip=\(NetworkDiagram.quote(n.value))"
             if let url = links[n.value] {
                 attrs += ", URL=\(NetworkDiagram.quote(url)), target=\"_top\", penwidth=2, color=\"#1f6feb\""
