@@ -14,7 +14,7 @@ public enum DiagramError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .dotMissing:
             return "Graphviz 'dot' is not installed (or not on PATH); install it with: sudo apt-get install -y graphviz "
-                + "(macOS: brew install graphviz), or write the DOT text with --out model.dot and lay it out elsewhere"
+                + "(macOS: brew install graphviz), or use --layout builtin (or write --out model.dot and lay it out elsewhere)"
         case let .dotFailed(m): return "Graphviz dot failed: \(m)"
         }
     }
