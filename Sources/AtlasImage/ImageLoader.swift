@@ -73,6 +73,13 @@ public struct ImageLoader: Sendable {
         self.decodeOptions = decodeOptions
     }
 
+    /// A loader over an explicit file list (e.g. the first files of another loader) and earlier input problems.
+    public init(files: [String], problems: [SkippedFile] = [], decodeOptions: DecodeOptions = .rgb) {
+        self.files = files
+        self.inputProblems = problems
+        self.decodeOptions = decodeOptions
+    }
+
     private static func walk(_ directory: String, into list: inout [String], problems: inout [SkippedFile]) {
         guard let dir = opendir(directory) else {
             problems.append(SkippedFile(path: directory, error: ImageError(.unreadable, file: directory, reason: errnoText(errno))))

@@ -19,7 +19,8 @@ struct Atlas: ParsableCommand {
         \(AtlasExit.helpText)
         """,
         version: version,
-        subcommands: [Demo.self, Inspect.self, Run.self, Visualize.self, GalleryCommand.self, Serve.self]
+        subcommands: [Demo.self, Inspect.self, Run.self, Visualize.self, GalleryCommand.self, Attribute.self, Activations.self,
+                      GraphCommand.self, Serve.self]
     )
 
     /// Parses and runs a command; typed input errors become `atlas: error: …` with a documented exit code.

@@ -10,12 +10,6 @@ extension Run {
         let top: [Scored]
     }
 
-    struct Scored: Encodable {
-        let index: Int
-        let label: String
-        let probability: Float
-    }
-
     struct Report: Encodable {
         let model: String
         let preprocess: String
@@ -35,43 +29,20 @@ extension Run {
         guard let outputName = net.graph.outputs.first?.name else { throw ModelError.invalidGraph("the model has no outputs") }
         let pre = setup.preprocessor
 
-        let idxFiles = images.filter { IDX.looksLikeIDX($0) }
-        let loader = ImageLoader(inputs: images.filter { !idxFiles.contains($0) },
-                                 decodeOptions: DecodeOptions(layout: setup.channels == 1 ? .gray : .rgb))
-        let idxImages = try idxFiles.map { path in (path, try IDX.images(path)) }
-        let total = loader.files.count + idxImages.reduce(0) { $0 + $1.1.count }
-        let progress = ProgressBar("classify", total: total, unit: "img", quiet: quiet || json)
+        let source = try ImageSource(inputs: images, decodeOptions: DecodeOptions(layout: setup.channels == 1 ? .gray : .rgb))
+        let progress = ProgressBar("classify", total: source.total, unit: "img", quiet: quiet || json)
         var predictions: [Prediction] = []
         let start = Date()
-
-        func infer(_ tensor: Tensor, _ names: [String]) throws {
-            let values = try net.forward(tensor, capture: [outputName])
-            guard let y = values[outputName], y.rank == 2, y.shape[0] == names.count else {
+        let skipped = try source.forEachBatch(size: batch, preprocessor: pre) { b in
+            let values = try net.forward(b.tensor, capture: [outputName])
+            guard let y = values[outputName], y.rank == 2, y.shape[0] == b.files.count else {
                 throw CommandFailure(message: "the model's output \(values[outputName]?.shape ?? []) is not [batch, classes]",
                                      code: AtlasExit.dataError)
             }
-            for (i, name) in names.enumerated() {
-                predictions.append(Prediction(file: name, top: topK(y, row: i, setup: setup)))
+            for (i, name) in b.files.enumerated() {
+                predictions.append(Prediction(file: name, top: setup.topK(y, row: i, k: top)))
             }
-            progress.advance(names.count)
-        }
-
-        var skipped = try loader.forEachBatch(size: batch, preprocessor: pre) { b in try infer(b.tensor, b.files) }
-        let item = pre.itemShape.reduce(1, *)
-        for (path, stack) in idxImages {
-            var first = 0
-            while first < stack.count {
-                let count = min(batch, stack.count - first)
-                let t = Tensor(zeros: [count] + pre.itemShape)
-                let errors: [ImageError?] = Parallel.mapChunks(count) { i in
-                    do { try pre.fill(t.data + i * item, from: stack[first + i]); return nil } catch let e as ImageError {
-                        return e
-                    } catch { return ImageError(.corrupt, file: "\(path)#\(first + i)", reason: "\(error)") }
-                }
-                if let e = errors.compactMap({ $0 }).first { skipped.append(SkippedFile(path: path, error: e)); break }
-                try infer(t, (first ..< first + count).map { "\(path)#\($0)" })
-                first += count
-            }
+            progress.advance(b.files.count)
         }
         progress.finish()
         let seconds = Date().timeIntervalSince(start)
@@ -99,23 +70,6 @@ extension Run {
             note("skipped \(skipped.count) file(s):")
             for s in skipped { note("  \(s.path): \(s.error.reason)") }
         }
-    }
-
-    /// Top-K of one output row; rows that are not already probabilities go through a softmax.
-    func topK(_ y: Tensor, row: Int, setup: ModelSetup) -> [Scored] {
-        let n = y.shape[1]
-        let p = y.data + row * n
-        var values = (0..<n).map { p[$0] }
-        let sum = values.reduce(0, +)
-        let isProbability = values.allSatisfy { $0 >= 0 && $0 <= 1 } && abs(sum - 1) < 1e-3
-        if !isProbability {
-            let m = values.max() ?? 0
-            values = values.map { Foundation.exp($0 - m) }
-            let s = values.reduce(0, +)
-            values = values.map { $0 / s }
-        }
-        let order = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }
-        return order.prefix(top).map { Scored(index: $0, label: setup.label($0), probability: values[$0]) }
     }
 
     /// Fraction of predictions whose top class equals the truth, in input order.

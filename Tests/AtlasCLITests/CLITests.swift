@@ -16,7 +16,8 @@ final class CLITests: XCTestCase {
     }
 
     @discardableResult
-    func run(_ arguments: [String], expect code: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> (out: String, err: String) {
+    func run(_ arguments: [String], expect code: Int32 = 0, environment: [String: String] = [:], file: StaticString = #filePath,
+             line: UInt = #line) throws -> (out: String, err: String) {
         guard FileManager.default.isExecutableFile(atPath: atlas.path) else {
             XCTFail("atlas binary not found at \(atlas.path)", file: file, line: line)
             return ("", "")
@@ -24,7 +25,7 @@ final class CLITests: XCTestCase {
         let p = Process()
         p.executableURL = atlas
         p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(["ATLAS_THREADS": "2"]) { $1 }
+        p.environment = ProcessInfo.processInfo.environment.merging(["ATLAS_THREADS": "2"].merging(environment) { $1 }) { $1 }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -106,12 +106,15 @@ public struct AtlasIndex: Codable, Sendable, Equatable {
         public var objective: String?
         public var label: String?
         public var icon: String?
+        /// Activations: the statistic that ranks the channel (named by `settings.statistic`).
+        public var value: Double?
 
         public init(x: Int, y: Int, n: Int? = nil, rect: [Int] = [], norm: Double? = nil, top: [TopEntry]? = nil,
                     samples: [Sample]? = nil, channel: Int? = nil, objective: String? = nil, label: String? = nil,
-                    icon: String? = nil) {
+                    icon: String? = nil, value: Double? = nil) {
             self.x = x; self.y = y; self.n = n; self.rect = rect; self.norm = norm; self.top = top
             self.samples = samples; self.channel = channel; self.objective = objective; self.label = label; self.icon = icon
+            self.value = value
         }
     }
 

@@ -360,7 +360,7 @@ public enum ViewerFiles {
     p.classList.toggle('pinned', !!selected);
     $('panel-pin').hidden = $('panel-close').hidden = !selected;
     $('panel-title').textContent = c.channel != null
-      ? (idx.kind === 'gallery' ? 'Channel ' : 'Unit ') + c.channel : 'Cell ' + c.x + ', ' + c.y;
+      ? (idx.kind === 'gallery' || idx.kind === 'activations' ? 'Channel ' : 'Unit ') + c.channel : 'Cell ' + c.x + ', ' + c.y;
     const body = $('panel-body');
     body.replaceChildren();
     if (c.icon) body.append(Object.assign(el('img', 'icon'), { src: c.icon, alt: '' }));
@@ -368,6 +368,7 @@ public enum ViewerFiles {
     const kv = el('dl', 'kv');
     const row = (k, v) => { if (v != null && v !== '') kv.append(el('dt', null, k), el('dd', null, String(fmt(v)))); };
     row('label', c.label); row('objective', c.objective); row('samples', c.n); row('norm', c.norm);
+    row((idx.settings && idx.settings.statistic) || 'value', c.value);
     if (c.channel != null) row('cell', c.x + ', ' + c.y);
     body.append(kv);
 

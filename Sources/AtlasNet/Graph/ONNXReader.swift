@@ -9,6 +9,11 @@ public struct Model: @unchecked Sendable {
     public var producer: String
     /// Opset of the default ONNX domain.
     public var opset: Int
+
+    /// A model around a graph built in code (tests, generated networks).
+    public init(graph: Graph, irVersion: Int = 8, producer: String = "atlas", opset: Int = 13) {
+        self.graph = graph; self.irVersion = irVersion; self.producer = producer; self.opset = opset
+    }
 }
 
 /// Reads ONNX protobuf files into the graph IR. Every failure is a `ModelError`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AtlasCore
+import AtlasExplain
 import AtlasImage
 import AtlasMap
 import AtlasNet
@@ -41,6 +42,13 @@ enum ErrorReport {
             case .addressInUse, .bindRefused: return (e.description, AtlasExit.cannotCreate.rawValue)
             case .badHost: return (e.description, AtlasExit.usage.rawValue)
             }
+        case let e as AttributionError:
+            if case .invalidOption = e { return (e.description, AtlasExit.usage.rawValue) }
+            return (e.description, AtlasExit.dataError.rawValue)
+        case let e as OutputError:
+            if case .writeFailed = e { return (e.description, AtlasExit.cannotCreate.rawValue) }
+            return (e.description, AtlasExit.internalError.rawValue)
+        case let e as DiagramError: return (e.description, e.isMissingTool ? AtlasExit.unavailable.rawValue : AtlasExit.internalError.rawValue)
         default: return nil
         }
     }

@@ -3,18 +3,21 @@ import ArgumentParser
 /// Exit codes (after BSD sysexits), listed in `atlas --help`:
 /// 0 success (files skipped as unreadable are listed but do not fail a run), 64 bad usage,
 /// 65 bad input data (malformed model, image or tensor file), 66 an input file is missing,
-/// 73 an output cannot be written (or `serve`'s port is taken), 70 internal error.
+/// 69 a required tool is missing (Graphviz for atlas graph), 73 an output cannot be written (or `serve`'s port is
+/// taken), 70 internal error.
 enum AtlasExit {
     static let usage = ExitCode(64)
     static let dataError = ExitCode(65)
     static let noInput = ExitCode(66)
+    /// A tool the command needs (Graphviz `dot`) is not installed.
+    static let unavailable = ExitCode(69)
     static let internalError = ExitCode(70)
     static let cannotCreate = ExitCode(73)
 
     static let helpText = """
     Exit codes: 0 success (skipped files are listed, not fatal) · 64 bad usage · 65 bad input data \
-    (malformed model, image or tensor) · 66 input missing · 70 internal error · 73 output not writable \
-    (serve: port in use).
+    (malformed model, image or tensor) · 66 input missing · 69 required tool missing (Graphviz) · 70 internal error · \
+    73 output not writable (serve: port in use).
     """
 }
 

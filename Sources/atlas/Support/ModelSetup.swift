@@ -1,3 +1,5 @@
+import AtlasCore
+import AtlasExplain
 import AtlasImage
 import AtlasNet
 import AtlasVis
@@ -79,6 +81,15 @@ struct ModelSetup {
         return labels[index]
     }
 
+    /// The input shape to plan at: the declared one (spatial dims set to `size` when given); a model with free
+    /// spatial dimensions is planned at the size its model.json sidecar names, else 224.
+    static func plannedInputShape(_ net: Network, modelPath: String, size: Int?) throws -> [Int] {
+        let fallback = (try? net.inputShape(size: size)) == nil
+            ? (sidecar(for: modelPath)?["input"] as? [Int]).flatMap { $0.count == 3 ? $0[1] : nil } ?? 224
+            : nil
+        return try net.inputShape(size: size ?? fallback)
+    }
+
     static func sidecar(for modelPath: String) -> [String: Any]? {
         guard let path = sibling(modelPath, "model.json"), let data = FileManager.default.contents(atPath: path) else { return nil }
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
@@ -87,5 +98,21 @@ struct ModelSetup {
     static func sibling(_ path: String, _ name: String) -> String? {
         let dir = (path as NSString).deletingLastPathComponent
         return ((dir.isEmpty ? "." : dir) as NSString).appendingPathComponent(name)
+    }
+}
+
+/// One of an image's best classes.
+struct Scored: Encodable {
+    let index: Int
+    let label: String
+    let probability: Float
+}
+
+extension ModelSetup {
+    /// The `k` most probable classes of row `row` of a `[N, classes]` output (softmax unless it already sums to 1).
+    func topK(_ y: Tensor, row: Int, k: Int) -> [Scored] {
+        let n = y.count / max(1, y.shape[0])
+        let p = ClassScores.probabilities(Array(UnsafeBufferPointer(start: y.data + row * n, count: n)))
+        return ClassScores.top(p, k: k).map { Scored(index: $0, label: label($0), probability: p[$0]) }
     }
 }

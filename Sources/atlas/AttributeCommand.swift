@@ -1,0 +1,140 @@
+import ArgumentParser
+import AtlasCore
+import AtlasExplain
+import AtlasImage
+import AtlasNet
+import Foundation
+
+/// `atlas attribute`: which pixels drove a prediction — heatmap overlays, raw maps and a contact sheet.
+struct Attribute: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Explain predictions: per-image attribution heatmaps (saliency, gradient×input, integrated gradients, Grad-CAM).",
+        discussion: """
+        Classifies each image (files, folders, IDX stacks, as for atlas run) and computes, for its --top best \
+        classes or for --class K, a map of how much each input position drives that class's pre-softmax score:
+          saliency              max over colour channels of |d logit / d input|
+          gradxinput            sum over channels of input × d logit / d input (signed)
+          integrated-gradients  (x - baseline) × mean gradient over --steps points from --baseline to x; the map
+                                sums to about logit(x) - logit(baseline) (both are in the --json summary)
+          gradcam               ReLU of the layer's channels weighted by their mean gradient, at --layer (default:
+                                the last layer with spatial extent), upsampled to the input
+        Gradients are taken with respect to the network input (after preprocessing). Images go through the \
+        network --batch at a time, one forward and backward pass per class rank (and per step).
+
+        OUT gets, per image, NNNN-name.input.png (what the model saw), NNNN-name.kK.png (overlay of the map for \
+        class K on the grey input, colormap legend with the value range underneath; signed maps show their \
+        magnitude; the range tops at the 99.5th percentile for pixel methods, marked + when larger values are \
+        saturated) and NNNN-name.kK.npy (the raw float32 map, input height × width), and an index.html contact \
+        sheet that opens offline. Unreadable images are skipped and listed.
+
+          atlas attribute Assets/fashion-mnist/fashion_cnn.onnx Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz \\
+              --limit 16 --method integrated-gradients --out attributions/
+          atlas attribute resnet18.onnx photos/ --method gradcam --top 3 --out cams/
+        """
+    )
+
+    @Argument(help: "The ONNX model.") var model: String
+    @Argument(help: "Images, folders of images, or IDX image files.") var images: [String] = []
+    @Option(help: "Explain this class index for every image (instead of the predicted ones).") var `class`: Int?
+    @Option(help: "Explain each image's N most probable classes (default 1).") var top: Int?
+    @Option(help: "saliency | gradxinput | integrated-gradients | gradcam.") var method = "saliency"
+    @Option(help: "Grad-CAM's layer (value name or alias; default: the last layer with spatial extent).") var layer: String?
+    @Option(help: "Integrated gradients: integration steps.") var steps = 32
+    @Option(help: "Integrated gradients: black | zero | blur.") var baseline = "black"
+    @Option(help: "Heatmap colormap: inferno | viridis.") var colormap = "inferno"
+    @Option(help: "Images per forward/backward pass.") var batch = 16
+    @Option(help: "At most this many images (in input order).") var limit: Int?
+    @Option(help: "Input size in pixels (default: the model's declared size, model.json's, or 224).") var size: Int?
+    @Option(help: "auto | imagenet | inception ([-117,138]) | unit ([0,1]) | none ([0,255]).") var preprocess = "auto"
+    @Option(help: "Class names, one per line (default: labels.txt next to the model).") var labels: String?
+    @Option(help: "Refuse images with more pixels than this (checked before decoding).") var maxPixels = 100_000_000
+    @Option(help: "Output folder.") var out: String
+    @Flag(help: "Print a JSON summary (per image: classes, map ranges, files; skipped files) on stdout.") var json = false
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if images.isEmpty { throw ValidationError("give images, folders or IDX files") }
+        if `class` != nil && top != nil { throw ValidationError("give --class or --top, not both") }
+        if let top, !(1...100).contains(top) { throw ValidationError("--top must be 1…100") }
+        if let c = `class`, c < 0 { throw ValidationError("--class must be ≥ 0") }
+        if !(1...4096).contains(batch) { throw ValidationError("--batch must be 1…4096") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
+        if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
+    }
+
+    func run() throws {
+        try global.apply()
+        guard let method = AttributionMethod(rawValue: method) else {
+            throw CommandFailure(message: "--method '\(self.method)': expected " + AttributionMethod.allCases.map(\.rawValue).joined(separator: ", "), code: AtlasExit.usage)
+        }
+        guard let base = AttributionBaseline(rawValue: baseline) else {
+            throw CommandFailure(message: "--baseline '\(baseline)': expected black, zero or blur", code: AtlasExit.usage)
+        }
+        guard let cmap = Colormap.Name(rawValue: colormap) else {
+            throw CommandFailure(message: "--colormap '\(colormap)': expected inferno or viridis", code: AtlasExit.usage)
+        }
+        if layer != nil && method != .gradCAM { throw CommandFailure(message: "--layer is for --method gradcam", code: AtlasExit.usage) }
+        guard FileManager.default.fileExists(atPath: model) else { throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput) }
+        ImageLimits.current = ImageLimits(maxPixels: maxPixels)
+        let net = try Network(contentsOf: model)
+        let setup = try ModelSetup(network: net, modelPath: model, size: size, preprocess: preprocess, labelsPath: labels)
+        let options = AttributionOptions(method: method, steps: steps, baseline: base, layer: layer)
+        let attributor: Attributor
+        do {
+            attributor = try Attributor(network: net, options: options, normalization: setup.normalization,
+                                        inputShape: [1, setup.channels, setup.size, setup.size])
+        } catch let e as ModelError {
+            if case .unknownLayer = e { throw CommandFailure(message: "--layer: \(e)", code: AtlasExit.usage) }
+            throw e
+        }
+        try Attribute.makeFolder(out)
+        let source = try ImageSource(inputs: images, decodeOptions: DecodeOptions(layout: setup.channels == 1 ? .gray : .rgb), limit: limit)
+        let writer = AttributionWriter(out: out, setup: setup, method: method, overlay: HeatmapOverlay(colormap: Colormap(cmap)),
+                                       ranks: top ?? 1, fixedClass: `class`)
+        let progress = ProgressBar("attribute", total: source.total, unit: "img", quiet: global.quiet || json)
+        let start = Date()
+        let skipped = try source.forEachBatch(size: batch, preprocessor: setup.preprocessor) { b in
+            try writer.process(b, attributor: attributor)
+            progress.advance(b.files.count)
+        }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(start)
+        var settings: [(String, String)] = [("model", (model as NSString).lastPathComponent), ("method", method.rawValue),
+                                            ("classes", `class`.map { "class \($0)" } ?? "top \(top ?? 1)"),
+                                            ("preprocess", setup.preprocessName), ("size", "\(setup.size)"), ("colormap", cmap.rawValue)]
+        if method == .integratedGradients { settings += [("steps", "\(steps)"), ("baseline", base.rawValue)] }
+        if let l = attributor.layer { settings.append(("layer", net.names.aliasOf[l] ?? l)) }
+        let page = ContactSheet.html(title: "Attributions · \(method.rawValue) · \((model as NSString).lastPathComponent)", settings: settings,
+                                     entries: writer.entries, skipped: skipped.map { ($0.path, $0.error.reason) })
+        try Attribute.write(Array(page.utf8), to: out + "/index.html")
+        try report(writer, skipped: skipped, seconds: seconds, settings: settings)
+    }
+
+    func report(_ writer: AttributionWriter, skipped: [SkippedFile], seconds: Double, settings: [(String, String)]) throws {
+        if json {
+            let summary: [String: Any] = [
+                "out": out, "index": out + "/index.html", "images": writer.records.count, "seconds": seconds,
+                "settings": Dictionary(settings, uniquingKeysWith: { a, _ in a }),
+                "results": writer.records, "skipped": skipped.map { ["file": $0.path, "reason": $0.error.description] },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        } else {
+            note("\(writer.records.count) images in \(String(format: "%.2f", seconds)) s → \(out)/index.html", quiet: global.quiet)
+        }
+        if !skipped.isEmpty && !json {
+            note("skipped \(skipped.count) file(s):")
+            for s in skipped { note("  \(s.path): \(s.error.reason)") }
+        }
+    }
+
+    static func makeFolder(_ path: String) throws {
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        catch { throw CommandFailure(message: "cannot create \(path): \(error.localizedDescription)", code: AtlasExit.cannotCreate) }
+    }
+
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        do { try ImageCodec.writeAtomically(bytes, to: path) }
+        catch { throw CommandFailure(message: "cannot write \(path): \(error)", code: AtlasExit.cannotCreate) }
+    }
+}
