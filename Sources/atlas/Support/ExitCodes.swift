@@ -3,17 +3,20 @@ import ArgumentParser
 /// Exit codes (after BSD sysexits), listed in `atlas --help`:
 /// 0 success (files skipped as unreadable are listed but do not fail a run), 64 bad usage,
 /// 65 bad input data (malformed model, image or tensor file), 66 an input file is missing,
-/// 73 an output cannot be written, 70 internal error.
+/// 73 an output cannot be written, 70 internal error, 75 shards not ready to merge (rerun the named shards).
 enum AtlasExit {
     static let usage = ExitCode(64)
     static let dataError = ExitCode(65)
     static let noInput = ExitCode(66)
     static let internalError = ExitCode(70)
     static let cannotCreate = ExitCode(73)
+    /// `atlas merge`: shards missing, unfinished or corrupt; rerunning them fixes it (EX_TEMPFAIL).
+    static let shardsNotReady = ExitCode(75)
 
     static let helpText = """
     Exit codes: 0 success (skipped files are listed, not fatal) · 64 bad usage · 65 bad input data \
-    (malformed model, image or tensor) · 66 input missing · 70 internal error · 73 output not writable.
+    (malformed model, image or tensor; shards of different jobs) · 66 input missing · 70 internal error · \
+    73 output not writable · 75 shards missing, unfinished or corrupt (rerun them, then merge again).
     """
 }
 
