@@ -45,6 +45,7 @@ extension CLITests {
         let single = outputFiles(dir + "/single"), merged = outputFiles(dir + "/shared")
         XCTAssertEqual(merged.keys.sorted(), single.keys.sorted())
         XCTAssertEqual(merged, single)
+        XCTAssertTrue(single.keys.contains("atlas.json") && single.keys.contains("icons/c0004.png"), "\(single.keys.sorted())")
 
         try run(Self.smallGallery + ["--out", dir + "/shared", "--shard", "1/2", "--seed", "9"])
         let (_, foreign) = try run(["merge", dir + "/shared"], expect: 65)

@@ -10,7 +10,7 @@ public final class ShardLog {
     public let spec: ShardSpec
     public let total: Int
     public let settings: JSONValue
-    /// path → SHA-256 from an earlier manifest of the same shard and settings.
+    /// Files per item from an earlier manifest of the same shard and settings.
     private let previous: [Int: [ShardFile]]
     private var files: [Int: [ShardFile]] = [:]
 
