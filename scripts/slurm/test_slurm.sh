@@ -29,13 +29,18 @@ work=$(mktemp -d /tmp/atlas-slurm.XXXXXX)
 chmod 755 "$work"
 mkdir -p "$work/munge" "$work/state" "$work/spool"
 chmod 700 "$work/munge"
-pids=()
 cleanup() {
     local rc=$?
+    local stopping=()
     for pidfile in "$work/slurmd.pid" "$work/slurmctld.pid" "$work/munge/munged.pid"; do
-        if [ -s "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+        if [ -s "$pidfile" ]; then
+            stopping+=("$(cat "$pidfile")")
+            kill "${stopping[-1]}" 2>/dev/null || true
+        fi
     done
-    sleep 1
+    for pid in "${stopping[@]}"; do     # wait (bounded) until the daemons are gone
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    done
     if [ "${KEEP:-0}" = 1 ] || [ $rc -ne 0 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
