@@ -11,7 +11,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-atlas=$(realpath "${1:-$repo/.build/release/atlas}")
+atlas=$(realpath -m "${1:-$repo/.build/release/atlas}")
 model="$repo/Assets/fashion-mnist/fashion_cnn.onnx"
 timeout_s=${ATLAS_SLURM_TIMEOUT:-600}
 gallery=(gallery "$model" --layer features.conv3.0 --channels 0..11 --size 32 --steps 24 --seed 7 --format png)
