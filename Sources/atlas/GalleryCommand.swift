@@ -19,8 +19,11 @@ struct GalleryCommand: ParsableCommand {
 
         Each finished icon is written at once to OUT/icons/<id>.png (with a small <id>.json); an interrupted \
         run continues where it stopped. --shard i/n renders only icons i, i+n, i+2n, … and writes no grid, so \
-        several machines can share the work on one folder; a final run without --shard renders what is missing \
-        and assembles the grid: tiles, atlas.json, atlas.js, the viewer (index.html) and atlas.png when small.
+        several machines can share the work on one folder; each shard records its icons and their checksums in \
+        OUT/shards/gallery-<i>-of-<n>.json. Then atlas merge OUT checks the shards and assembles the grid (tiles, \
+        atlas.json, atlas.js, the viewer index.html and atlas.png when small), byte for byte what one machine \
+        writes; a final run without --shard does the same after rendering what is missing. --shard auto reads \
+        the index from a Slurm array or Kubernetes Indexed Job; atlas plan prints such jobs.
         """
     )
 
@@ -206,7 +209,10 @@ struct GalleryCommand: ParsableCommand {
                 "values": result.values.map { $0 as Any? ?? NSNull() },
             ]
             if let layer { summary["layer"] = layer }
-            if let shard { summary["shard"] = "\(shard.index)/\(shard.count)" }
+            if let shard {
+                summary["shard"] = "\(shard.index)/\(shard.count)"
+                summary["manifest"] = "\(result.outDir)/shards/gallery-\(shard.index)-of-\(shard.count).json"
+            }
             if let grid = result.index?.grids.first {
                 summary["index"] = "\(result.outDir)/atlas.json"
                 summary["viewer"] = "\(result.outDir)/index.html"
@@ -227,7 +233,7 @@ struct GalleryCommand: ParsableCommand {
             note("browse it: open \(result.outDir)/index.html")
         } else if let shard {
             note("wrote shard \(shard.index)/\(shard.count) into \(result.outDir)/icons: \(made)")
-            note("when every shard is done, run the same command without --shard to assemble the grid")
+            note("when every shard is done, assemble the grid: atlas merge \(result.outDir)")
         }
     }
 }

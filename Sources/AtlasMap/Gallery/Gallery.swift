@@ -107,7 +107,9 @@ public enum Gallery {
     /// seed, settings key) atomically as soon as its batch finishes. Without a shard it then assembles all icons,
     /// in item order row-major on a grid of `ceil(sqrt(n))` columns, into the tile pyramid, `atlas.json`/`atlas.js`
     /// (kind `gallery`), the viewer and `atlas.png` (when small). Throws `GalleryError`, `RenderError`,
-    /// `ModelError`, `ObjectiveError`, `OutputError` or `ImageError`.
+    /// `ModelError`, `ObjectiveError`, `OutputError` or `ImageError`. A shard run also keeps its manifest
+    /// `shards/gallery-<i>-of-<n>.json` (ShardManifest.swift) up to date after every batch, and re-renders an
+    /// icon whose bytes no longer match that manifest.
     public static func build(network: Network, modelPath: String, layer: String?, items: [GalleryItem],
                              settings: GallerySettings, outDir: String, shard: (index: Int, count: Int)? = nil,
                              progress: ((GalleryProgress) -> Void)? = nil) throws -> GalleryResult {
@@ -127,15 +129,22 @@ public enum Gallery {
         let mine = items.indices.filter { shard == nil || $0 % shard!.count == shard!.index }
         let keys = items.indices.map { key(items[$0], seed: seeds[$0], options: options, channels: renderer.inputChannels, modelSHA: modelSHA) }
 
+        let recipe = GalleryRecipe(items: items, layer: layer, modelPath: modelPath, modelSHA: modelSHA, settings: settings,
+                                   inputChannels: renderer.inputChannels)
+        let manifest = try shard.map { try ShardLog(folder: folder, spec: ShardSpec(index: $0.index, count: $0.count),
+                                                     recipe: recipe, total: items.count) }
         var values = [Double?](repeating: nil, count: items.count)
         var pending: [Int] = []
         for i in mine {
-            if let v = existingValue(folder, items[i], key: keys[i], size: options.size, channels: renderer.inputChannels) {
+            if manifest?.matches(item: i) != false,
+               let v = existingValue(folder, items[i], key: keys[i], size: options.size, channels: renderer.inputChannels) {
                 values[i] = v
+                try manifest?.finished(item: i, files: itemFiles(items[i]))
             } else {
                 pending.append(i)
             }
         }
+        try manifest?.write(complete: pending.isEmpty)
         let stepsTotal = pending.count * options.steps
         var status = GalleryProgress(iconsDone: mine.count - pending.count, iconsTotal: mine.count, stepsDone: 0, stepsTotal: stepsTotal)
         progress?(status)
@@ -156,7 +165,9 @@ public enum Gallery {
                                           value: result.values[k].isFinite ? result.values[k] : nil, key: keys[i])
                 try folder.write(Array(try sidecar.jsonData()), to: "icons/\(item.id).json")
                 values[i] = result.values[k]
+                try manifest?.finished(item: i, files: itemFiles(item))
             }
+            try manifest?.write(complete: first + settings.batch >= pending.count)
             status.iconsDone += batch.count
             status.stepsDone = base + options.steps * batch.count
             progress?(status)
@@ -165,50 +176,8 @@ public enum Gallery {
         var out = GalleryResult(outDir: folder.path, itemCount: mine.count, rendered: pending.count,
                                 reused: mine.count - pending.count, values: values, index: nil, renderSeconds: seconds)
         guard shard == nil else { return out }
-        out.index = try assemble(items: items, layer: layer, modelPath: modelPath, modelSHA: modelSHA,
-                                 settings: settings, folder: folder)
+        out.index = try assemble(recipe, folder: folder)
         return out
-    }
-
-    /// Places the icons on one grid and writes tiles, index and viewer.
-    static func assemble(items: [GalleryItem], layer: String?, modelPath: String, modelSHA: String?,
-                         settings: GallerySettings, folder: OutputFolder) throws -> AtlasIndex {
-        let n = items.count
-        let columns = Int(Double(n).squareRoot().rounded(.up))
-        let rows = (n + columns - 1) / columns
-        let pad = max(2, settings.render.size / 32)
-        let gridId = settings.gridId ?? (layer == nil ? "classes" : "channels")
-        var icons: [PlacedIcon] = []
-        icons.reserveCapacity(n)
-        for (i, item) in items.enumerated() {
-            let image = try ImageCodec.decode(file: folder.file("icons/\(item.id).png"))
-            let cell = AtlasIndex.Cell(x: i % columns, y: i / columns, channel: item.channel,
-                                       objective: item.objective.description, label: item.label, icon: "icons/\(item.id).png")
-            icons.append(PlacedIcon(image: image, cell: cell))
-        }
-        let layout = GridLayout(id: gridId, label: "\(n) \(gridId) · \(columns)×\(rows)", columns: columns, rows: rows,
-                                cellSize: settings.render.size + 2 * pad, padding: pad,
-                                background: RGB8(hex: "#111111") ?? .black, format: settings.format)
-        let o = settings.render
-        var recorded: [String: JSONValue] = [
-            "size": .int(o.size), "steps": .int(o.steps), "learning_rate": .double(Double(String(o.learningRate)) ?? 0),
-            "transforms": .string(o.transforms.description), "param": .string(o.param.rawValue),
-            "preprocess": .string(settings.preprocessSource.map { "\($0) (\(o.preprocess))" } ?? o.preprocess.description),
-            "upsample": o.upsample.map { .int($0) } ?? .null, "format": .string(settings.format.fileExtension),
-            "icons": .int(n), "seeds": .string("seed + item index"),
-        ]
-        if let d = o.decorrelate { recorded["decorrelate"] = .bool(d) }
-        let title = settings.title ?? (layer.map { "Channels of \($0)" } ?? "Classes")
-        let index = AtlasIndex(kind: .gallery, title: title,
-                               model: .init(file: (modelPath as NSString).lastPathComponent, sha256: modelSHA),
-                               layer: layer, seed: settings.seed, settings: recorded, created: settings.created)
-        // Tiles of an earlier, larger grid would linger beside the new pyramid.
-        let tiles = folder.tilesDirectory(gridId: gridId)
-        if FileManager.default.fileExists(atPath: tiles) {
-            do { try FileManager.default.removeItem(atPath: tiles) }
-            catch { throw OutputError.writeFailed(path: tiles, reason: "cannot remove the old tiles: \(error.localizedDescription)") }
-        }
-        return try Assembly.writeFolder(index, grids: [(layout, icons)], to: folder.path)
     }
 
     static func check(items: [GalleryItem], settings: GallerySettings, shard: (index: Int, count: Int)?) throws {

@@ -1,0 +1,152 @@
+/// Gallery assembly from a `GalleryRecipe`: the one code path that turns finished icons into the grid, tiles,
+/// `atlas.json` and viewer, used by a single-machine `atlas gallery` run and by `atlas merge` of gallery shards.
+import AtlasImage
+import AtlasVis
+import Foundation
+
+/// Everything a gallery's assembled output (and its icons) depends on, in plain Codable values: recorded in
+/// every shard manifest (its SHA-256 is the settings fingerprint) so that a merge needs neither the model nor
+/// the command line. `batch` and thread count are left out: they never change a byte.
+public struct GalleryRecipe: Codable, Sendable, Equatable {
+    public struct Item: Codable, Sendable, Equatable {
+        public var id: String
+        public var label: String?
+        public var objective: String
+        public var channel: Int
+    }
+
+    /// Tile encoding, spelled out so that it round-trips exactly.
+    public struct Tiles: Codable, Sendable, Equatable {
+        public var format: String
+        public var quality: Int?
+        public var level: Int?
+        public var filter: Int32?
+
+        init(_ f: TileFormat) {
+            switch f {
+            case .jpeg(let q): format = "jpeg"; quality = q
+            case let .png(l, filter): format = "png"; level = l; self.filter = filter.rawValue
+            }
+        }
+
+        var tileFormat: TileFormat {
+            format == "png" ? .png(level: level ?? 2, filter: PNGFilter(rawValue: filter ?? PNGFilter.fast.rawValue))
+                : .jpeg(quality: quality ?? 90)
+        }
+    }
+
+    /// Model file name (not its path) and SHA-256.
+    public var model: String
+    public var modelSHA256: String?
+    public var layer: String?
+    public var title: String
+    public var gridId: String
+    /// Decimal, so that any UInt64 round-trips through JSON.
+    public var seed: String
+    public var size: Int
+    public var steps: Int
+    public var learningRate: String
+    public var transforms: String
+    public var param: String
+    /// As recorded in atlas.json (with how it was chosen).
+    public var preprocess: String
+    public var upsample: Int?
+    public var decorrelate: Bool?
+    public var inputChannels: Int
+    public var tiles: Tiles
+    public var created: String?
+    public var items: [Item]
+
+    /// The recipe of a gallery run.
+    public init(items: [GalleryItem], layer: String?, modelPath: String, modelSHA: String?, settings: GallerySettings,
+                inputChannels: Int) {
+        let o = settings.render
+        model = (modelPath as NSString).lastPathComponent
+        modelSHA256 = modelSHA
+        self.layer = layer
+        title = settings.title ?? (layer.map { "Channels of \($0)" } ?? "Classes")
+        gridId = settings.gridId ?? (layer == nil ? "classes" : "channels")
+        seed = String(settings.seed)
+        size = o.size
+        steps = o.steps
+        learningRate = String(o.learningRate)
+        transforms = o.transforms.description
+        param = o.param.rawValue
+        preprocess = settings.preprocessSource.map { "\($0) (\(o.preprocess))" } ?? o.preprocess.description
+        upsample = o.upsample
+        decorrelate = o.decorrelate
+        self.inputChannels = inputChannels
+        tiles = Tiles(settings.format)
+        created = settings.created
+        self.items = items.map { Item(id: $0.id, label: $0.label, objective: $0.objective.description, channel: $0.channel) }
+    }
+
+    /// Decodes a recipe from shard-manifest settings.
+    public init(settings: JSONValue) throws {
+        self = try JSONDecoder().decode(GalleryRecipe.self, from: ShardManifest.canonicalJSON(settings))
+    }
+}
+
+extension Gallery {
+    /// Places the icons of `recipe` (item order, row-major on `ceil(sqrt(n))` columns) on one grid and writes
+    /// tiles, `atlas.json`/`atlas.js`, the viewer and `atlas.png` (when small) into `folder`.
+    public static func assemble(_ recipe: GalleryRecipe, folder: OutputFolder) throws -> AtlasIndex {
+        let n = recipe.items.count
+        let columns = Int(Double(n).squareRoot().rounded(.up))
+        let rows = (n + columns - 1) / columns
+        let pad = max(2, recipe.size / 32)
+        var icons: [PlacedIcon] = []
+        icons.reserveCapacity(n)
+        for (i, item) in recipe.items.enumerated() {
+            let image = try ImageCodec.decode(file: folder.file("icons/\(item.id).png"))
+            let cell = AtlasIndex.Cell(x: i % columns, y: i / columns, channel: item.channel,
+                                       objective: item.objective, label: item.label, icon: "icons/\(item.id).png")
+            icons.append(PlacedIcon(image: image, cell: cell))
+        }
+        let format = recipe.tiles.tileFormat
+        let layout = GridLayout(id: recipe.gridId, label: "\(n) \(recipe.gridId) · \(columns)×\(rows)", columns: columns, rows: rows,
+                                cellSize: recipe.size + 2 * pad, padding: pad,
+                                background: RGB8(hex: "#111111") ?? .black, format: format)
+        var recorded: [String: JSONValue] = [
+            "size": .int(recipe.size), "steps": .int(recipe.steps), "learning_rate": .double(Double(recipe.learningRate) ?? 0),
+            "transforms": .string(recipe.transforms), "param": .string(recipe.param), "preprocess": .string(recipe.preprocess),
+            "upsample": recipe.upsample.map { .int($0) } ?? .null, "format": .string(format.fileExtension),
+            "icons": .int(n), "seeds": .string("seed + item index"),
+        ]
+        if let d = recipe.decorrelate { recorded["decorrelate"] = .bool(d) }
+        let index = AtlasIndex(kind: .gallery, title: recipe.title, model: .init(file: recipe.model, sha256: recipe.modelSHA256),
+                               layer: recipe.layer, seed: UInt64(recipe.seed) ?? 0, settings: recorded, created: recipe.created)
+        // Tiles of an earlier, larger grid would linger beside the new pyramid.
+        let tiles = folder.tilesDirectory(gridId: recipe.gridId)
+        if FileManager.default.fileExists(atPath: tiles) {
+            do { try FileManager.default.removeItem(atPath: tiles) }
+            catch { throw OutputError.writeFailed(path: tiles, reason: "cannot remove the old tiles: \(error.localizedDescription)") }
+        }
+        return try Assembly.writeFolder(index, grids: [(layout, icons)], to: folder.path)
+    }
+
+    /// Files of item `i` listed in its shard manifest: the icon and its sidecar.
+    static func itemFiles(_ item: GalleryItem) -> [String] { ["icons/\(item.id).png", "icons/\(item.id).json"] }
+}
+
+/// Merges gallery shards: `atlas merge` of a folder filled by `atlas gallery … --shard i/n`.
+public struct GalleryShardAssembler: ShardAssembler {
+    public init() {}
+    public var kind: String { "gallery" }
+
+    public func assemble(settings: JSONValue, shards: [ShardManifest], folder: OutputFolder) throws -> ShardMergeResult {
+        let recipe: GalleryRecipe
+        do { recipe = try GalleryRecipe(settings: settings) } catch {
+            throw ShardMergeError.corrupt(["\(shards[0].path): gallery settings unreadable (\(error))"])
+        }
+        let index = try Gallery.assemble(recipe, folder: folder)
+        return ShardMergeResult(kind: kind, shardCount: shards.count, items: recipe.items.count, filesVerified: 0, index: index)
+    }
+}
+
+extension ShardLog {
+    /// The log of gallery shard `spec`.
+    convenience init(folder: OutputFolder, spec: ShardSpec, recipe: GalleryRecipe, total: Int) throws {
+        try self.init(folder: folder, kind: "gallery", spec: spec, total: total, settings: ShardManifest.settingsJSON(recipe))
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import AtlasImage
+import AtlasMap
+import Foundation
+
+/// `atlas merge`: checks the shards of a shared output folder and assembles the final output.
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Check the shards written into an output folder and assemble the final output (grid, tiles, atlas.json, viewer).",
+        discussion: """
+        Each shard run (atlas gallery … --shard i/n) records what it wrote in DIR/shards/<kind>-<i>-of-<n>.json: \
+        the settings fingerprint, its items, and every file with its SHA-256. merge needs only DIR (no model): \
+        it checks that all n shards are there and finished, that they come from the same job (same model, layer, \
+        items, render options, seed and format), that no item is claimed twice and that every file still has \
+        its recorded checksum, then assembles exactly what a single-machine run writes, byte for byte.
+
+        Refusals name the shards at fault. Exit 75: shards missing, unfinished or corrupt; rerun them (finished \
+        items are kept, damaged ones re-rendered) and merge again. Exit 65: shards of different jobs or \
+        overlapping shards in one folder; remove the stray ones or use a fresh folder.
+
+        Example, four machines sharing /shared/out:
+          atlas gallery model.onnx --layer mixed4a --out /shared/out --shard 2/4    (on each machine, 0/4 … 3/4)
+          atlas merge /shared/out
+        """
+    )
+
+    @Argument(help: "The output folder the shards wrote into.") var dir: String
+    @Flag(help: "Only check the shards; write nothing.") var check = false
+    @Flag(help: "Print a JSON summary on stdout.") var json = false
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        do {
+            try global.apply()
+            try merge()
+        } catch let failure as CommandFailure {
+            FileHandle.standardError.write(Data("atlas merge: \(failure.message)\n".utf8))
+            throw failure.code
+        }
+    }
+
+    func merge() throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw CommandFailure(message: "'\(dir)' is not a folder", code: AtlasExit.noInput)
+        }
+        let result: ShardMergeResult
+        do {
+            if check {
+                let shards = try ShardMerge.verify(dir)
+                result = ShardMergeResult(kind: shards[0].kind, shardCount: shards.count, items: shards[0].total,
+                                          filesVerified: shards.reduce(0) { $0 + $1.files.count }, index: nil)
+            } else {
+                note("merging the shards of \(dir)", quiet: global.quiet || json)
+                result = try ShardMerge.merge(dir, assemblers: [GalleryShardAssembler()])
+            }
+        } catch let e as ShardMergeError {
+            throw CommandFailure(message: "\(e)", code: e.isRetryable ? AtlasExit.shardsNotReady : AtlasExit.dataError)
+        } catch let e as OutputError {
+            throw CommandFailure(message: "\(e)", code: AtlasExit.cannotCreate)
+        } catch let e as ImageError {
+            throw CommandFailure(message: "\(e)", code: e.kind == .writeFailed ? AtlasExit.cannotCreate : AtlasExit.shardsNotReady)
+        }
+        report(result)
+    }
+
+    func report(_ result: ShardMergeResult) {
+        let grid = result.index?.grids.first
+        if json {
+            var summary: [String: Any] = ["out": dir, "kind": result.kind, "shards": result.shardCount, "items": result.items,
+                                          "files_verified": result.filesVerified, "assembled": result.index != nil]
+            if let grid {
+                summary["index"] = "\(dir)/atlas.json"
+                summary["grid"] = ["id": grid.id, "columns": grid.columns, "rows": grid.rows, "max_zoom": grid.tiles.maxZoom]
+            }
+            if let data = try? JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+            return
+        }
+        guard !global.quiet else { return }
+        let checked = "\(result.shardCount) \(result.kind) shards, \(result.items) items, \(result.filesVerified) files verified"
+        if let grid {
+            note("merged \(checked): \(grid.columns)×\(grid.rows) grid, zoom 0…\(grid.tiles.maxZoom), index \(dir)/atlas.json")
+            note("browse it: open \(dir)/index.html")
+        } else {
+            note("ok: \(checked); ready to merge")
+        }
+    }
+}

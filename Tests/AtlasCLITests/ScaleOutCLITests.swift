@@ -1,0 +1,67 @@
+import Foundation
+import XCTest
+
+/// `atlas gallery --shard`, `atlas merge` and `atlas plan` as a user runs them: two shards and a merge equal a
+/// single run byte for byte, and refusals exit with the documented codes.
+extension CLITests {
+    static let model = CLITests.assets + "/fashion_cnn.onnx"
+    static let smallGallery = ["gallery", model, "--layer", "features.conv3.0", "--channels", "0..4", "--size", "24", "--steps", "3",
+                          "--format", "png", "--quiet"]
+
+    /// Relative path → bytes of every file under `dir` outside `shards/`.
+    func outputFiles(_ dir: String) -> [String: Data] {
+        var out: [String: Data] = [:]
+        let e = FileManager.default.enumerator(atPath: dir)
+        while let rel = e?.nextObject() as? String {
+            var isDir: ObjCBool = false
+            if !rel.hasPrefix("shards"), FileManager.default.fileExists(atPath: dir + "/" + rel, isDirectory: &isDir), !isDir.boolValue {
+                out[rel] = FileManager.default.contents(atPath: dir + "/" + rel)
+            }
+        }
+        return out
+    }
+
+    func testShardsThenMergeEqualASingleRun() throws {
+        let dir = try temporaryDirectory()
+        try run(Self.smallGallery + ["--out", dir + "/single"])
+        let (_, notReady) = try run(["merge", dir + "/shared"], expect: 66)
+        XCTAssertTrue(notReady.contains("not a folder"), notReady)
+        try run(Self.smallGallery + ["--out", dir + "/shared", "--shard", "1/2"])
+        let (_, missing) = try run(["merge", dir + "/shared"], expect: 75)
+        XCTAssertTrue(missing.contains("shards missing: shards/gallery-0-of-2.json"), missing)
+        try run(Self.smallGallery + ["--out", dir + "/shared", "--shard", "0/2", "--batch", "1"])
+        try run(["merge", dir + "/shared", "--check", "--quiet"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/shared/atlas.json"))
+
+        try Data("truncated".utf8).write(to: URL(fileURLWithPath: dir + "/shared/icons/c0003.png"))
+        let (_, corrupt) = try run(["merge", dir + "/shared"], expect: 75)
+        XCTAssertTrue(corrupt.contains("icons/c0003.png checksum mismatch (shard 1/2)"), corrupt)
+        try run(Self.smallGallery + ["--out", dir + "/shared", "--shard", "1/2"])
+
+        let (stdout, _) = try run(["merge", dir + "/shared", "--json"])
+        let summary = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(summary?["shards"] as? Int, 2)
+        XCTAssertEqual(summary?["files_verified"] as? Int, 10)
+        let single = outputFiles(dir + "/single"), merged = outputFiles(dir + "/shared")
+        XCTAssertEqual(merged.keys.sorted(), single.keys.sorted())
+        XCTAssertEqual(merged, single)
+        XCTAssertTrue(single.keys.contains("atlas.json") && single.keys.contains("icons/c0004.png"), "\(single.keys.sorted())")
+
+        try run(Self.smallGallery + ["--out", dir + "/shared", "--shard", "1/2", "--seed", "9"])
+        let (_, foreign) = try run(["merge", dir + "/shared"], expect: 65)
+        XCTAssertTrue(foreign.contains("seed ('0' vs '9')"), foreign)
+    }
+
+    func testShardAndPlanUsageErrors() throws {
+        let dir = try temporaryDirectory()
+        let (_, auto) = try run(Self.smallGallery + ["--out", dir, "--shard", "auto"], expect: 64)
+        XCTAssertTrue(auto.contains("SLURM_ARRAY_TASK_ID"), auto)
+        let (_, range) = try run(Self.smallGallery + ["--out", dir, "--shard", "4/4"], expect: 64)
+        XCTAssertTrue(range.contains("0 ≤ i < n"), range)
+        try run(["plan", "slurm", "--shards", "4", "--", "gallery", Self.model, "--layer", "x"], expect: 64)
+        let (script, _) = try run(["plan", "slurm", "--shards", "4", "--cpus", "2", "--", "gallery", Self.model, "--layer", "x", "--out", dir + "/o"])
+        XCTAssertTrue(script.contains("#SBATCH --array=0-3"), script)
+        let (yaml, _) = try run(["plan", "k8s", "--shards", "3", "--", "gallery", "/data/m.onnx", "--layer", "x", "--out", "/data/out"])
+        XCTAssertTrue(yaml.contains("completions: 3") && yaml.contains("\"auto/3\""), yaml)
+    }
+}
