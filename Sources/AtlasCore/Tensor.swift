@@ -17,7 +17,7 @@ public final class TensorStorage: @unchecked Sendable {
     public init(capacity: Int, zeroed: Bool = true) {
         self.capacity = capacity
         let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let raw = StoragePool.take(bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         if zeroed {
             if bytes >= TensorStorage.parallelFillBytes {
                 let chunk = 1 << 18
@@ -33,8 +33,9 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        MemoryStats.freed(max(capacity, 1) * MemoryLayout<Float>.stride)
-        pointer.deallocate()
+        let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
+        MemoryStats.freed(bytes)
+        StoragePool.give(UnsafeMutableRawPointer(pointer), bytes: bytes)
     }
 }
 

@@ -83,14 +83,22 @@ public struct Conv2D: Layer {
         return (count, (plane + count - 1) / count)
     }
 
-    public func forward(_ inputs: [Tensor]) -> Tensor {
+    public func forward(_ inputs: [Tensor]) -> Tensor { forward(inputs, relu: false) }
+
+    /// Forward, with `relu: true` giving max(0, conv(x) + bias) — bit-identical to a separate Relu after it —
+    /// with the ReLU applied to each chunk while it is still in cache (the executor fuses Conv → Relu this way).
+    public func forward(_ inputs: [Tensor], relu: Bool) -> Tensor {
         let g = validated(inputs[0].shape)
-        let y = Tensor(zeros: [g.batch, g.outChannels, g.outH, g.outW])
+        // Every path below writes every output element.
+        let y = Tensor(uninitialized: [g.batch, g.outChannels, g.outH, g.outW])
         let x = UnsafePointer(inputs[0].data), w = UnsafePointer(weight.data), out = y.data
         let b = bias.map { UnsafePointer($0.data) }
         if g.batch == 0 || g.outPlane == 0 { return y }
         if g.isDepthwise {
             Depthwise.forward(g, x: x, weight: w, bias: b, y: out)
+            if relu {
+                Parallel.forRanges(y.count, grain: 1 << 16) { r in Vector.relu(out + r.lowerBound, count: r.count) }
+            }
             return y
         }
         let mg = g.groupOutChannels, kdim = g.columnRows
@@ -103,7 +111,7 @@ public struct Conv2D: Layer {
                 let dst = out + (n * g.outChannels + group * mg) * g.outPlane + c0
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
                            lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane)
-                if let b { Conv2D.addBias(b + group * mg, dst, rows: mg, cols: cols, ldc: g.outPlane) }
+                Conv2D.epilogue(b.map { $0 + group * mg }, relu: relu, dst, rows: mg, cols: cols, ldc: g.outPlane)
             }
             return y
         }
@@ -120,13 +128,18 @@ public struct Conv2D: Layer {
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
                            lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane)
             }
-            if let b { Conv2D.addBias(b + group * mg, dst, rows: mg, cols: cols, ldc: g.outPlane) }
+            Conv2D.epilogue(b.map { $0 + group * mg }, relu: relu, dst, rows: mg, cols: cols, ldc: g.outPlane)
         }
         return y
     }
 
-    static func addBias(_ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ldc: Int) {
-        for r in 0..<rows { Vector.addScalar(b[r], into: c + r * ldc, count: cols) }
+    /// Adds the bias of each row (output channel) and applies the fused ReLU, if any, to one chunk of C.
+    static func epilogue(_ b: UnsafePointer<Float>?, relu: Bool, _ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+                         ldc: Int) {
+        for r in 0..<rows {
+            if let b { Vector.addScalar(b[r], into: c + r * ldc, count: cols) }
+            if relu { Vector.relu(c + r * ldc, count: cols) }
+        }
     }
 
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
