@@ -120,6 +120,28 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// A pre-packed A gives the same bits as packing inside `sgemm` (several row and depth blocks, both layouts),
+    /// and is ignored when it does not fit the product.
+    func testPrepackedAGivesTheSameBits() {
+        forEachKernel { kernel in
+            for (m, n, k, transA) in [(200, 300, 700, false), (37, 129, 520, true), (13, 40, 9, false)] {
+                let a = TestData.uniform([m * k], seed: 40), b = TestData.uniform([k * n], seed: 41)
+                let lda = transA ? m : k
+                let packed = PackedA(kernel: kernel, transA: transA, m: m, k: k, a: a.data, lda: lda)
+                let other = PackedA(kernel: kernel, transA: transA, m: m, k: k + 1, a: b.data, lda: k + 1)
+                var results = [[UInt32]]()
+                for p in [nil, packed, other] {
+                    let c = Tensor(zeros: [m, n])
+                    GEMM.sgemm(transA: transA, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: lda, b: b.data,
+                               ldb: n, beta: 0, c: c.data, ldc: n, packedA: p)
+                    results.append(c.toArray().map(\.bitPattern))
+                }
+                XCTAssertEqual(results[0], results[1], "\(kernel) \(m)×\(n)×\(k)")
+                XCTAssertEqual(results[0], results[2], "a packing of another shape must be ignored")
+            }
+        }
+    }
+
     func testKernelSelection() throws {
         defer { unsetenv("ATLAS_KERNEL") }
         setenv("ATLAS_KERNEL", "avx2", 1)

@@ -21,9 +21,10 @@ public enum GEMM {
     /// Row-major `C[m×n] = alpha·op(A)·op(B) + beta·C`, where op(A) is m×k and op(B) is k×n.
     /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored (A is k×m when `transA`, B is n×k when `transB`).
     /// Runs in parallel with `Parallel`; serially when called from inside a `Parallel` worker.
+    /// `packedA`, when it packs this op(A) for the current kernel, replaces packing A (same results).
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA? = nil) {
         if m <= 0 || n <= 0 { return }
         if k <= 0 || alpha == 0 {
             scale(m: m, n: n, beta: beta, c: c, ldc: ldc)
@@ -34,8 +35,9 @@ public enum GEMM {
             GEMMDirect.run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                            a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         } else {
+            let packed = packedA.flatMap { $0.fits(kernel: kernel, transA: transA, m: m, k: k) ? $0 : nil }
             blocked(kernel: kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, packedA: packed)
         }
     }
 
@@ -73,7 +75,7 @@ public enum GEMM {
 
     static func blocked(kernel: GEMMKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA?) {
         let mr = kernel.mr, nr = kernel.nr, mc = kernel.mc, nc = kernel.nc
         let kStep = depthStep(k, kc: kernel.kc)
         // Equal row blocks (a multiple of 6 rows, at most MC) so parallel tasks are of similar size.
@@ -102,14 +104,22 @@ public enum GEMM {
                         if mcb <= 0 { return }
                         let j0 = (task % groups) * columnGroup
                         let j1 = min(ncb, j0 + columnGroup)
-                        Scratch.with(.packA, count: ((mcb + mr - 1) / mr * mr) * kcb) { ap in
-                            packA(mr: mr, transA: transA, a: a, lda: lda, row0: ic, col0: pcNow, mcb: mcb, kcb: kcb, into: ap)
-                            let cBlock = c + ic * ldc + jcNow
+                        let cBlock = c + ic * ldc + jcNow
+                        let run = { (ap: UnsafePointer<Float>) in
                             if kernel == .avx512 {
                                 ck_sgemm512_macro(ap, bp, mcb, kcb, j0, j1, alpha, betaBlock, cBlock, ldc)
                             } else {
                                 macroKernel(ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: j0..<j1, alpha: alpha,
                                             beta: betaBlock, c: cBlock, ldc: ldc)
+                            }
+                        }
+                        if let packedA {
+                            run(packedA.block(row: ic, depth: pcNow, kcb: kcb))
+                        } else {
+                            Scratch.with(.packA, count: ((mcb + mr - 1) / mr * mr) * kcb) { ap in
+                                packA(mr: mr, transA: transA, a: a, lda: lda, row0: ic, col0: pcNow, mcb: mcb, kcb: kcb,
+                                      into: ap)
+                                run(UnsafePointer(ap))
                             }
                         }
                     }

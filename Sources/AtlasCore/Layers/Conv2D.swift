@@ -18,6 +18,8 @@ public struct Conv2D: Layer {
     /// [dilationH, dilationW].
     public let dilation: [Int]
     public let groups: Int
+    /// The weights packed for the SGEMM kernel, made on first forward (shared by copies of this layer).
+    let packedWeights = PackedWeights()
 
     /// im2col floats per worker and chunk (512 KiB).
     public static let columnBudget = 1 << 17
@@ -102,6 +104,10 @@ public struct Conv2D: Layer {
             return y
         }
         let mg = g.groupOutChannels, kdim = g.columnRows
+        let kernel = GEMM.kernel
+        let packs = packedWeights.packs(for: kernel) {
+            (0..<g.groups).map { PackedA(kernel: kernel, transA: false, m: mg, k: kdim, a: w + $0 * mg * kdim, lda: kdim) }
+        }
         if g.isPointwise {
             let (chunks, width) = Conv2D.pointwiseChunks(g.outPlane)
             GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
@@ -110,7 +116,7 @@ public struct Conv2D: Layer {
                 let src = x + (n * g.channels + group * g.groupChannels) * g.inPlane + c0
                 let dst = out + (n * g.outChannels + group * mg) * g.outPlane + c0
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
-                           lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane)
+                           lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group])
                 Conv2D.epilogue(b.map { $0 + group * mg }, relu: relu, dst, rows: mg, cols: cols, ldc: g.outPlane)
             }
             return y
@@ -126,7 +132,7 @@ public struct Conv2D: Layer {
             Scratch.with(.columns, count: kdim * cols) { col in
                 g.im2col(src, rows: r0..<r1, into: col)
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
-                           lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane)
+                           lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group])
             }
             Conv2D.epilogue(b.map { $0 + group * mg }, relu: relu, dst, rows: mg, cols: cols, ldc: g.outPlane)
         }

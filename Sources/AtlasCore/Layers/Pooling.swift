@@ -115,7 +115,7 @@ public struct MaxPool: Layer {
     public func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0]
         guard let g = try? geometry(x.shape) else { preconditionFailure("MaxPool: unvalidated shape \(x.shape)") }
-        let y = Tensor(zeros: [x.shape[0], x.shape[1], g.outH, g.outW])
+        let y = Tensor(uninitialized: [x.shape[0], x.shape[1], g.outH, g.outW])   // every output is written
         let src = UnsafePointer(x.data), dst = y.data
         let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
         let vector = g.dw == 1 && (g.sw == 1 || g.sw == 2)
