@@ -78,7 +78,7 @@ public enum GEMM {
                         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA?) {
         let mr = kernel.mr, nr = kernel.nr, mc = kernel.mc, nc = kernel.nc
         let kStep = depthStep(k, kc: kernel.kc)
-        // Equal row blocks (a multiple of 6 rows, at most MC) so parallel tasks are of similar size.
+        // Equal row blocks (a multiple of MR rows, at most MC) so parallel tasks are of similar size.
         let rowBlocks = (m + mc - 1) / mc
         let mStep = ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr
         let widest = min(n, nc)
