@@ -5,23 +5,37 @@
 /// visible to every view. Kernels take `data` once and run on raw pointers, so there is no ARC or
 /// copy-on-write traffic inside hot loops.
 
-/// Owned, aligned, zero-initialised Float32 memory.
+/// Owned, aligned Float32 memory, zero-initialised unless asked otherwise.
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let capacity: Int
 
-    public init(capacity: Int) {
+    /// Bytes above which zero-filling is spread over `Parallel` threads (so are the first-touch page faults).
+    static let parallelFillBytes = 1 << 20
+
+    /// `zeroed: false` leaves the contents undefined: only for callers that write every element before reading.
+    public init(capacity: Int, zeroed: Bool = true) {
         self.capacity = capacity
         let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        let raw = StoragePool.take(bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        if zeroed {
+            if bytes >= TensorStorage.parallelFillBytes {
+                let chunk = 1 << 18
+                Parallel.forRanges(bytes, grain: chunk) { r in
+                    (raw + r.lowerBound).initializeMemory(as: UInt8.self, repeating: 0, count: r.count)
+                }
+            } else {
+                raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            }
+        }
         pointer = raw.bindMemory(to: Float.self, capacity: max(capacity, 1))
         MemoryStats.allocated(bytes)
     }
 
     deinit {
-        MemoryStats.freed(max(capacity, 1) * MemoryLayout<Float>.stride)
-        pointer.deallocate()
+        let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
+        MemoryStats.freed(bytes)
+        StoragePool.give(UnsafeMutableRawPointer(pointer), bytes: bytes)
     }
 }
 
@@ -36,6 +50,14 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public init(zeros shape: [Int]) {
         self.shape = shape
         self.storage = TensorStorage(capacity: Tensor.elementCount(shape))
+        self.offset = 0
+    }
+
+    /// A new tensor whose contents are undefined, for kernels that write every element before anything reads
+    /// it (saves the zero-fill; the writers' threads take the first-touch page faults).
+    public init(uninitialized shape: [Int]) {
+        self.shape = shape
+        self.storage = TensorStorage(capacity: Tensor.elementCount(shape), zeroed: false)
         self.offset = 0
     }
 

@@ -97,6 +97,29 @@ final class ConvTests: XCTestCase {
         XCTAssertLessThan(TestData.maxRelativeError(conv.forward([x]), try reference(conv, x)), 1e-5)
     }
 
+    /// The fused Conv + ReLU equals a separate Relu after the Conv, bit for bit, on every forward path
+    /// (im2col, pointwise, depthwise, no bias) and under every GEMM kernel.
+    func testFusedReluMatchesSeparateRelu() {
+        let cases = [
+            Shape(n: 2, c: 5, h: 11, w: 13, m: 7, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
+            Shape(n: 2, c: 16, h: 9, w: 9, m: 20, kh: 1, kw: 1),
+            Shape(n: 1, c: 6, h: 10, w: 10, m: 6, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 6),
+            Shape(n: 1, c: 3, h: 20, w: 20, m: 13, kh: 7, kw: 7, stride: [2, 2], pads: [3, 3, 3, 3], bias: false),
+        ]
+        for kernel in GEMMKernel.allCases where kernel.isAvailable {
+            GEMM.withKernel(kernel) {
+                for (i, s) in cases.enumerated() {
+                    let (conv, x) = make(s, seed: UInt64(300 + i))
+                    let separate = Relu().forward([conv.forward([x])])
+                    let fused = conv.forward([x], relu: true)
+                    XCTAssertEqual(fused.shape, separate.shape)
+                    XCTAssertEqual(fused.toArray().map(\.bitPattern), separate.toArray().map(\.bitPattern), "\(kernel) \(s)")
+                    XCTAssertTrue(fused.toArray().contains(0) && fused.toArray().contains { $0 > 0 }, "\(s)")
+                }
+            }
+        }
+    }
+
     func testRejectsBadShapes() {
         let conv = Conv2D(weight: Tensor(zeros: [4, 2, 3, 3]), bias: nil, stride: [1, 1], pads: [0, 0, 0, 0],
                           dilation: [1, 1], groups: 2)

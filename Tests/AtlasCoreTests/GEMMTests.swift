@@ -52,7 +52,18 @@ final class GEMMTests: XCTestCase {
         return worst
     }
 
+    /// Runs `body` once under every micro-kernel this machine can run (AVX-512 is skipped without it).
+    func forEachKernel(_ body: (GEMMKernel) -> Void) {
+        for kernel in GEMMKernel.allCases where kernel.isAvailable {
+            GEMM.withKernel(kernel) { body(kernel) }
+        }
+    }
+
     func testAllTransposesOddSizes() {
+        forEachKernel { _ in allTransposesOddSizes() }
+    }
+
+    func allTransposesOddSizes() {
         let sizes: [(Int, Int, Int)] = [(1, 1, 1), (1, 5, 17), (5, 17, 63), (17, 5, 3), (63, 17, 200), (200, 63, 17),
                                         (37, 129, 300), (130, 70, 520)]
         var seed: UInt64 = 10
@@ -67,6 +78,10 @@ final class GEMMTests: XCTestCase {
     }
 
     func testAlphaBetaAndLeadingDimensions() {
+        forEachKernel { _ in alphaBetaAndLeadingDimensions() }
+    }
+
+    func alphaBetaAndLeadingDimensions() {
         var seed: UInt64 = 100
         for (m, n, k) in [(3, 9, 4), (29, 41, 33), (200, 45, 70)] {
             for transA in [false, true] {
@@ -82,6 +97,65 @@ final class GEMMTests: XCTestCase {
     }
 
     func testWideAndDegenerateShapes() {
+        forEachKernel { _ in wideAndDegenerateShapes() }
+    }
+
+    /// Shapes around both kernels' tiles (6×16, 12×32) and depth blocks (384): every edge-tile row and column
+    /// count, several depth blocks, beta ≠ 0 with padded C (masked stores must not touch the padding).
+    func testEdgeTilesAndDepthBlocks() {
+        forEachKernel { kernel in
+            var seed: UInt64 = 500
+            for (m, n, k) in [(11, 31, 385), (13, 33, 769), (25, 47, 100), (12, 32, 384), (6, 16, 1), (23, 65, 7),
+                              (35, 95, 390), (49, 17, 1200), (200, 97, 41)] {
+                for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+                    check(Case(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1.5, beta: -0.5,
+                               padA: 2, padB: 3, padC: 5), seed: seed)
+                    seed += 3
+                }
+                check(Case(transA: false, transB: false, m: m, n: n, k: k), seed: seed)
+                seed += 3
+            }
+            // The kernel stayed selected for the whole run.
+            XCTAssertEqual(GEMM.kernel, kernel)
+        }
+    }
+
+    /// A pre-packed A gives the same bits as packing inside `sgemm` (several row and depth blocks, both layouts),
+    /// and is ignored when it does not fit the product.
+    func testPrepackedAGivesTheSameBits() {
+        forEachKernel { kernel in
+            for (m, n, k, transA) in [(200, 300, 700, false), (37, 129, 520, true), (13, 40, 9, false)] {
+                let a = TestData.uniform([m * k], seed: 40), b = TestData.uniform([k * n], seed: 41)
+                let lda = transA ? m : k
+                let packed = PackedA(kernel: kernel, transA: transA, m: m, k: k, a: a.data, lda: lda)
+                let other = PackedA(kernel: kernel, transA: transA, m: m, k: k + 1, a: b.data, lda: k + 1)
+                var results = [[UInt32]]()
+                for p in [nil, packed, other] {
+                    let c = Tensor(zeros: [m, n])
+                    GEMM.sgemm(transA: transA, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: lda, b: b.data,
+                               ldb: n, beta: 0, c: c.data, ldc: n, packedA: p)
+                    results.append(c.toArray().map(\.bitPattern))
+                }
+                XCTAssertEqual(results[0], results[1], "\(kernel) \(m)×\(n)×\(k)")
+                XCTAssertEqual(results[0], results[2], "a packing of another shape must be ignored")
+            }
+        }
+    }
+
+    func testKernelSelection() throws {
+        defer { unsetenv("ATLAS_KERNEL") }
+        setenv("ATLAS_KERNEL", "avx2", 1)
+        XCTAssertEqual(GEMMKernel.preferred(), .avx2)
+        setenv("ATLAS_KERNEL", "AVX512", 1)
+        XCTAssertEqual(GEMMKernel.preferred(), GEMMKernel.avx512.isAvailable ? .avx512 : .avx2)
+        GEMM.withKernel(.avx2) { XCTAssertEqual(GEMM.kernel, .avx2) }
+        try XCTSkipUnless(GEMMKernel.avx512.isAvailable, "no AVX-512F on this CPU: the forced AVX-512 case is skipped")
+        unsetenv("ATLAS_KERNEL")
+        XCTAssertEqual(GEMMKernel.preferred(), .avx512)
+        GEMM.withKernel(.avx512) { XCTAssertEqual(GEMM.kernel, .avx512) }
+    }
+
+    func wideAndDegenerateShapes() {
         // More columns than one NC block, and a single-row / single-column product.
         check(Case(transA: false, transB: false, m: 7, n: 4100, k: 9, beta: 1), seed: 300)
         check(Case(transA: true, transB: true, m: 1, n: 1000, k: 300), seed: 301)
@@ -95,6 +169,10 @@ final class GEMMTests: XCTestCase {
     }
 
     func testBitIdenticalAcrossThreadCounts() {
+        forEachKernel { _ in bitIdenticalAcrossThreadCounts() }
+    }
+
+    func bitIdenticalAcrossThreadCounts() {
         for (m, n, k, tA, tB) in [(211, 333, 700, false, false), (97, 1100, 150, true, true), (3, 900, 600, false, true)] {
             let a = TestData.uniform([m * k], seed: 7), b = TestData.uniform([k * n], seed: 8)
             var results = [[UInt32]]()

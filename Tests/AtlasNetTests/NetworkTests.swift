@@ -45,6 +45,20 @@ final class NetworkTests: XCTestCase {
         }
     }
 
+    /// Conv → Relu runs fused when only the Relu's value is wanted, and gives the same bits as the unfused pair
+    /// (the Conv's own value captured too, which stops the fusion); backward through it stays exact.
+    func testConvReluFusionGivesTheSameValues() throws {
+        let net = try smallNet()
+        let x = TestData.uniform([2, 2, 6, 6], seed: 3)
+        let fused = try net.forward(x, capture: ["block.relu"])["block.relu"]!
+        XCTAssertEqual(net.stats.layers.map(\.calls), [1, 1])
+        let both = try net.forward(x, capture: ["block.relu", "/block/conv/Conv_output_0"])
+        XCTAssertEqual(fused.toArray().map(\.bitPattern), both["block.relu"]!.toArray().map(\.bitPattern))
+        let conv = both["/block/conv/Conv_output_0"]!
+        XCTAssertEqual(fused.toArray(), conv.toArray().map { max($0, 0) })
+        XCTAssertTrue(conv.toArray().contains { $0 < 0 }, "the test must exercise the ReLU")
+    }
+
     /// Gradient of Σ R·value for two captured values at once, against central differences in double.
     func testBackwardMatchesFiniteDifferences() throws {
         let net = try smallNet()

@@ -23,18 +23,20 @@ func configuration(seconds: Int = 3) -> Benchmark.Configuration {
 }
 
 /// Times `body` once per iteration and records GFLOPS and % of the peak of `threads` cores, from wall clock
-/// and from process CPU time.
-func measure(_ benchmark: Benchmark, flops: Double, threads: Int, _ body: () -> Void) {
-    Parallel.withThreads(threads) {
+/// and from process CPU time. The GEMM kernel (and so the peak) is `kernel`, default the machine's preferred.
+func measure(_ benchmark: Benchmark, flops: Double, threads: Int, kernel: GEMMKernel = GEMMKernel.preferred(),
+             _ body: () -> Void) {
+    let peakPerCore = kernel.isAvailable ? Machine.peakPerCore(kernel) : Machine.peakPerCore
+    GEMM.withKernel(kernel) { Parallel.withThreads(threads) {
         for _ in benchmark.scaledIterations {
             let t = Clocks.time(body)
             let rate = flops / t.wall / 1e9, cpuRate = flops / t.cpu / 1e9
             benchmark.measurement(gflops, Int(rate.rounded()))
-            benchmark.measurement(percentPeak, Int((100 * rate / (Machine.peakPerCore * Double(threads))).rounded()))
+            benchmark.measurement(percentPeak, Int((100 * rate / (peakPerCore * Double(threads))).rounded()))
             benchmark.measurement(cpuGflops, Int(cpuRate.rounded()))
-            benchmark.measurement(cpuPercentPeak, Int((100 * cpuRate / Machine.peakPerCore).rounded()))
+            benchmark.measurement(cpuPercentPeak, Int((100 * cpuRate / peakPerCore).rounded()))
         }
-    }
+    } }
 }
 
 func random(_ shape: [Int], seed: UInt64) -> Tensor {
@@ -44,10 +46,12 @@ func random(_ shape: [Int], seed: UInt64) -> Tensor {
     return t
 }
 
-func sgemmBenchmark(_ label: String, m: Int, n: Int, k: Int, threads: Int) {
-    Benchmark("SGEMM \(label) \(m)×\(n)×\(k) \(threads)T", configuration: configuration()) { benchmark in
+/// SGEMM under one micro-kernel (nothing is registered for a kernel this machine cannot run).
+func sgemmBenchmark(_ label: String, m: Int, n: Int, k: Int, threads: Int, kernel: GEMMKernel = GEMMKernel.preferred()) {
+    guard kernel.isAvailable else { return }
+    Benchmark("SGEMM \(kernel) \(label) \(m)×\(n)×\(k) \(threads)T", configuration: configuration()) { benchmark in
         let a = random([m, k], seed: 1), b = random([k, n], seed: 2), c = Tensor(zeros: [m, n])
-        measure(benchmark, flops: 2 * Double(m * n * k), threads: threads) {
+        measure(benchmark, flops: 2 * Double(m * n * k), threads: threads, kernel: kernel) {
             GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: k, b: b.data, ldb: n,
                        beta: 0, c: c.data, ldc: n)
         }
@@ -77,10 +81,12 @@ func convBenchmarks(_ label: String, batch: Int, c: Int, size: Int, m: Int, kern
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark("Peak probe (register FMA loop) 1T", configuration: configuration(seconds: 1)) { benchmark in
-        measure(benchmark, flops: Machine.probeFlops, threads: 1) { blackHole(Machine.fmaLoop()) }
+        measure(benchmark, flops: Machine.probeFlops, threads: 1, kernel: .avx2) { blackHole(Machine.fmaLoop()) }
     }
-    sgemmBenchmark("square", m: 1024, n: 1024, k: 1024, threads: 1)
-    sgemmBenchmark("square", m: 1024, n: 1024, k: 1024, threads: 2)
+    for kernel in GEMMKernel.allCases {
+        sgemmBenchmark("square", m: 1024, n: 1024, k: 1024, threads: 1, kernel: kernel)
+        sgemmBenchmark("square", m: 1024, n: 1024, k: 1024, threads: 2, kernel: kernel)
+    }
     sgemmBenchmark("conv3x3-56", m: 192, n: 3136, k: 576, threads: 1)
     sgemmBenchmark("stem", m: 64, n: 12544, k: 147, threads: 1)
     sgemmBenchmark("conv3x3-28", m: 128, n: 784, k: 864, threads: 1)

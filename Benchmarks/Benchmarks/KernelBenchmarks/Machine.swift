@@ -56,8 +56,14 @@ enum Machine {
         return best
     }()
 
-    /// Peak GFLOPS of one core: the larger of nominal clock × 32 and the measured FMA throughput.
+    /// Peak GFLOPS of one core for 8-wide (AVX2) code: the larger of nominal clock × 32 and the measured FMA throughput.
     static let peakPerCore: Double = max(nominalGHz * flopsPerCycle, probeGFLOPS)
+
+    /// Peak GFLOPS of one core for a GEMM kernel: the AVX2 peak scaled by its vector width (16 lanes for
+    /// AVX-512, assuming two 512-bit FMA units at the AVX2 clock, as on Xeon Scalable).
+    static func peakPerCore(_ kernel: GEMMKernel) -> Double {
+        kernel == .avx512 ? 2 * peakPerCore : peakPerCore
+    }
 }
 
 /// Wall-clock and process CPU time of a piece of work.

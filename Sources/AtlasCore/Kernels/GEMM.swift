@@ -1,45 +1,43 @@
+import CKernels
+
 /// Single-precision matrix multiply, the engine's workhorse (convolutions, Gemm, MatMul, the image DFT).
 ///
 /// Row-major `C = alpha·op(A)·op(B) + beta·C` with `op(X) = X` or `Xᵀ`. Large products take the BLIS path:
-/// B is packed into KC×NC blocks of 16-column panels, A into MC×KC blocks of 6-row panels (transposes are
-/// absorbed by the packing), and a 6×16 register-blocked micro-kernel (twelve `SIMD8<Float>` accumulators,
-/// `addProduct` → `vfmadd231ps`) sweeps the panels. Small or skinny products skip packing.
+/// B is packed into KC×NC blocks of NR-column panels, A into MC×KC blocks of MR-row panels (transposes are
+/// absorbed by the packing), and a register-blocked micro-kernel sweeps the panels: 6×16 in Swift (twelve
+/// `SIMD8<Float>` accumulators, `addProduct` → `vfmadd231ps`) or 12×32 AVX-512 in C where the CPU has it
+/// (`GEMM.kernel`, `GEMMKernel`). Small or skinny products skip packing.
 ///
 /// Determinism: every element of C is accumulated over k in the same order (KC blocks in sequence, k in
 /// sequence inside a block) whichever thread computes its tile, so results are bit-identical at any thread
 /// count. Work is parallel over (MC rows × column group) tiles of C; never over k.
 /// With `beta == 0`, C is only written, never read (it may hold NaN garbage).
 public enum GEMM {
-    /// Micro-tile rows (A panel height).
-    public static let mr = 6
-    /// Micro-tile columns (B panel width).
-    public static let nr = 16
-    /// Rows of A packed per task (the packed block stays in L2).
-    public static let mc = 192
-    /// Depth of one packed block (a 16×KC panel of B stays in L1).
-    public static let kc = 384
-    /// Columns of B packed at a time (the packed block stays in L2/L3).
-    public static let nc = 4080
-    /// Columns of one parallel task inside an NC block.
+    /// Micro-tile of the Swift kernel (rows × columns).
+    static let mr = 6, nr = 16
+    /// Columns of one parallel task inside an NC block (a multiple of every kernel's NR).
     static let columnGroup = 256
 
     /// Row-major `C[m×n] = alpha·op(A)·op(B) + beta·C`, where op(A) is m×k and op(B) is k×n.
     /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored (A is k×m when `transA`, B is n×k when `transB`).
     /// Runs in parallel with `Parallel`; serially when called from inside a `Parallel` worker.
+    /// `packedA`, when it packs this op(A) for the current kernel, replaces packing A (same results).
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA? = nil) {
         if m <= 0 || n <= 0 { return }
         if k <= 0 || alpha == 0 {
             scale(m: m, n: n, beta: beta, c: c, ldc: ldc)
             return
         }
+        let kernel = GEMM.kernel
         if m < 4 || n < 8 || m * n * k <= 24 * 24 * 24 {
             GEMMDirect.run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                            a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         } else {
-            blocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            let packed = packedA.flatMap { $0.fits(kernel: kernel, transA: transA, m: m, k: k) ? $0 : nil }
+            blocked(kernel: kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, packedA: packed)
         }
     }
 
@@ -68,18 +66,19 @@ public enum GEMM {
 
     /// Splits `k` into nearly equal blocks of at most `kc` (so no tiny last block).
     @inline(__always)
-    static func depthStep(_ k: Int) -> Int {
+    static func depthStep(_ k: Int, kc: Int) -> Int {
         let blocks = (k + kc - 1) / kc
         return (k + blocks - 1) / blocks
     }
 
     // MARK: - Blocked path
 
-    static func blocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    static func blocked(kernel: GEMMKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let kStep = depthStep(k)
-        // Equal row blocks (a multiple of 6 rows, at most MC) so parallel tasks are of similar size.
+                        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA?) {
+        let mr = kernel.mr, nr = kernel.nr, mc = kernel.mc, nc = kernel.nc
+        let kStep = depthStep(k, kc: kernel.kc)
+        // Equal row blocks (a multiple of MR rows, at most MC) so parallel tasks are of similar size.
         let rowBlocks = (m + mc - 1) / mc
         let mStep = ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr
         let widest = min(n, nc)
@@ -94,7 +93,7 @@ public enum GEMM {
                     let kcb = min(kStep, k - pc)
                     let betaBlock: Float = pc == 0 ? beta : 1
                     Parallel.forRanges(panels, grain: 32) { range in
-                        packB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kcb: kcb, ncb: ncb,
+                        packB(nr: nr, transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kcb: kcb, ncb: ncb,
                               panels: range, into: bp)
                     }
                     let groups = (ncb + columnGroup - 1) / columnGroup
@@ -105,10 +104,23 @@ public enum GEMM {
                         if mcb <= 0 { return }
                         let j0 = (task % groups) * columnGroup
                         let j1 = min(ncb, j0 + columnGroup)
-                        Scratch.with(.packA, count: ((mcb + mr - 1) / mr * mr) * kcb) { ap in
-                            packA(transA: transA, a: a, lda: lda, row0: ic, col0: pcNow, mcb: mcb, kcb: kcb, into: ap)
-                            macroKernel(ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: j0..<j1, alpha: alpha, beta: betaBlock,
-                                        c: c + ic * ldc + jcNow, ldc: ldc)
+                        let cBlock = c + ic * ldc + jcNow
+                        let run = { (ap: UnsafePointer<Float>) in
+                            if kernel == .avx512 {
+                                ck_sgemm512_macro(ap, bp, mcb, kcb, j0, j1, alpha, betaBlock, cBlock, ldc)
+                            } else {
+                                macroKernel(ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: j0..<j1, alpha: alpha,
+                                            beta: betaBlock, c: cBlock, ldc: ldc)
+                            }
+                        }
+                        if let packedA {
+                            run(packedA.block(row: ic, depth: pcNow, kcb: kcb))
+                        } else {
+                            Scratch.with(.packA, count: ((mcb + mr - 1) / mr * mr) * kcb) { ap in
+                                packA(mr: mr, transA: transA, a: a, lda: lda, row0: ic, col0: pcNow, mcb: mcb, kcb: kcb,
+                                      into: ap)
+                                run(UnsafePointer(ap))
+                            }
                         }
                     }
                     pc += kcb
@@ -209,77 +221,5 @@ public enum GEMM {
         }
         raw.storeBytes(of: v0, as: SIMD8<Float>.self)
         raw.storeBytes(of: v1, toByteOffset: 32, as: SIMD8<Float>.self)
-    }
-
-    // MARK: - Packing
-
-    /// Packs rows `row0..<row0+mcb`, columns `col0..<col0+kcb` of op(A) into 6-row panels (zero-padded).
-    static func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, row0: Int, col0: Int, mcb: Int, kcb: Int,
-                      into ap: UnsafeMutablePointer<Float>) {
-        var ir = 0
-        while ir < mcb {
-            let rows = min(mr, mcb - ir)
-            let dst = ap + ir * kcb
-            if transA {
-                // op(A)(i, p) = a[p·lda + i]: six consecutive floats per p.
-                let src = a + col0 * lda + row0 + ir
-                for p in 0..<kcb {
-                    let s = src + p * lda, d = dst + p * mr
-                    for r in 0..<rows { d[r] = s[r] }
-                    for r in rows..<mr { d[r] = 0 }
-                }
-            } else if rows == mr {
-                let s0 = a + (row0 + ir) * lda + col0
-                let s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda
-                for p in 0..<kcb {
-                    let d = dst + p * mr
-                    d[0] = s0[p]; d[1] = s1[p]; d[2] = s2[p]; d[3] = s3[p]; d[4] = s4[p]; d[5] = s5[p]
-                }
-            } else {
-                for p in 0..<kcb {
-                    let d = dst + p * mr
-                    for r in 0..<rows { d[r] = a[(row0 + ir + r) * lda + col0 + p] }
-                    for r in rows..<mr { d[r] = 0 }
-                }
-            }
-            ir += mr
-        }
-    }
-
-    /// Packs the given 16-column panels of rows `row0..<row0+kcb`, columns `col0..<col0+ncb` of op(B).
-    static func packB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, row0: Int, col0: Int, kcb: Int, ncb: Int,
-                      panels: Range<Int>, into bp: UnsafeMutablePointer<Float>) {
-        for q in panels {
-            let j0 = q * nr
-            let cols = min(nr, ncb - j0)
-            let dst = bp + q * kcb * nr
-            if transB {
-                // op(B)(p, j) = b[j·ldb + p]: walk each stored row, scatter into the panel.
-                for j in 0..<cols {
-                    let s = b + (col0 + j0 + j) * ldb + row0
-                    for p in 0..<kcb { dst[p * nr + j] = s[p] }
-                }
-                if cols < nr {
-                    for p in 0..<kcb { for j in cols..<nr { dst[p * nr + j] = 0 } }
-                }
-            } else if cols == nr {
-                var s = UnsafeRawPointer(b + row0 * ldb + col0 + j0)
-                var d = UnsafeMutableRawPointer(dst)
-                let stride = ldb * MemoryLayout<Float>.stride
-                for _ in 0..<kcb {
-                    d.storeBytes(of: s.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                    d.storeBytes(of: s.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), toByteOffset: 32,
-                                 as: SIMD8<Float>.self)
-                    s += stride
-                    d += 64
-                }
-            } else {
-                for p in 0..<kcb {
-                    let s = b + (row0 + p) * ldb + col0 + j0, d = dst + p * nr
-                    for j in 0..<cols { d[j] = s[j] }
-                    for j in cols..<nr { d[j] = 0 }
-                }
-            }
-        }
     }
 }

@@ -110,6 +110,19 @@ struct ConvGeometry {
 
 /// Small vector helpers for kernels (explicit SIMD so they vectorize without relying on alias analysis).
 enum Vector {
+    /// y[i] = max(0, y[i]) (NaN → 0, as `Relu`).
+    @inline(__always)
+    static func relu(_ y: UnsafeMutablePointer<Float>, count: Int) {
+        let relu = Relu()
+        var i = 0
+        while i + 8 <= count {
+            let raw = UnsafeMutableRawPointer(y + i)
+            raw.storeBytes(of: relu.apply(raw.loadUnaligned(as: SIMD8<Float>.self)), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { y[i] = relu.apply(y[i]); i += 1 }
+    }
+
     /// y[i] += x[i].
     @inline(__always)
     static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {

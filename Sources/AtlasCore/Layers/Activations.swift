@@ -25,7 +25,7 @@ extension ElementwiseLayer {
 
     public func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0]
-        let y = Tensor(zeros: x.shape)
+        let y = Tensor(uninitialized: x.shape)
         let px = UnsafePointer(x.data), py = y.data
         Parallel.forRanges(x.count, grain: Broadcast.grain) { r in
             var i = r.lowerBound

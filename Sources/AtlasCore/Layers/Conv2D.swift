@@ -18,6 +18,8 @@ public struct Conv2D: Layer {
     /// [dilationH, dilationW].
     public let dilation: [Int]
     public let groups: Int
+    /// The weights packed for the SGEMM kernel, made on first forward (shared by copies of this layer).
+    let packedWeights = PackedWeights()
 
     /// im2col floats per worker and chunk (512 KiB).
     public static let columnBudget = 1 << 17
@@ -83,17 +85,29 @@ public struct Conv2D: Layer {
         return (count, (plane + count - 1) / count)
     }
 
-    public func forward(_ inputs: [Tensor]) -> Tensor {
+    public func forward(_ inputs: [Tensor]) -> Tensor { forward(inputs, relu: false) }
+
+    /// Forward, with `relu: true` giving max(0, conv(x) + bias) — bit-identical to a separate Relu after it —
+    /// with the ReLU applied to each chunk while it is still in cache (the executor fuses Conv → Relu this way).
+    public func forward(_ inputs: [Tensor], relu: Bool) -> Tensor {
         let g = validated(inputs[0].shape)
-        let y = Tensor(zeros: [g.batch, g.outChannels, g.outH, g.outW])
+        // Every path below writes every output element.
+        let y = Tensor(uninitialized: [g.batch, g.outChannels, g.outH, g.outW])
         let x = UnsafePointer(inputs[0].data), w = UnsafePointer(weight.data), out = y.data
         let b = bias.map { UnsafePointer($0.data) }
         if g.batch == 0 || g.outPlane == 0 { return y }
         if g.isDepthwise {
             Depthwise.forward(g, x: x, weight: w, bias: b, y: out)
+            if relu {
+                Parallel.forRanges(y.count, grain: 1 << 16) { r in Vector.relu(out + r.lowerBound, count: r.count) }
+            }
             return y
         }
         let mg = g.groupOutChannels, kdim = g.columnRows
+        let kernel = GEMM.kernel
+        let packs = packedWeights.packs(for: kernel) {
+            (0..<g.groups).map { PackedA(kernel: kernel, transA: false, m: mg, k: kdim, a: w + $0 * mg * kdim, lda: kdim) }
+        }
         if g.isPointwise {
             let (chunks, width) = Conv2D.pointwiseChunks(g.outPlane)
             GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
@@ -102,8 +116,8 @@ public struct Conv2D: Layer {
                 let src = x + (n * g.channels + group * g.groupChannels) * g.inPlane + c0
                 let dst = out + (n * g.outChannels + group * mg) * g.outPlane + c0
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
-                           lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane)
-                if let b { Conv2D.addBias(b + group * mg, dst, rows: mg, cols: cols, ldc: g.outPlane) }
+                           lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group])
+                Conv2D.epilogue(b.map { $0 + group * mg }, relu: relu, dst, rows: mg, cols: cols, ldc: g.outPlane)
             }
             return y
         }
@@ -118,15 +132,20 @@ public struct Conv2D: Layer {
             Scratch.with(.columns, count: kdim * cols) { col in
                 g.im2col(src, rows: r0..<r1, into: col)
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
-                           lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane)
+                           lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group])
             }
-            if let b { Conv2D.addBias(b + group * mg, dst, rows: mg, cols: cols, ldc: g.outPlane) }
+            Conv2D.epilogue(b.map { $0 + group * mg }, relu: relu, dst, rows: mg, cols: cols, ldc: g.outPlane)
         }
         return y
     }
 
-    static func addBias(_ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ldc: Int) {
-        for r in 0..<rows { Vector.addScalar(b[r], into: c + r * ldc, count: cols) }
+    /// Adds the bias of each row (output channel) and applies the fused ReLU, if any, to one chunk of C.
+    static func epilogue(_ b: UnsafePointer<Float>?, relu: Bool, _ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+                         ldc: Int) {
+        for r in 0..<rows {
+            if let b { Vector.addScalar(b[r], into: c + r * ldc, count: cols) }
+            if relu { Vector.relu(c + r * ldc, count: cols) }
+        }
     }
 
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {

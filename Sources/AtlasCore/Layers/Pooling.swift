@@ -115,7 +115,7 @@ public struct MaxPool: Layer {
     public func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0]
         guard let g = try? geometry(x.shape) else { preconditionFailure("MaxPool: unvalidated shape \(x.shape)") }
-        let y = Tensor(zeros: [x.shape[0], x.shape[1], g.outH, g.outW])
+        let y = Tensor(uninitialized: [x.shape[0], x.shape[1], g.outH, g.outW])   // every output is written
         let src = UnsafePointer(x.data), dst = y.data
         let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
         let vector = g.dw == 1 && (g.sw == 1 || g.sw == 2)
@@ -131,7 +131,8 @@ public struct MaxPool: Layer {
     }
 
     /// Forward of one plane for unit column dilation and column stride 1 or 2: eight outputs at a time where
-    /// the whole window row lies inside the input (stride 2 deinterleaves a 16-wide load), scalar elsewhere.
+    /// the whole window row lies inside the input (stride 2 deinterleaves a 16-wide load; a row's last block
+    /// may overlap the previous one), scalar elsewhere.
     static func forwardPlane(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
         let rowLo = g.rowLo, rowHi = g.rowHi, colLo = g.colLo, colHi = g.colHi
         let sw = g.sw, kw = g.kw, inW = g.inW
@@ -145,18 +146,20 @@ public struct MaxPool: Layer {
             let out = dst + oh * g.outW
             var ow = 0
             while ow < g.outW {
-                if ow >= vecStart && ow + 8 <= vecEnd {
+                if ow >= vecStart && ow < vecEnd && vecEnd - vecStart >= 8 {
+                    // The last block of a row may overlap the one before (max is exact, so the bits are the same).
+                    let q = Swift.min(ow, vecEnd - 8)
                     var best = SIMD8<Float>(repeating: -.infinity)
                     for i in i0..<i1 {
-                        let base = src + (h0 + i * g.dh) * inW + ow * sw - g.left
+                        let base = src + (h0 + i * g.dh) * inW + q * sw - g.left
                         if sw == 1 {
                             for j in 0..<kw { let v = load8(base + j); best = best.replacing(with: v, where: v .> best) }
                         } else {
                             for j in 0..<kw { let v = load16(base + j).evenHalf; best = best.replacing(with: v, where: v .> best) }
                         }
                     }
-                    store8(best, out + ow)
-                    ow += 8
+                    store8(best, out + q)
+                    ow = q + 8
                 } else {
                     let w0 = ow * sw - g.left
                     var best = -Float.infinity

@@ -46,7 +46,14 @@ extension Network {
         for (pos, i) in executed.enumerated() { for s in plan.stepInputs[i] { lastUse[s] = pos } }
 
         MemoryStats.resetPeak()
+        var fusedInto: Int? = nil   // a Relu step whose work the previous Conv step did
         for (pos, i) in executed.enumerated() {
+            if fusedInto == i {
+                fusedInto = nil
+                plan.timings[i].calls += 1
+                for s in plan.stepInputs[i] where lastUse[s] == pos && !keep[s] { values[s] = nil }
+                continue
+            }
             var ins: [Tensor] = []
             ins.reserveCapacity(plan.stepInputs[i].count)
             for s in plan.stepInputs[i] {
@@ -54,10 +61,19 @@ extension Network {
                 ins.append(v)
             }
             let t0 = Network.now()
-            let out = plan.steps[i].layer.forward(ins)
+            let out: Tensor
+            if let relu = Network.fusableRelu(after: pos, executed, plan, keep: keep, lastUse: lastUse),
+               let conv = plan.steps[i].layer as? Conv2D {
+                // Conv → Relu where nothing else wants the Conv's output: one pass, the Relu's value only.
+                out = conv.forward(ins, relu: true)
+                fusedInto = relu
+                values[plan.stepOutput[relu]] = out
+            } else {
+                out = plan.steps[i].layer.forward(ins)
+                values[plan.stepOutput[i]] = out
+            }
             plan.timings[i].forwardSeconds += Double(Network.now() - t0) * 1e-9
             plan.timings[i].calls += 1
-            values[plan.stepOutput[i]] = out
             // Free what no later step reads (the tensor lives on while a caller or a view holds it).
             for s in plan.stepInputs[i] where lastUse[s] == pos && !keep[s] { values[s] = nil }
         }
@@ -70,6 +86,16 @@ extension Network {
             trace = Trace(plan: plan, executed: executed, values: values, depends: depends)
         }
         return result
+    }
+
+    /// The Relu step right after the Conv at `pos` when it is the only reader of the Conv's output and that
+    /// output is neither requested nor kept for backward (so no one can see that it was never materialized).
+    static func fusableRelu(after pos: Int, _ executed: [Int], _ plan: Plan, keep: [Bool], lastUse: [Int]) -> Int? {
+        guard pos + 1 < executed.count, plan.steps[executed[pos]].layer is Conv2D else { return nil }
+        let next = executed[pos + 1], convOut = plan.stepOutput[executed[pos]]
+        guard plan.steps[next].layer is Relu, plan.stepInputs[next] == [convOut], !keep[convOut],
+              lastUse[convOut] == pos + 1 else { return nil }
+        return next
     }
 
     /// Propagates `seeds` (gradients by slot) back through the traced steps to `inputSlot`.

@@ -1,0 +1,75 @@
+// AVX-512F SGEMM macro/micro-kernel: 12×32 register blocking (24 zmm accumulators, two zmm B rows,
+// A values as embedded broadcasts). Compiled for AVX-512 by function attribute only, so the rest of the
+// build stays AVX2; callers must check ck_cpu_has_avx512f() before calling.
+#include "ckernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define CK512 __attribute__((target("avx512f,fma")))
+#define MR CK_SGEMM512_MR
+#define NR CK_SGEMM512_NR
+
+// Writes rows 0..<rows of one tile: C = alpha·acc + beta·C (C not read when beta == 0), masked to `cols`.
+CK512 static inline void store_row(float *c, __m512 lo, __m512 hi, __m512 va, __m512 vb, int useBeta,
+                                   __mmask16 m0, __mmask16 m1) {
+    lo = _mm512_mul_ps(lo, va);
+    hi = _mm512_mul_ps(hi, va);
+    if (useBeta) {
+        lo = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), lo);
+        hi = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), hi);
+    }
+    _mm512_mask_storeu_ps(c, m0, lo);
+    _mm512_mask_storeu_ps(c + 16, m1, hi);
+}
+
+#define ACC_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
+#define ACC_STEP(r)                                                                     \
+    do {                                                                                \
+        __m512 av = _mm512_set1_ps(a[r]);                                               \
+        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                     \
+        c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                     \
+    } while (0)
+#define ACC_STORE(r) \
+    if (r < rows) store_row(c + (long)(r) * ldc, c##r##0, c##r##1, va, vb, useBeta, m0, m1);
+
+// One MR×NR tile over a depth of kc: `a` is a packed MR-row panel (MR floats per p), `b` a packed NR-column
+// panel (NR floats per p). Only rows 0..<rows and columns 0..<cols of C are touched.
+CK512 static void tile(long kc, const float *a, const float *b, float *c, long ldc, float alpha, float beta,
+                       int rows, int cols) {
+    ACC_DECL(0) ACC_DECL(1) ACC_DECL(2) ACC_DECL(3) ACC_DECL(4) ACC_DECL(5)
+    ACC_DECL(6) ACC_DECL(7) ACC_DECL(8) ACC_DECL(9) ACC_DECL(10) ACC_DECL(11)
+    for (long p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        ACC_STEP(0); ACC_STEP(1); ACC_STEP(2); ACC_STEP(3); ACC_STEP(4); ACC_STEP(5);
+        ACC_STEP(6); ACC_STEP(7); ACC_STEP(8); ACC_STEP(9); ACC_STEP(10); ACC_STEP(11);
+        a += MR;
+        b += NR;
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    const int useBeta = beta != 0.0f;
+    const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols <= 16 ? (__mmask16)0 : (__mmask16)((1u << (cols - 16)) - 1);
+    ACC_STORE(0) ACC_STORE(1) ACC_STORE(2) ACC_STORE(3) ACC_STORE(4) ACC_STORE(5)
+    ACC_STORE(6) ACC_STORE(7) ACC_STORE(8) ACC_STORE(9) ACC_STORE(10) ACC_STORE(11)
+}
+
+CK512 void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, long col0, long col1,
+                             float alpha, float beta, float *c, long ldc) {
+    for (long jr = col0; jr < col1; jr += NR) {
+        const int cols = (int)(col1 - jr < NR ? col1 - jr : NR);
+        const float *bPanel = bp + (jr / NR) * kcb * NR;
+        for (long ir = 0; ir < mcb; ir += MR) {
+            const int rows = (int)(mcb - ir < MR ? mcb - ir : MR);
+            tile(kcb, ap + ir * kcb, bPanel, c + ir * ldc + jr, ldc, alpha, beta, rows, cols);
+        }
+    }
+}
+
+#else
+void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, long col0, long col1,
+                       float alpha, float beta, float *c, long ldc) {
+    (void)ap; (void)bp; (void)mcb; (void)kcb; (void)col0; (void)col1; (void)alpha; (void)beta; (void)c; (void)ldc;
+}
+#endif

@@ -1,0 +1,25 @@
+import AtlasCore
+import XCTest
+
+final class TensorStorageTests: XCTestCase {
+    /// Large buffers are reused after a tensor dies (the pool), so a zero-filled tensor must be zeroed even when
+    /// it gets the stale buffer of an earlier one — on both the serial and the parallel fill path.
+    func testZeroedTensorsAreZeroAfterReuse() {
+        for count in [300_000, 3_000_000] {   // 1.2 MB and 12 MB: above the pool's and the parallel fill's thresholds
+            var seen = Set<UnsafeMutablePointer<Float>>()
+            for round in 0..<3 {
+                do {
+                    let dirty = Tensor(uninitialized: [count])
+                    seen.insert(dirty.data)
+                    dirty.fill(Float(round + 1))
+                }
+                let clean = Tensor(zeros: [count])
+                seen.insert(clean.data)
+                XCTAssertTrue(clean.toArray().allSatisfy { $0 == 0 }, "\(count) floats, round \(round)")
+                let filled = Tensor(shape: [count], repeating: 2.5)
+                XCTAssertTrue(filled.toArray().allSatisfy { $0 == 2.5 })
+            }
+            XCTAssertLessThan(seen.count, 6, "freed buffers of the same size should be reused")
+        }
+    }
+}
