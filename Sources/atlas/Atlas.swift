@@ -19,7 +19,7 @@ struct Atlas: ParsableCommand {
         \(AtlasExit.helpText)
         """,
         version: version,
-        subcommands: [Demo.self, Inspect.self, Run.self, Visualize.self, GalleryCommand.self]
+        subcommands: [Demo.self, Inspect.self, Run.self, Visualize.self, GalleryCommand.self, Bench.self]
     )
 
     /// Parses and runs a command; typed input errors become `atlas: error: …` with a documented exit code.
