@@ -41,7 +41,7 @@ struct Bench: ParsableCommand {
     var arch: ZooArchitecture?
     @Option(help: "Seed of the built-in architecture's weights and of the input.") var seed: UInt64 = 0
     @Option(help: "Images per forward pass.") var batch = 16
-    @Option(help: "Input height and width (default: the model's declared size, else 224).") var size: Int?
+    @Option(help: "Input height and width (default: the model's declared size, model.json's, or 224).") var size: Int?
     @Option(help: "Comma-separated thread counts (default: 1, 2, 4, … up to all cores).") var threads: String?
     @Option(help: "Timed forward passes per thread count.") var iterations = 5
     @Option(help: "Untimed forward passes before timing, per thread count.") var warmup = 1
@@ -84,7 +84,8 @@ struct Bench: ParsableCommand {
         let built = arch ?? (model == nil ? .googlenet : nil)
         note("Preparing \(model ?? built?.rawValue ?? "?")…", quiet: quiet)
         let net = try built.map { try $0.network(seed: seed) } ?? Network(contentsOf: model ?? "")
-        let shape = try net.inputShape(size: size, batch: batch)
+        let side = size ?? ModelSetup.fallbackSize(for: net, modelPath: model, size: size)
+        let shape = try net.inputShape(size: side, batch: batch)
         // A file may fix the batch dimension; the figures use the batch that actually runs.
         let batch = shape.first ?? self.batch
         if batch != self.batch { note("The model fixes the batch at \(batch); timing that.", quiet: quiet) }

@@ -30,10 +30,7 @@ struct Inspect: ParsableCommand {
         if let size, !(1...16384).contains(size) { throw ValidationError("--size must be between 1 and 16384") }
         let net = try Network(contentsOf: model, options: .init(foldBatchNorm: !noFoldBatchNorm))
         // A model with free spatial dimensions is planned at the size its model.json sidecar names, else 224.
-        let fallback = (try? net.inputShape(size: size)) == nil
-            ? (ModelSetup.sidecar(for: model)?["input"] as? [Int]).flatMap { $0.count == 3 ? $0[1] : nil } ?? 224
-            : nil
-        let shape = try net.inputShape(size: size ?? fallback)
+        let shape = try net.inputShape(size: size ?? ModelSetup.fallbackSize(for: net, modelPath: model, size: size))
         let plan = try net.plan(for: shape)
         let rows = plan.layers(names: net.names)
         let report = InspectReport(model: model, net: net, inputShape: shape, plan: plan, rows: rows)

@@ -79,6 +79,13 @@ struct ModelSetup {
         return labels[index]
     }
 
+    /// The size to plan `net` at when the user gave none: nil when the file declares its spatial size, else the
+    /// size its model.json sidecar names, else 224.
+    static func fallbackSize(for net: Network, modelPath: String?, size: Int?) -> Int? {
+        guard (try? net.inputShape(size: size)) == nil else { return nil }
+        return modelPath.flatMap { (sidecar(for: $0)?["input"] as? [Int]).flatMap { $0.count == 3 ? $0[1] : nil } } ?? 224
+    }
+
     static func sidecar(for modelPath: String) -> [String: Any]? {
         guard let path = sibling(modelPath, "model.json"), let data = FileManager.default.contents(atPath: path) else { return nil }
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
