@@ -43,6 +43,28 @@ let package = Package(
             swiftSettings: vectorFlags,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        // Whole-network forward (images/s) of the model zoo: GoogLeNet, InceptionV1, ResNet-50, VGG16, batch 8.
+        .executableTarget(
+            name: "NetworkBenchmarks",
+            dependencies: [
+                .product(name: "AtlasNet", package: "Atlas"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/NetworkBenchmarks",
+            swiftSettings: vectorFlags,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        // Feature-visualization icon-steps/s: InceptionV1 mixed4a channel objectives, 128 px, batch 1 / 8 / 32.
+        .executableTarget(
+            name: "VisBenchmarks",
+            dependencies: [
+                .product(name: "AtlasVis", package: "Atlas"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/VisBenchmarks",
+            swiftSettings: vectorFlags,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -95,4 +95,35 @@ final class CLITests: XCTestCase {
         try run(["visualize", model, "--layer", "features.conv4.0", "--channel", "640", "--out", dir + "/v.png"], expect: 64)
         try run(["run", model], expect: 64)
     }
+
+    /// `atlas bench --json` on the sample model: the documented fields, speed-up 1 at the first thread count, FLOPs equal
+    /// to 2 × the Conv/Gemm multiply-adds `atlas inspect` lists, a --vis figure; and its usage / input errors.
+    func testBenchReportsThroughputScalingAndFlops() throws {
+        let model = CLITests.assets + "/fashion_cnn.onnx"
+        let (out, _) = try run(["bench", "--model", model, "--batch", "4", "--threads", "2,1", "--iterations", "2", "--warmup", "0",
+                                "--vis", "--vis-layer", "features.conv3.0", "--vis-size", "28", "--vis-batch", "2",
+                                "--vis-steps", "2", "--json", "--quiet"])
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        XCTAssertEqual(report["schema"] as? String, "atlas-bench/1")
+        XCTAssertGreaterThan(report["images_per_second"] as? Double ?? 0, 0)
+        let threads = try XCTUnwrap(report["threads"] as? [[String: Any]])
+        XCTAssertEqual(threads.map { $0["threads"] as? Int }, [1, 2])
+        XCTAssertEqual(threads.first?["speedup"] as? Double, 1)
+        XCTAssertEqual((threads.last?["seconds"] as? [Double])?.count, 2)
+        XCTAssertEqual(report["images_per_second"] as? Double, threads.last?["images_per_second"] as? Double)
+        XCTAssertGreaterThan(report["peak_memory_bytes"] as? Int ?? 0, 0)
+        let vis = try XCTUnwrap(report["visualization"] as? [String: Any])
+        XCTAssertGreaterThan(vis["icon_steps_per_second"] as? Double ?? 0, 0)
+
+        let (listing, _) = try run(["inspect", model, "--json"])
+        let layers = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: Any])?["layers"] as? [[String: Any]])
+        let madds = layers.filter { ["Conv", "Gemm", "MatMul"].contains($0["op"] as? String ?? "") }
+            .map { $0["multiplyAdds"] as? Int ?? 0 }.reduce(0, +)
+        XCTAssertGreaterThan(madds, 0)
+        XCTAssertEqual(report["flops_per_image"] as? Double, Double(2 * madds))
+
+        try run(["bench", "--model", model, "--threads", "0"], expect: 64)
+        try run(["bench", "--model", model, "--arch", "googlenet"], expect: 64)
+        try run(["bench", "--model", model + ".missing", "--quiet"], expect: 66)
+    }
 }

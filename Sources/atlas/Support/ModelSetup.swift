@@ -82,12 +82,16 @@ struct ModelSetup {
     }
 
     /// The input shape to plan at: the declared one (spatial dims set to `size` when given); a model with free
-    /// spatial dimensions is planned at the size its model.json sidecar names, else 224.
+    /// spatial dimensions is planned at `fallbackSize`.
     static func plannedInputShape(_ net: Network, modelPath: String, size: Int?) throws -> [Int] {
-        let fallback = (try? net.inputShape(size: size)) == nil
-            ? (sidecar(for: modelPath)?["input"] as? [Int]).flatMap { $0.count == 3 ? $0[1] : nil } ?? 224
-            : nil
-        return try net.inputShape(size: size ?? fallback)
+        try net.inputShape(size: size ?? fallbackSize(for: net, modelPath: modelPath, size: size))
+    }
+
+    /// The size to plan `net` at when the user gave none: nil when the file declares its spatial size, else the
+    /// size its model.json sidecar names, else 224.
+    static func fallbackSize(for net: Network, modelPath: String?, size: Int?) -> Int? {
+        guard (try? net.inputShape(size: size)) == nil else { return nil }
+        return modelPath.flatMap { (sidecar(for: $0)?["input"] as? [Int]).flatMap { $0.count == 3 ? $0[1] : nil } } ?? 224
     }
 
     static func sidecar(for modelPath: String) -> [String: Any]? {
