@@ -1,5 +1,6 @@
 import AtlasCore
 import AtlasImage
+import AtlasMap
 import AtlasNet
 import Foundation
 
@@ -35,44 +36,22 @@ extension Run {
         guard let outputName = net.graph.outputs.first?.name else { throw ModelError.invalidGraph("the model has no outputs") }
         let pre = setup.preprocessor
 
-        let idxFiles = images.filter { IDX.looksLikeIDX($0) }
-        let loader = ImageLoader(inputs: images.filter { !idxFiles.contains($0) },
-                                 decodeOptions: DecodeOptions(layout: setup.channels == 1 ? .gray : .rgb))
-        let idxImages = try idxFiles.map { path in (path, try IDX.images(path)) }
-        let total = loader.files.count + idxImages.reduce(0) { $0 + $1.1.count }
-        let progress = ProgressBar("classify", total: total, unit: "img", quiet: quiet || json)
+        let source = try ImageSource(inputs: images, channels: setup.channels)
+        let progress = ProgressBar("classify", total: source.items.count, unit: "img", quiet: quiet || json)
         var predictions: [Prediction] = []
         let start = Date()
-
-        func infer(_ tensor: Tensor, _ names: [String]) throws {
+        let failed = try source.forEachBatch(0..<source.items.count, batch: batch, preprocessor: pre) { tensor, items in
             let values = try net.forward(tensor, capture: [outputName])
-            guard let y = values[outputName], y.rank == 2, y.shape[0] == names.count else {
+            guard let y = values[outputName], y.rank == 2, y.shape[0] == items.count else {
                 throw CommandFailure(message: "the model's output \(values[outputName]?.shape ?? []) is not [batch, classes]",
                                      code: AtlasExit.dataError)
             }
-            for (i, name) in names.enumerated() {
-                predictions.append(Prediction(file: name, top: topK(y, row: i, setup: setup)))
+            for (row, i) in items.enumerated() {
+                predictions.append(Prediction(file: source.name(i), top: topK(y, row: row, setup: setup)))
             }
-            progress.advance(names.count)
+            progress.advance(items.count)
         }
-
-        var skipped = try loader.forEachBatch(size: batch, preprocessor: pre) { b in try infer(b.tensor, b.files) }
-        let item = pre.itemShape.reduce(1, *)
-        for (path, stack) in idxImages {
-            var first = 0
-            while first < stack.count {
-                let count = min(batch, stack.count - first)
-                let t = Tensor(zeros: [count] + pre.itemShape)
-                let errors: [ImageError?] = Parallel.mapChunks(count) { i in
-                    do { try pre.fill(t.data + i * item, from: stack[first + i]); return nil } catch let e as ImageError {
-                        return e
-                    } catch { return ImageError(.corrupt, file: "\(path)#\(first + i)", reason: "\(error)") }
-                }
-                if let e = errors.compactMap({ $0 }).first { skipped.append(SkippedFile(path: path, error: e)); break }
-                try infer(t, (first ..< first + count).map { "\(path)#\($0)" })
-                first += count
-            }
-        }
+        let skipped = source.inputProblems + failed.map { SkippedFile(path: source.name($0.item), error: $0.error) }
         progress.finish()
         let seconds = Date().timeIntervalSince(start)
         let accuracy = try truth.map { try Run.accuracy(predictions, truthPath: $0) }
