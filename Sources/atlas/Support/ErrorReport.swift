@@ -34,6 +34,10 @@ enum ErrorReport {
             if case .sidecar = e { return (e.description, AtlasExit.dataError.rawValue) }
             return (e.description, AtlasExit.usage.rawValue)
         case let e as ReduceError: return (e.description, AtlasExit.dataError.rawValue)
+        case let e as CollectError: return (e.description, AtlasExit.dataError.rawValue)
+        case let e as OutputError:
+            if case .writeFailed = e { return (e.description, AtlasExit.cannotCreate.rawValue) }
+            return (e.description, AtlasExit.dataError.rawValue)
         default: return nil
         }
     }
