@@ -19,7 +19,7 @@ struct Atlas: ParsableCommand {
         \(AtlasExit.helpText)
         """,
         version: version,
-        subcommands: [Demo.self, Inspect.self, Run.self, Visualize.self, GalleryCommand.self]
+        subcommands: [Demo.self, Inspect.self, Run.self, Visualize.self, GalleryCommand.self, CollectCommand.self, MapCommand.self]
     )
 
     /// Parses and runs a command; typed input errors become `atlas: error: …` with a documented exit code.
