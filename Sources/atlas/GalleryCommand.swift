@@ -88,12 +88,7 @@ struct GalleryCommand: ParsableCommand {
             throw CommandFailure(message: "give either --layer (channels) or --classes", code: AtlasExit.usage)
         }
         guard (1...4096).contains(batch) else { throw CommandFailure(message: "--batch must be 1…4096", code: AtlasExit.usage) }
-        let tileFormat: TileFormat
-        switch format.lowercased() {
-        case "jpg", "jpeg": tileFormat = .defaultJPEG
-        case "png": tileFormat = .fastPNG
-        default: throw CommandFailure(message: "--format '\(format)': expected jpg or png", code: AtlasExit.usage)
-        }
+        let tileFormat = try parseTileFormat(format)
         let shardSpec = try parseShard()
         guard FileManager.default.fileExists(atPath: model) else {
             throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput)

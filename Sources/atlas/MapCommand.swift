@@ -127,11 +127,7 @@ struct MapCommand: ParsableCommand {
         (s.render, _) = try makeRenderOptions(param: param, size: iconSize, steps: steps, lr: lr, upsample: upsample,
                                               transforms: transforms, preprocess: renderPreprocess,
                                               model: model)
-        switch format.lowercased() {
-        case "jpg", "jpeg": s.format = .defaultJPEG
-        case "png": s.format = .fastPNG
-        default: throw CommandFailure(message: "--format '\(format)': expected jpg or png", code: AtlasExit.usage)
-        }
+        s.format = try parseTileFormat(format)
         s.minCount = minCount; s.power = power; s.tries = tries; s.batch = iconBatch; s.seed = seed
         s.whitening = whitening; s.title = title
         return s

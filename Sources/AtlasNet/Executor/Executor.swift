@@ -95,6 +95,7 @@ extension Network {
             if pending.contains(o) {
                 pending.remove(o)
                 if let g = grads[o] { found[o] = g }
+                if pending.isEmpty { break }   // nothing upstream is needed: skip this step's backward
             }
             defer { if release && !targets.contains(o) { trace.values[o] = nil } }   // no earlier step's backward needs it
             guard let g = grads.removeValue(forKey: o), let out = trace.values[o] else { continue }

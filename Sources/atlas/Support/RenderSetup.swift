@@ -1,3 +1,4 @@
+import AtlasImage
 import AtlasVis
 
 /// Render options from the command-line values shared by `gallery` and `map`, with usage errors for bad text.
@@ -18,5 +19,14 @@ func makeRenderOptions(param: String, size: Int, steps: Int, lr: Float, upsample
     } catch let e as PreprocessSpecError {
         if case .sidecar = e { throw CommandFailure(message: "\(e)", code: AtlasExit.dataError) }
         throw CommandFailure(message: "--preprocess: \(e)", code: AtlasExit.usage)
+    }
+}
+
+/// `--format jpg|png` (tiles of a pyramid).
+func parseTileFormat(_ text: String) throws -> TileFormat {
+    switch text.lowercased() {
+    case "jpg", "jpeg": return .defaultJPEG
+    case "png": return .fastPNG
+    default: throw CommandFailure(message: "--format '\(text)': expected jpg or png", code: AtlasExit.usage)
     }
 }
