@@ -1,62 +1,13 @@
-/// Opt-in manual runs (skipped unless their environment variable is set): a 16384² synthetic pyramid for timing
-/// and peak-RSS measurements (`ATLAS_BENCH_PYRAMID=<folder>`; with `ATLAS_BENCH_INPUT=<file.v>` the canvas is read
-/// from an uncompressed 3-band uchar libvips `.v` file of that size, 64-byte header, so libvips `dzsave` can be
-/// given the same pixels), and a demo gallery folder for the headless browser
-/// test (`ATLAS_DEMO_OUT=<folder>`, then `scripts/viewer/browser_test.sh <folder>`).
+/// Opt-in manual run (skipped unless ATLAS_DEMO_OUT is set): a demo gallery folder for the headless browser test
+/// (`ATLAS_DEMO_OUT=<folder>`, then `scripts/viewer/browser_test.sh <folder>`). The pyramid timing that lived here is
+/// the `Pyramid 16384²` benchmark in Benchmarks/ (MapBenchmarks).
 import AtlasCore
 import AtlasImage
 import AtlasMap
 import Foundation
 import XCTest
 
-final class OutputManualRuns: XCTestCase {
-    func testBenchmarkPyramid16k() throws {
-        guard let out = ProcessInfo.processInfo.environment["ATLAS_BENCH_PYRAMID"] else { throw XCTSkip("ATLAS_BENCH_PYRAMID not set") }
-        let side = Int(ProcessInfo.processInfo.environment["ATLAS_BENCH_SIDE"] ?? "") ?? 16384
-        let writer = try PyramidWriter(directory: out, width: side, height: side,
-                                       options: PyramidOptions(format: .jpeg(quality: 85)))
-        let start = DispatchTime.now().uptimeNanoseconds
-        if let input = ProcessInfo.processInfo.environment["ATLAS_BENCH_INPUT"] {
-            let file = try XCTUnwrap(FileHandle(forReadingAtPath: input))
-            let stats = try writer.write { band in
-                let w = band.width, h = band.height
-                file.seek(toFileOffset: UInt64(64 + band.y0 * w * 3))
-                let bytes = [UInt8](file.readData(ofLength: h * w * 3))
-                bytes.withUnsafeBufferPointer { src in
-                    Parallel.forEach(h) { r in
-                        for c in 0..<3 {
-                            let row = band.pixels + (c * h + r) * w
-                            for x in 0..<w { row[x] = Float(src[(r * w + x) * 3 + c]) * (1 / 255) }
-                        }
-                    }
-                }
-            }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            print("pyramid \(side)² from \(input): \(stats.tilesWritten) tiles, \(stats.tileBytes) bytes, "
-                  + "\(String(format: "%.2f", seconds)) s, peak held \(stats.peakHeldBytes / 1_048_576) MiB")
-            return
-        }
-        let stats = try writer.write { band in
-            // Gradients plus hash noise, one row per task.
-            let w = band.width, h = band.height, y0 = band.y0
-            Parallel.forEach(h) { r in
-                let y = y0 + r
-                for c in 0..<3 {
-                    let row = band.pixels + (c * h + r) * w
-                    for x in 0..<w {
-                        var k = UInt32(truncatingIfNeeded: x &* 73_856_093 ^ y &* 19_349_663 ^ c &* 83_492_791)
-                        k = (k ^ (k >> 13)) &* 0x5bd1_e995
-                        let noise = Float(k >> 24) / 255 - 0.5
-                        row[x] = Float(x + (c == 1 ? y : 0)) / Float(2 * side) + 0.25 * noise + (c == 2 ? 0.3 : 0)
-                    }
-                }
-            }
-        }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        print("pyramid \(side)²: \(stats.tilesWritten) tiles, \(stats.tileBytes) bytes, \(String(format: "%.2f", seconds)) s, "
-              + "peak held \(stats.peakHeldBytes / 1_048_576) MiB, threads \(Parallel.threadCount)")
-    }
-
+final class DemoFolderManualRun: XCTestCase {
     func testWriteDemoGallery() throws {
         guard let out = ProcessInfo.processInfo.environment["ATLAS_DEMO_OUT"] else { throw XCTSkip("ATLAS_DEMO_OUT not set") }
         var icons: [PlacedIcon] = []
