@@ -102,7 +102,7 @@ public enum AtlasBuilder {
             }
         }
         let rendered = try store.render(jobs, batch: settings.batch) { p in
-            progress?(AtlasStageProgress(stage: "icons", done: p.iconsDone, total: p.iconsTotal, unit: "icons"))
+            progress?(AtlasStageProgress(stage: "icons", done: p.stepsDone, total: p.stepsTotal, unit: "icon-steps"))
         }
         lap("icons")
 
