@@ -77,7 +77,7 @@ struct CollectCommand: ParsableCommand {
         gradient × activation at that position (--attribution logit: the logits; off: no classes).
 
         OUT holds part-NNNNN.npy (float32 [rows, C]), part-NNNNN.jsonl (one record per row) and collect.json \
-        (model, settings, parts with SHA-256, skipped images); see Sources/AtlasMap/Collect/FORMAT.md. Parts are \
+        (model, settings, parts with SHA-256, skipped images); see docs/activations-format.md. Parts are \
         written atomically; an interrupted run resumes after the last part listed in collect.json. Unreadable \
         images are skipped and listed.
 

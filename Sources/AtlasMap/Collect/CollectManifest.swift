@@ -1,4 +1,4 @@
-/// The on-disk record of an activation collection (`collect.json`, see FORMAT.md beside this file) and the
+/// The on-disk record of an activation collection (`collect.json`, see docs/activations-format.md) and the
 /// per-row records of its parts (`part-NNNNN.jsonl`).
 import Foundation
 
