@@ -65,6 +65,21 @@ let package = Package(
             swiftSettings: vectorFlags,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        // Activation atlas: collect images/s, UMAP 50k×512, 16384² tile pyramid (time and peak memory).
+        .executableTarget(
+            name: "MapBenchmarks",
+            dependencies: [
+                .product(name: "AtlasMap", package: "Atlas"),
+                .product(name: "AtlasVis", package: "Atlas"),
+                .product(name: "AtlasNet", package: "Atlas"),
+                .product(name: "AtlasImage", package: "Atlas"),
+                .product(name: "AtlasCore", package: "Atlas"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/MapBenchmarks",
+            swiftSettings: vectorFlags,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,59 +1,124 @@
-/// `ImageSource`: the images a command line names — files and folders (walked by `ImageLoader`) and IDX image
-/// stacks (MNIST format, each image named `path#i`) — preprocessed into batches in input order: loose files
-/// first, then the stacks. Bad files are skipped and returned; a bad stack item skips the rest of its stack.
+/// `ImageSource`: the numbered list of input images behind `atlas run`, `collect`, `map` and `attribute` — image
+/// files and folders (via `ImageLoader`) followed by the images of IDX stacks (each image named `path#i`) —
+/// decoded and preprocessed in parallel, a batch at a time, bad items skipped with their reason.
 import AtlasCore
+import Foundation
 
 public struct ImageSource: Sendable {
-    /// Files and folders.
-    public let loader: ImageLoader
-    /// IDX stacks, decoded (each at most `IDX.maxBytes`).
-    public let stacks: [(path: String, images: [Image])]
+    /// One input image: a file, or image `index` of an IDX stack.
+    public enum Item: Sendable, Equatable {
+        case file(path: String, root: Int)
+        case idx(stack: Int, index: Int)
+    }
 
-    /// Splits `inputs` into IDX stacks (recognised by `IDX.looksLikeIDX`) and files/folders; keeps at most
-    /// `limit` images in input order. Throws `ImageError` for an unreadable or malformed stack.
-    public init(inputs: [String], decodeOptions: DecodeOptions, limit: Int? = nil) throws {
-        let idx = inputs.filter { IDX.looksLikeIDX($0) }
-        var loader = ImageLoader(inputs: inputs.filter { !idx.contains($0) }, decodeOptions: decodeOptions)
-        var left = limit ?? Int.max
-        if loader.files.count > left {
-            loader = ImageLoader(files: Array(loader.files.prefix(left)), problems: loader.inputProblems, decodeOptions: decodeOptions)
+    /// The inputs as given (files, folders, IDX files).
+    public let inputs: [String]
+    /// Every candidate image in order: files first (ImageLoader order), then each IDX stack's images.
+    public let items: [Item]
+    /// Inputs that could not be walked (missing paths, unreadable folders).
+    public let inputProblems: [SkippedFile]
+    private let loader: ImageLoader
+    private let stacks: [(path: String, images: [Image])]
+
+    /// Lists the images of `inputs` (at most `limit`); IDX stacks are read whole (they are small by nature).
+    public init(inputs: [String], channels: Int, limit: Int? = nil) throws {
+        let idxInputs = inputs.filter { IDX.looksLikeIDX($0) }
+        let loader = ImageLoader(inputs: inputs.filter { !idxInputs.contains($0) },
+                                 decodeOptions: DecodeOptions(layout: channels == 1 ? .gray : .rgb))
+        let cap = limit ?? Int.max
+        var items: [Item] = []
+        let roots = inputs.filter { !idxInputs.contains($0) }
+        for path in loader.files.prefix(cap) {
+            let root = roots.firstIndex { path == $0 || path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } ?? 0
+            items.append(.file(path: path, root: root))
         }
-        left -= loader.files.count
-        var stacks: [(path: String, images: [Image])] = []
-        for path in idx where left > 0 {
-            let images = try IDX.images(path, limit: left)
-            left -= images.count
+        var stacks: [(String, [Image])] = []
+        for path in idxInputs where items.count < cap {
+            let images = try IDX.images(path, limit: cap - items.count)
+            for i in images.indices { items.append(.idx(stack: stacks.count, index: i)) }
             stacks.append((path, images))
         }
+        self.inputs = roots + idxInputs
+        self.items = items
+        self.inputProblems = loader.inputProblems
         self.loader = loader
         self.stacks = stacks
     }
 
-    /// Candidate images (files that may still fail to decode, plus stack items).
-    public var total: Int { loader.files.count + stacks.reduce(0) { $0 + $1.images.count } }
+    /// How the item is named in reports: the file path, or `STACK#INDEX`.
+    public func name(_ i: Int) -> String {
+        switch items[i] {
+        case let .file(path, _): return path
+        case let .idx(stack, index): return "\(stacks[stack].path)#\(index)"
+        }
+    }
 
-    /// Decodes and preprocesses everything in batches of `size` (the last of each part may be smaller), calling
-    /// `body` in input order. Returns the skipped files with their reasons.
+    /// A portable name: the path relative to the folder it was found in (the file name for a file given
+    /// directly), or `STACKFILE#INDEX` with the IDX file's name. Never absolute, never with `..`.
+    public func relativeName(_ i: Int) -> String {
+        switch items[i] {
+        case let .file(path, root):
+            let base = inputs[root]
+            if path != base, path.hasPrefix(base) {
+                return String(path.dropFirst(base.count).drop { $0 == "/" })
+            }
+            return (path as NSString).lastPathComponent
+        case let .idx(stack, index): return "\((stacks[stack].path as NSString).lastPathComponent)#\(index)"
+        }
+    }
+
+    /// Decodes and preprocesses items `range` in chunks of `batch` (in parallel within a chunk) and calls `body`
+    /// with each chunk's good items as one `[n, C, H, W]` tensor and their item numbers. Memory: one chunk.
+    /// Returns the items that failed, with their reasons, in item order.
+    @discardableResult
+    public func forEachBatch(_ range: Range<Int>, batch: Int, preprocessor: Preprocessor,
+                             _ body: (Tensor, [Int]) throws -> Void) rethrows -> [(item: Int, error: ImageError)] {
+        let itemShape = preprocessor.itemShape, size = itemShape.reduce(1, *)
+        let options = loader.decodeOptions
+        var failed: [(Int, ImageError)] = []
+        var first = range.lowerBound
+        while first < range.upperBound {
+            let chunk = Array(first..<min(range.upperBound, first + max(1, batch)))
+            first += chunk.count
+            let staging = Tensor(zeros: [chunk.count] + itemShape)
+            let base = staging.data
+            let errors: [ImageError?] = Parallel.mapChunks(chunk.count) { k in
+                let i = chunk[k]
+                do {
+                    switch items[i] {
+                    case let .file(path, _): try preprocessor.fill(base + k * size, from: try ImageCodec.decode(file: path, options: options))
+                    case let .idx(stack, index): try preprocessor.fill(base + k * size, from: stacks[stack].images[index])
+                    }
+                    return nil
+                } catch let error as ImageError {
+                    return ImageError(error.kind, file: name(i), reason: error.reason)
+                } catch {
+                    return ImageError(.corrupt, file: name(i), reason: "\(error)")
+                }
+            }
+            var good: [Int] = []
+            for (k, error) in errors.enumerated() {
+                if let error { failed.append((chunk[k], error)) } else { good.append(k) }
+            }
+            guard !good.isEmpty else { continue }
+            if good.count == chunk.count { try body(staging, chunk); continue }
+            let packed = Tensor(zeros: [good.count] + itemShape)
+            for (row, k) in good.enumerated() { (packed.data + row * size).update(from: base + k * size, count: size) }
+            try body(packed, good.map { chunk[$0] })
+        }
+        return failed
+    }
+
+    /// Candidate images (files that may still fail to decode, plus stack items).
+    public var total: Int { items.count }
+
+    /// Every item in batches of `size`, as `ImageBatch`es named by `name(_:)`; returns the skipped items (input
+    /// problems first) with their reasons.
     @discardableResult
     public func forEachBatch(size: Int, preprocessor: Preprocessor, _ body: (ImageBatch) throws -> Void) throws -> [SkippedFile] {
-        var skipped = try loader.forEachBatch(size: size, preprocessor: preprocessor, body)
-        let item = preprocessor.itemShape.reduce(1, *)
-        let batch = max(1, size)
-        for (path, stack) in stacks {
-            var first = 0
-            while first < stack.count {
-                let count = min(batch, stack.count - first)
-                let t = Tensor(zeros: [count] + preprocessor.itemShape)
-                let errors: [ImageError?] = Parallel.mapChunks(count) { i in
-                    do { try preprocessor.fill(t.data + i * item, from: stack[first + i]); return nil } catch let e as ImageError {
-                        return e
-                    } catch { return ImageError(.corrupt, file: "\(path)#\(first + i)", reason: "\(error)") }
-                }
-                if let e = errors.compactMap({ $0 }).first { skipped.append(SkippedFile(path: path, error: e)); break }
-                try body(ImageBatch(tensor: t, files: (first ..< first + count).map { "\(path)#\($0)" }))
-                first += count
-            }
+        let failed = try forEachBatch(0..<items.count, batch: size, preprocessor: preprocessor) { tensor, items in
+            try body(ImageBatch(tensor: tensor, files: items.map { name($0) }))
         }
-        return skipped
+        return inputProblems + failed.map { SkippedFile(path: name($0.item), error: $0.error) }
     }
 }

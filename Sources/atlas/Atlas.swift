@@ -19,8 +19,9 @@ struct Atlas: ParsableCommand {
         \(AtlasExit.helpText)
         """,
         version: version,
-        subcommands: [Demo.self, Inspect.self, Run.self, Visualize.self, GalleryCommand.self, Attribute.self, Activations.self,
-                      GraphCommand.self, MergeCommand.self, PlanCommand.self, Serve.self, Bench.self]
+        subcommands: [Demo.self, Inspect.self, Run.self, Visualize.self, GalleryCommand.self, CollectCommand.self, MapCommand.self,
+                      Attribute.self, Activations.self, GraphCommand.self, MergeCommand.self, PlanCommand.self, Serve.self,
+                      Bench.self]
     )
 
     /// Parses and runs a command; typed input errors become `atlas: error: …` with a documented exit code.

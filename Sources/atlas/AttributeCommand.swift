@@ -88,7 +88,7 @@ struct Attribute: ParsableCommand {
             throw e
         }
         try Attribute.makeFolder(out)
-        let source = try ImageSource(inputs: images, decodeOptions: DecodeOptions(layout: setup.channels == 1 ? .gray : .rgb), limit: limit)
+        let source = try ImageSource(inputs: images, channels: setup.channels, limit: limit)
         let writer = AttributionWriter(out: out, setup: setup, method: method, overlay: HeatmapOverlay(colormap: Colormap(cmap)),
                                        ranks: top ?? 1, fixedClass: `class`)
         let progress = ProgressBar("attribute", total: source.total, unit: "img", quiet: global.quiet || json)

@@ -91,12 +91,7 @@ struct GalleryCommand: ParsableCommand {
             throw CommandFailure(message: "give either --layer (channels) or --classes", code: AtlasExit.usage)
         }
         guard (1...4096).contains(batch) else { throw CommandFailure(message: "--batch must be 1…4096", code: AtlasExit.usage) }
-        let tileFormat: TileFormat
-        switch format.lowercased() {
-        case "jpg", "jpeg": tileFormat = .defaultJPEG
-        case "png": tileFormat = .fastPNG
-        default: throw CommandFailure(message: "--format '\(format)': expected jpg or png", code: AtlasExit.usage)
-        }
+        let tileFormat = try parseTileFormat(format)
         let shardSpec = try parseShard()
         guard FileManager.default.fileExists(atPath: model) else {
             throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput)
@@ -150,21 +145,8 @@ struct GalleryCommand: ParsableCommand {
     }
 
     func makeOptions() throws -> (RenderOptions, String) {
-        guard let kind = ParamKind(rawValue: param) else {
-            throw CommandFailure(message: "--param '\(param)': expected fft or pixel", code: AtlasExit.usage)
-        }
-        var options = RenderOptions(param: kind, size: size, steps: steps, learningRate: lr, upsample: upsample)
-        do { options.transforms = try TransformPipeline.parse(transforms) } catch {
-            throw CommandFailure(message: "--transforms: \(error)", code: AtlasExit.usage)
-        }
-        do {
-            let (p, source) = try Preprocess.parse(preprocess, modelPath: model)
-            options.preprocess = p
-            return (options, source)
-        } catch let e as PreprocessSpecError {
-            if case .sidecar = e { throw CommandFailure(message: "\(e)", code: AtlasExit.dataError) }
-            throw CommandFailure(message: "--preprocess: \(e)", code: AtlasExit.usage)
-        }
+        try makeRenderOptions(param: param, size: size, steps: steps, lr: lr, upsample: upsample, transforms: transforms,
+                              preprocess: preprocess, model: model)
     }
 
     func parseShard() throws -> (index: Int, count: Int)? {

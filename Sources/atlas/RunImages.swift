@@ -1,5 +1,6 @@
 import AtlasCore
 import AtlasImage
+import AtlasMap
 import AtlasNet
 import Foundation
 

@@ -118,6 +118,22 @@ final class NetworkTests: XCTestCase {
         XCTAssertLessThanOrEqual(at["block"]!.toArray().filter { $0 != 0 }.count, at["block"]!.count / 4)
     }
 
+    /// `keepForward: true` leaves the forward in place: a second backward from other seeds equals a fresh run's.
+    func testBackwardKeepingForwardMatchesFreshForward() throws {
+        let net = try smallNet()
+        let x = TestData.uniform([2, 2, 6, 6], seed: 5)
+        let shape = try net.forward(x, capture: ["pool"])["pool"]!.shape
+        let seedA = TestData.uniform(shape, seed: 6), seedB = TestData.uniform(shape, seed: 7)
+        _ = try net.forward(x, capture: ["pool", "block"], keepForBackward: true)
+        let a1 = try net.backward(from: ["pool": seedA], at: ["block"], keepForward: true)["block"]!
+        let b1 = try net.backward(from: ["pool": seedB], at: ["block"])["block"]!
+        XCTAssertThrowsError(try net.backward(from: ["pool": seedB], at: ["block"]))   // the last one consumed it
+        _ = try net.forward(x, capture: ["pool", "block"], keepForBackward: true)
+        let b2 = try net.backward(from: ["pool": seedB], at: ["block"])["block"]!
+        XCTAssertEqual(b1.toArray(), b2.toArray())
+        XCTAssertNotEqual(a1.toArray(), b1.toArray())
+    }
+
     func testDeadBuffersAreFreedDuringForward() throws {
         var b = ModelBuilder()
         b.input("x", [1, 1 << 20])

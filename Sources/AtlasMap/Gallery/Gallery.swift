@@ -60,16 +60,6 @@ public struct GallerySettings: Sendable {
     }
 }
 
-/// Progress of a gallery run (items of this shard only).
-public struct GalleryProgress: Sendable {
-    /// Icons finished (rendered now or found valid on disk) and the total.
-    public var iconsDone: Int
-    public var iconsTotal: Int
-    /// Optimization steps done over the icons that need rendering (icon-steps), and their total, for an ETA.
-    public var stepsDone: Int
-    public var stepsTotal: Int
-}
-
 /// What a gallery run did.
 public struct GalleryResult: Sendable {
     /// The output folder.
@@ -115,66 +105,25 @@ public enum Gallery {
                              progress: ((GalleryProgress) -> Void)? = nil) throws -> GalleryResult {
         try check(items: items, settings: settings, shard: shard)
         let renderer = try Renderer(network: network)
-        let options = settings.render
-        let seeds = items.indices.map { settings.seed &+ UInt64($0) }
-        for first in stride(from: 0, to: items.count, by: settings.batch) {  // batch-sized, to bound the memory it takes
-            let range = first..<min(items.count, first + settings.batch)
-            try renderer.validate(items[range].map(\.objective), seeds: Array(seeds[range]), options: options)
-        }
-
         let folder = try OutputFolder(path: outDir)
-        let iconDir = folder.file("icons")
-        try FileManager.default.createDirectory(atPath: iconDir, withIntermediateDirectories: true)
         let modelSHA = SHA256.hex(file: modelPath)
+        let store = try IconStore(folder: folder, renderer: renderer, options: settings.render, modelSHA: modelSHA)
         let mine = items.indices.filter { shard == nil || $0 % shard!.count == shard!.index }
-        let keys = items.indices.map { key(items[$0], seed: seeds[$0], options: options, channels: renderer.inputChannels, modelSHA: modelSHA) }
-
         let recipe = GalleryRecipe(items: items, layer: layer, modelPath: modelPath, modelSHA: modelSHA, settings: settings,
                                    inputChannels: renderer.inputChannels)
         let manifest = try shard.map { try ShardLog(folder: folder, spec: ShardSpec(index: $0.index, count: $0.count),
                                                      recipe: recipe, total: items.count) }
-        var values = [Double?](repeating: nil, count: items.count)
-        var pending: [Int] = []
-        for i in mine {
-            if manifest?.matches(item: i) != false,
-               let v = existingValue(folder, items[i], key: keys[i], size: options.size, channels: renderer.inputChannels) {
-                values[i] = v
-                try manifest?.finished(item: i, files: itemFiles(items[i]))
-            } else {
-                pending.append(i)
-            }
-        }
-        try manifest?.write(complete: pending.isEmpty)
-        let stepsTotal = pending.count * options.steps
-        var status = GalleryProgress(iconsDone: mine.count - pending.count, iconsTotal: mine.count, stepsDone: 0, stepsTotal: stepsTotal)
-        progress?(status)
-
+        let jobs = mine.map { IconJob(id: items[$0].id, objective: items[$0].objective, seed: settings.seed &+ UInt64($0), index: $0) }
         let start = DispatchTime.now().uptimeNanoseconds
-        for first in stride(from: 0, to: pending.count, by: settings.batch) {
-            let batch = Array(pending[first..<min(pending.count, first + settings.batch)])
-            let base = status.stepsDone
-            let result = try renderer.render(batch.map { items[$0].objective }, seeds: batch.map { seeds[$0] }, options: options,
-                                             progress: { step, _ in
-                                                 status.stepsDone = base + step * batch.count
-                                                 progress?(status)
-                                             })
-            for (k, i) in batch.enumerated() {
-                let item = items[i]
-                try ImageCodec.writeAtomically(try ImageCodec.encodePNG(result.images[k]), to: folder.file("icons/\(item.id).png"))
-                let sidecar = IconSidecar(id: item.id, index: i, objective: item.objective.description, seed: seeds[i],
-                                          value: result.values[k].isFinite ? result.values[k] : nil, key: keys[i])
-                try folder.write(Array(try sidecar.jsonData()), to: "icons/\(item.id).json")
-                values[i] = result.values[k]
-                try manifest?.finished(item: i, files: itemFiles(item))
-            }
-            try manifest?.write(complete: first + settings.batch >= pending.count)
-            status.iconsDone += batch.count
-            status.stepsDone = base + options.steps * batch.count
-            progress?(status)
-        }
+        let done = try store.render(jobs, batch: settings.batch, progress: progress,
+                                    mayReuse: { k in manifest?.matches(item: mine[k]) != false },
+                                    finished: { k in try manifest?.finished(item: mine[k], files: itemFiles(items[mine[k]])) },
+                                    checkpoint: { complete in try manifest?.write(complete: complete) })
+        var values = [Double?](repeating: nil, count: items.count)
+        for (k, i) in mine.enumerated() { values[i] = done.values[k] }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        var out = GalleryResult(outDir: folder.path, itemCount: mine.count, rendered: pending.count,
-                                reused: mine.count - pending.count, values: values, index: nil, renderSeconds: seconds)
+        var out = GalleryResult(outDir: folder.path, itemCount: mine.count, rendered: done.rendered,
+                                reused: mine.count - done.rendered, values: values, index: nil, renderSeconds: seconds)
         guard shard == nil else { return out }
         out.index = try assemble(recipe, folder: folder)
         return out
@@ -194,41 +143,5 @@ public enum Gallery {
         if items.contains(where: { $0.objective.couplesIcons }) {
             throw GalleryError.invalidItems("objectives that couple icons (diversity) cannot be rendered as a gallery")
         }
-    }
-
-    /// Everything an icon's pixels depend on; an icon on disk is reused only when its sidecar has this key.
-    static func key(_ item: GalleryItem, seed: UInt64, options: RenderOptions, channels: Int, modelSHA: String?) -> String {
-        ["objective=\(item.objective)", "seed=\(seed)", "size=\(options.size)", "steps=\(options.steps)",
-         "lr=\(options.learningRate)", "transforms=\(options.transforms)", "param=\(options.param.rawValue)",
-         "preprocess=\(options.preprocess)", "upsample=\(options.upsample.map(String.init) ?? "none")",
-         "decorrelate=\(options.decorrelate.map(String.init) ?? "auto")", "channels=\(channels)",
-         "model=\(modelSHA ?? "?")"].joined(separator: ";")
-    }
-
-    /// The recorded objective value of a valid finished icon (sidecar with the same key, PNG of the right size).
-    static func existingValue(_ folder: OutputFolder, _ item: GalleryItem, key: String, size: Int, channels: Int) -> Double?? {
-        guard let data = FileManager.default.contents(atPath: folder.file("icons/\(item.id).json")),
-              let sidecar = try? JSONDecoder().decode(IconSidecar.self, from: data), sidecar.key == key,
-              let image = try? ImageCodec.decode(file: folder.file("icons/\(item.id).png")),
-              image.width == size, image.height == size, image.channels == channels
-        else { return nil }
-        return sidecar.value
-    }
-}
-
-/// `icons/<id>.json`: the record written after an icon's PNG (so a present sidecar means a finished icon).
-struct IconSidecar: Codable {
-    var id: String
-    var index: Int
-    var objective: String
-    var seed: UInt64
-    /// nil when the value was not finite.
-    var value: Double?
-    var key: String
-
-    func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
     }
 }

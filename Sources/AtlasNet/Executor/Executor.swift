@@ -109,7 +109,8 @@ extension Network {
     /// Back-propagates `seeds` (gradients at value slots) through the executed steps in reverse and returns the
     /// gradient reaching each of `targets` (absent where none does). A target's gradient is complete when the step
     /// that produced it comes up, since every reader ran after it; the walk stops once all targets are complete.
-    func runBackward(_ trace: Trace, seeds: [Int: Tensor], targets: Set<Int>) -> [Int: Tensor] {
+    /// With `release`, forward values are freed as the walk passes them (the trace cannot be walked again).
+    func runBackward(_ trace: Trace, seeds: [Int: Tensor], targets: Set<Int>, release: Bool = true) -> [Int: Tensor] {
         let plan = trace.plan
         var grads = seeds
         var found: [Int: Tensor] = [:]
@@ -120,8 +121,9 @@ extension Network {
             if pending.contains(o) {
                 pending.remove(o)
                 if let g = grads[o] { found[o] = g }
+                if pending.isEmpty { break }   // nothing upstream is needed: skip this step's backward
             }
-            defer { if !targets.contains(o) { trace.values[o] = nil } }   // no earlier step's backward needs it
+            defer { if release && !targets.contains(o) { trace.values[o] = nil } }   // no earlier step's backward needs it
             guard let g = grads.removeValue(forKey: o), let out = trace.values[o] else { continue }
             let inputSlots = plan.stepInputs[i]
             let needs = inputSlots.map { trace.depends[$0] }

@@ -148,10 +148,12 @@ public final class Network {
 
     /// Gradients of Σ⟨grad, value⟩ over the seeded values with respect to intermediate values `at` (layer names or
     /// value names, e.g. for Grad-CAM or attribution at a layer), from the last `forward(…, keepForBackward: true)`,
-    /// which it consumes. Values upstream of every seed get a zero gradient; keys are the names given.
-    public func backward(from grads: [String: Tensor], at names: [String]) throws -> [String: Tensor] {
+    /// which it consumes unless `keepForward` is true (then another backward from other seeds can follow, e.g. one
+    /// per class, at the cost of holding every kept value until the last). Values upstream of every seed get a zero
+    /// gradient; keys are the names given.
+    public func backward(from grads: [String: Tensor], at names: [String], keepForward: Bool = false) throws -> [String: Tensor] {
         guard let trace else { throw ModelError.invalidGraph("backward needs a forward run with keepForBackward: true") }
-        self.trace = nil
+        if !keepForward { self.trace = nil }
         var seeds: [Int: Tensor] = [:]
         for (name, g) in grads {
             let value = try resolve(name)
@@ -171,7 +173,7 @@ public final class Network {
             }
             slots[name] = s
         }
-        let found = runBackward(trace, seeds: seeds, targets: Set(slots.values))
+        let found = runBackward(trace, seeds: seeds, targets: Set(slots.values), release: !keepForward)
         var out: [String: Tensor] = [:]
         for (name, s) in slots {
             out[name] = found[s] ?? Tensor(zeros: trace.plan.shapes[trace.plan.slotNames[s]] ?? [])

@@ -45,9 +45,13 @@ enum ErrorReport {
         case let e as AttributionError:
             if case .invalidOption = e { return (e.description, AtlasExit.usage.rawValue) }
             return (e.description, AtlasExit.dataError.rawValue)
+        case let e as CollectError: return (e.description, AtlasExit.dataError.rawValue)
         case let e as OutputError:
-            if case .writeFailed = e { return (e.description, AtlasExit.cannotCreate.rawValue) }
-            return (e.description, AtlasExit.internalError.rawValue)
+            switch e {
+            case .writeFailed: return (e.description, AtlasExit.cannotCreate.rawValue)
+            case .badIndex: return (e.description, AtlasExit.dataError.rawValue)
+            case .invalidIndex, .invalidLayout: return (e.description, AtlasExit.internalError.rawValue)
+            }
         case let e as DiagramError: return (e.description, e.isMissingTool ? AtlasExit.unavailable.rawValue : AtlasExit.internalError.rawValue)
         default: return nil
         }

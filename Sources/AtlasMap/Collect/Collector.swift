@@ -1,0 +1,115 @@
+/// `Collector`: streams an `ImageSource` through an `ActivationSampler` into a collection folder, one part file
+/// pair per `partImages` candidate images, each written atomically and then listed in `collect.json`, so that an
+/// interrupted run resumes after its last listed part and produces the same bytes as an uninterrupted one.
+import AtlasCore
+import AtlasImage
+import AtlasNet
+import Foundation
+
+/// Progress of a collection: candidate images done (parts already on disk included) and the total.
+public struct CollectProgress: Sendable {
+    public var itemsDone: Int
+    public var itemsTotal: Int
+    /// Items found complete on disk when the run started.
+    public var resumedItems: Int
+}
+
+public enum Collector {
+    /// Collects `source` into `directory` with `sampler`; `settings` and `model` are recorded in (and on resume
+    /// must equal those of) `collect.json`. Returns the final manifest. Throws `CollectError` (a different
+    /// collection in the folder, bad settings), `OutputError` (cannot write), or the network's errors.
+    public static func run(source: ImageSource, sampler: ActivationSampler, preprocessor: Preprocessor,
+                           settings: CollectSettings, model: AtlasIndex.Model, labels: [String]?, directory: String,
+                           progress: ((CollectProgress) throws -> Void)? = nil) throws -> CollectManifest {
+        guard settings.perImage >= 1, settings.batch >= 1, settings.partImages >= 1, settings.top >= 0 else {
+            throw CollectError.invalidSettings("perImage, batch and partImages must be ≥ 1, top ≥ 0")
+        }
+        let folder = try OutputFolder(path: directory)
+        let total = source.items.count
+        let partCount = (total + settings.partImages - 1) / settings.partImages
+        var manifest: CollectManifest
+        if FileManager.default.fileExists(atPath: folder.file("collect.json")) {
+            manifest = try CollectManifest.read(directory: folder.path)
+            try checkResumable(manifest, settings: settings, model: model, inputs: source.inputs, items: total, directory: folder.path)
+        } else {
+            manifest = CollectManifest(model: model, settings: settings, inputs: source.inputs, channels: 0, spatial: [],
+                                       labels: labels, items: total, parts: [], complete: false)
+        }
+        let resumed = min(total, manifest.parts.count * settings.partImages)
+        var status = CollectProgress(itemsDone: resumed, itemsTotal: total, resumedItems: resumed)
+        try progress?(status)
+        for p in manifest.parts.count..<partCount {
+            let range = p * settings.partImages ..< min(total, (p + 1) * settings.partImages)
+            var rows: [Float] = [], records: [CollectRecord] = []
+            var channels = manifest.channels
+            var spatial = manifest.spatial
+            let failed = try source.forEachBatch(range, batch: settings.batch, preprocessor: preprocessor) { tensor, items in
+                let got = try sampler.sample(tensor, items: items)
+                if channels == 0 { channels = got.channels }
+                guard got.channels == channels else { throw CollectError.badPart("channel count changed: \(got.channels) vs \(channels)") }
+                if spatial.isEmpty { spatial = try layerSpatial(sampler, input: tensor) }
+                rows += got.rows
+                records += got.records.map { var r = $0; r.image = source.relativeName(r.item); return r }
+                status.itemsDone += items.count
+                try progress?(status)
+            }
+            status.itemsDone = range.upperBound
+            try progress?(status)
+            let part = try writePart(p, range: range, rows: rows, channels: channels, records: records,
+                                     skipped: failed.map { SkippedImage(image: source.name($0.item), reason: $0.error.reason) },
+                                     folder: folder)
+            manifest.channels = channels
+            manifest.spatial = spatial
+            manifest.parts.append(part)
+            manifest.complete = manifest.parts.count == partCount
+            try folder.write(Array(try manifest.jsonData()), to: "collect.json")
+        }
+        if partCount == 0 || !manifest.complete {
+            manifest.complete = manifest.parts.count == partCount
+            try folder.write(Array(try manifest.jsonData()), to: "collect.json")
+        }
+        return manifest
+    }
+
+    /// `[H, W]` of the layer for this input shape (from the network's plan).
+    static func layerSpatial(_ sampler: ActivationSampler, input: Tensor) throws -> [Int] {
+        let plan = try sampler.network.plan(for: input.shape)
+        guard let shape = plan.shapes[sampler.value] else { return [1, 1] }
+        return shape.count == 4 ? [shape[2], shape[3]] : [1, 1]
+    }
+
+    /// Writes `part-NNNNN.npy` (float32 `[rows, C]`) and `part-NNNNN.jsonl`, each atomically.
+    static func writePart(_ p: Int, range: Range<Int>, rows: [Float], channels: Int, records: [CollectRecord],
+                          skipped: [SkippedImage], folder: OutputFolder) throws -> CollectPart {
+        let stem = String(format: "part-%05d", p)
+        let count = records.count
+        let tensor = Tensor(shape: [count, channels], values: rows)
+        let npy = [UInt8](NPY.encode(tensor))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var jsonl: [UInt8] = []
+        for r in records { jsonl += try encoder.encode(r); jsonl.append(10) }
+        try folder.write(npy, to: stem + ".npy")
+        try folder.write(jsonl, to: stem + ".jsonl")
+        return CollectPart(index: p, first: range.lowerBound, count: range.count, rows: count, npy: stem + ".npy",
+                           jsonl: stem + ".jsonl", npySHA256: SHA256.hex(npy), jsonlSHA256: SHA256.hex(jsonl), skipped: skipped)
+    }
+
+    static func checkResumable(_ m: CollectManifest, settings: CollectSettings, model: AtlasIndex.Model, inputs: [String],
+                               items: Int, directory: String) throws {
+        var diffs: [String] = []
+        if m.model.sha256 != model.sha256 { diffs.append("model") }
+        if m.settings != settings { diffs.append("settings") }
+        if m.inputs != inputs { diffs.append("inputs") }
+        if m.items != items { diffs.append("image count (\(m.items) then, \(items) now)") }
+        guard diffs.isEmpty else {
+            throw CollectError.mismatch("\(directory) holds a collection with other \(diffs.joined(separator: ", ")); "
+                                        + "use another --out or the same settings to resume")
+        }
+        for part in m.parts {
+            for file in [part.npy, part.jsonl] where !FileManager.default.fileExists(atPath: "\(directory)/\(file)") {
+                throw CollectError.badPart("\(directory)/\(file) is listed in collect.json but missing")
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+/// `IconStore`: icons rendered in batches by the feature-visualization `Renderer` and kept one file each in
+/// `<folder>/icons/<id>.png`, with a sidecar `<id>.json` written after the PNG (both atomically), so that a run
+/// killed at any point resumes without re-rendering a finished icon and never mistakes a partial one for done.
+/// Galleries and atlases both render through it.
+import AtlasCore
+import AtlasImage
+import AtlasNet
+import AtlasVis
+import Foundation
+
+/// One icon to render.
+public struct IconJob: Sendable {
+    /// File stem (`icons/<id>.png`), `[A-Za-z0-9_-]+`.
+    public var id: String
+    public var objective: Objective
+    public var seed: UInt64
+    /// Position in the caller's list, recorded in the sidecar.
+    public var index: Int
+    public init(id: String, objective: Objective, seed: UInt64, index: Int) {
+        self.id = id; self.objective = objective; self.seed = seed; self.index = index
+    }
+}
+
+/// Icons done / to do, and optimization steps (icon-steps) done / to do over the icons that need rendering.
+public struct GalleryProgress: Sendable {
+    public var iconsDone: Int
+    public var iconsTotal: Int
+    public var stepsDone: Int
+    public var stepsTotal: Int
+}
+
+public struct IconStore {
+    public let folder: OutputFolder
+    public let renderer: Renderer
+    public let options: RenderOptions
+    public let modelSHA: String?
+
+    public init(folder: OutputFolder, renderer: Renderer, options: RenderOptions, modelSHA: String?) throws {
+        self.folder = folder; self.renderer = renderer; self.options = options; self.modelSHA = modelSHA
+        try OutputFolder.makeDirectory(folder.file("icons"))
+    }
+
+    /// Relative path of an icon.
+    public static func path(_ id: String) -> String { "icons/\(id).png" }
+
+    /// Renders the jobs without a valid icon on disk, `batch` at a time, and returns every job's objective value
+    /// (read from the sidecar for reused icons; nil when not finite) and how many were rendered.
+    /// Hooks for a caller that keeps its own record (a shard manifest): `mayReuse(k)` can veto reusing job `k`'s
+    /// icon, `finished(k)` runs for each job once its icon is on disk (reused or rendered), and `checkpoint(allDone)`
+    /// after the scan of existing icons and after every batch.
+    public func render(_ jobs: [IconJob], batch: Int, progress: ((GalleryProgress) -> Void)? = nil,
+                       mayReuse: (Int) -> Bool = { _ in true }, finished: (Int) throws -> Void = { _ in },
+                       checkpoint: (Bool) throws -> Void = { _ in }) throws -> (values: [Double?], rendered: Int) {
+        for first in stride(from: 0, to: jobs.count, by: batch) {   // batch-sized, to bound the memory it takes
+            let slice = jobs[first..<min(jobs.count, first + batch)]
+            try renderer.validate(slice.map(\.objective), seeds: slice.map(\.seed), options: options)
+        }
+        let keys = jobs.map(key)
+        var values = [Double?](repeating: nil, count: jobs.count)
+        var pending: [Int] = []
+        for (i, job) in jobs.enumerated() {
+            if mayReuse(i), let v = existingValue(job, key: keys[i]) {
+                values[i] = v
+                try finished(i)
+            } else {
+                pending.append(i)
+            }
+        }
+        try checkpoint(pending.isEmpty)
+        var status = GalleryProgress(iconsDone: jobs.count - pending.count, iconsTotal: jobs.count, stepsDone: 0,
+                                     stepsTotal: pending.count * options.steps)
+        progress?(status)
+        for first in stride(from: 0, to: pending.count, by: batch) {
+            let group = Array(pending[first..<min(pending.count, first + batch)])
+            let base = status.stepsDone
+            let result = try renderer.render(group.map { jobs[$0].objective }, seeds: group.map { jobs[$0].seed }, options: options,
+                                             progress: { step, _ in
+                                                 status.stepsDone = base + step * group.count
+                                                 progress?(status)
+                                             })
+            for (k, i) in group.enumerated() {
+                let job = jobs[i]
+                try ImageCodec.writeAtomically(try ImageCodec.encodePNG(result.images[k]), to: folder.file(IconStore.path(job.id)))
+                let value = result.values[k].isFinite ? result.values[k] : nil
+                let sidecar = IconSidecar(id: job.id, index: job.index, objective: job.objective.description, seed: job.seed,
+                                          value: value, key: keys[i])
+                try folder.write(Array(try sidecar.jsonData()), to: "icons/\(job.id).json")
+                values[i] = value
+                try finished(i)
+            }
+            try checkpoint(first + batch >= pending.count)
+            status.iconsDone += group.count
+            status.stepsDone = base + options.steps * group.count
+            progress?(status)
+        }
+        return (values, pending.count)
+    }
+
+    /// Everything an icon's pixels depend on; an icon on disk is reused only when its sidecar has this key.
+    func key(_ job: IconJob) -> String {
+        ["objective=\(job.objective)", "seed=\(job.seed)", "size=\(options.size)", "steps=\(options.steps)",
+         "lr=\(options.learningRate)", "transforms=\(options.transforms)", "param=\(options.param.rawValue)",
+         "preprocess=\(options.preprocess)", "upsample=\(options.upsample.map(String.init) ?? "none")",
+         "decorrelate=\(options.decorrelate.map(String.init) ?? "auto")", "channels=\(renderer.inputChannels)",
+         "model=\(modelSHA ?? "?")"].joined(separator: ";")
+    }
+
+    /// The recorded objective value of a valid finished icon (sidecar with the same key, PNG of the right size).
+    func existingValue(_ job: IconJob, key: String) -> Double?? {
+        guard let data = FileManager.default.contents(atPath: folder.file("icons/\(job.id).json")),
+              let sidecar = try? JSONDecoder().decode(IconSidecar.self, from: data), sidecar.key == key,
+              let image = try? ImageCodec.decode(file: folder.file(IconStore.path(job.id))),
+              image.width == options.size, image.height == options.size, image.channels == renderer.inputChannels
+        else { return nil }
+        return .some(sidecar.value)
+    }
+}
+
+/// `icons/<id>.json`: the record written after an icon's PNG (so a present sidecar means a finished icon).
+struct IconSidecar: Codable {
+    var id: String
+    var index: Int
+    var objective: String
+    var seed: UInt64
+    /// nil when the value was not finite.
+    var value: Double?
+    var key: String
+
+    func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+}

@@ -1,0 +1,164 @@
+/// `AtlasBuilder`: an activation collection → an activation atlas folder. Stages: layout (UMAP/PCA, cached) →
+/// normalisation to the unit square → G×G grids → whitened cell directions → icons (direction_neuron with a cosine
+/// power, best of `tries` seeds, via `IconStore`, so finished icons survive any interruption) → one tile pyramid
+/// (+ DZI) per grid, `atlas.png`, `atlas.json`/`atlas.js` (kind `atlas`) and the viewer.
+import AtlasCore
+import AtlasImage
+import AtlasNet
+import AtlasVis
+import Foundation
+
+/// Settings of an atlas build.
+public struct AtlasSettings: Sendable {
+    /// Grid sizes G (one G×G grid each), e.g. [20, 40, 80].
+    public var grids: [Int] = [20]
+    /// Cells with fewer samples are left empty.
+    public var minCount: Int = 3
+    public var reduce = ReduceSettings()
+    /// Cosine-similarity power of the direction_neuron objective.
+    public var power: Float = 3
+    /// Icon rendering (size 80 px by default, steps, transforms, preprocessing).
+    public var render = RenderOptions(size: 80, steps: 256)
+    /// Seeds tried per cell; the icon with the highest final objective value is kept.
+    public var tries: Int = 1
+    /// Icons optimized together.
+    public var batch: Int = 8
+    public var seed: UInt64 = 0
+    public var format: TileFormat = .defaultJPEG
+    /// λ of the whitening, relative to the mean eigenvalue of AᵀA/N.
+    public var whitening: Double = 1e-3
+    public var topClasses = 5
+    public var samplesPerCell = 4
+    public var title: String?
+    public var fullImageMaxPixels = 4096 * 4096
+    public init() {}
+}
+
+/// Progress of one stage.
+public struct AtlasStageProgress: Sendable {
+    public var stage: String
+    public var done: Int
+    public var total: Int
+    public var unit: String
+}
+
+/// What a build did.
+public struct AtlasResult: Sendable {
+    public var index: AtlasIndex
+    public var layoutReused: Bool
+    public var iconsRendered: Int
+    public var iconsReused: Int
+    /// Wall seconds per stage, in order.
+    public var stageSeconds: [(stage: String, seconds: Double)]
+}
+
+public enum AtlasBuilder {
+    /// Builds the atlas of `set` into `outDir` (see the file comment). Throws `ReduceError`, `RenderError`,
+    /// `OutputError`, `ImageError` or the network's errors.
+    public static func build(_ set: ActivationSet, network: Network, modelPath: String, settings: AtlasSettings, outDir: String,
+                             progress: ((AtlasStageProgress) -> Void)? = nil) throws -> AtlasResult {
+        guard !settings.grids.isEmpty, settings.grids.allSatisfy({ (1...1024).contains($0) }), Set(settings.grids).count == settings.grids.count else {
+            throw ReduceError.invalidParameter("grid sizes must be distinct and in 1…1024, got \(settings.grids)")
+        }
+        guard settings.tries >= 1, settings.batch >= 1, settings.minCount >= 1 else {
+            throw ReduceError.invalidParameter("tries, batch and min-count must be ≥ 1")
+        }
+        guard set.activations.shape[0] >= 4 else { throw ReduceError.invalidParameter("need at least 4 activation rows, have \(set.activations.shape[0])") }
+        let folder = try OutputFolder(path: outDir)
+        var timings: [(String, Double)] = []
+        var clock = DispatchTime.now().uptimeNanoseconds
+        func lap(_ stage: String) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            timings.append((stage, Double(now - clock) * 1e-9))
+            clock = now
+        }
+
+        progress?(AtlasStageProgress(stage: "reduce", done: 0, total: 1, unit: "layout"))
+        let dataKey = SHA256.hex([UInt8](try set.manifest.jsonData()))
+        let (raw, reused) = try LayoutStage.layout(set.activations, dataKey: dataKey, settings: settings.reduce, folder: folder)
+        progress?(AtlasStageProgress(stage: "reduce", done: 1, total: 1, unit: "layout"))
+        lap("reduce")
+
+        let unit = try LayoutNormalization.normalize(raw)
+        let grids = try AtlasGrid.grids(layout: unit, activations: set.activations, sizes: settings.grids, minCount: settings.minCount)
+        let whitening = try Whitening(activations: set.activations, relativeRegularization: settings.whitening)
+        lap("grids")
+
+        let modelSHA = set.manifest.model.sha256 ?? SHA256.hex(file: modelPath)
+        let renderer = try Renderer(network: network)
+        let store = try IconStore(folder: folder, renderer: renderer, options: settings.render, modelSHA: modelSHA)
+        var jobs: [IconJob] = []
+        for grid in grids {
+            let directions = try whitening.apply(grid.means)
+            let d = directions.shape[1]
+            for (c, cell) in grid.cells.enumerated() {
+                let vector = Array(UnsafeBufferPointer(start: directions.data + c * d, count: d))
+                let objective = Objective.directionNeuron(set.manifest.settings.value, vector, cossimPower: settings.power)
+                var rng = SplitMix64(seed: settings.seed, stream: UInt64(grid.size) << 40 | UInt64(cell.y) << 20 | UInt64(cell.x))
+                let base = rng.next()
+                for t in 0..<settings.tries {
+                    jobs.append(IconJob(id: iconId(grid.size, cell, try: t), objective: objective, seed: base &+ UInt64(t), index: jobs.count))
+                }
+            }
+        }
+        let rendered = try store.render(jobs, batch: settings.batch) { p in
+            progress?(AtlasStageProgress(stage: "icons", done: p.stepsDone, total: p.stepsTotal, unit: "icon-steps"))
+        }
+        lap("icons")
+
+        var index = AtlasIndex(kind: .atlas, title: settings.title ?? "Activation atlas of \(set.manifest.settings.layer)",
+                               model: set.manifest.model, layer: set.manifest.settings.layer, seed: settings.seed,
+                               settings: recorded(settings, set: set))
+        var k = 0
+        for (g, grid) in grids.enumerated() {
+            progress?(AtlasStageProgress(stage: "tiles", done: g, total: grids.count, unit: "grids"))
+            var icons: [PlacedIcon] = []
+            for (c, cell) in grid.cells.enumerated() {
+                let tries = (0..<settings.tries).map { k + c * settings.tries + $0 }
+                var best = tries[0]
+                for j in tries.dropFirst() where (rendered.values[j] ?? -.infinity) > (rendered.values[best] ?? -.infinity) { best = j }
+                let path = IconStore.path(jobs[best].id)
+                let top = CellSummary.topClasses(cell.members, records: set.records, labels: set.manifest.labels, count: settings.topClasses)
+                let record = AtlasIndex.Cell(x: cell.x, y: cell.y, n: cell.count, norm: CellSummary.norm(grid.means, row: c),
+                                             top: top.isEmpty ? nil : top,
+                                             samples: CellSummary.samples(cell.members, records: set.records, count: settings.samplesPerCell),
+                                             label: top.first?.label, icon: path)
+                icons.append(PlacedIcon(image: try ImageCodec.decode(file: folder.file(path)), cell: record))
+            }
+            k += grid.cells.count * settings.tries
+            let layout = GridLayout(id: "g\(grid.size)", label: "\(grid.size)×\(grid.size) · \(grid.cells.count) cells",
+                                    columns: grid.size, rows: grid.size, cellSize: settings.render.size,
+                                    background: RGB8(hex: "#111111") ?? .black, format: settings.format)
+            let tiles = folder.tilesDirectory(gridId: layout.id)
+            if FileManager.default.fileExists(atPath: tiles) { try? FileManager.default.removeItem(atPath: tiles) }
+            let written = try Assembly.writeGrid(try Assembly.Canvas(icons: icons, layout: layout), to: folder,
+                                                 fullImage: g == 0 ? "atlas.png" : nil,
+                                                 fullImageMaxPixels: settings.fullImageMaxPixels, dzi: true)
+            index.grids.append(written.grid)
+        }
+        progress?(AtlasStageProgress(stage: "tiles", done: grids.count, total: grids.count, unit: "grids"))
+        try folder.writeIndex(index)
+        try folder.writeViewer()
+        lap("tiles")
+        return AtlasResult(index: index, layoutReused: reused, iconsRendered: rendered.rendered,
+                           iconsReused: jobs.count - rendered.rendered, stageSeconds: timings)
+    }
+
+    /// `g<G>-<x>-<y>-t<try>`.
+    static func iconId(_ g: Int, _ cell: GridCell, try t: Int) -> String { "g\(g)-\(cell.x)-\(cell.y)-t\(t)" }
+
+    /// The settings recorded in atlas.json.
+    static func recorded(_ s: AtlasSettings, set: ActivationSet) -> [String: JSONValue] {
+        let c = set.manifest.settings, o = s.render
+        return [
+            "grids": .array(s.grids.map { .int($0) }), "min_count": .int(s.minCount), "reduce": .string(s.reduce.method.rawValue),
+            "neighbors": .int(s.reduce.neighbors), "min_dist": .double(s.reduce.minDist), "metric": .string(s.reduce.metric),
+            "power": .double(Double(s.power)), "icon_size": .int(o.size), "steps": .int(o.steps),
+            "learning_rate": .double(Double(String(o.learningRate)) ?? 0), "transforms": .string(o.transforms.description),
+            "param": .string(o.param.rawValue), "tries": .int(s.tries), "whitening": .double(s.whitening),
+            "samples": .int(set.activations.shape[0]), "images": .int(set.manifest.items), "per_image": .int(c.perImage),
+            "attribution": .string(c.attribution.rawValue), "collect_seed": .int(Int(truncatingIfNeeded: c.seed)),
+            "format": .string(s.format.fileExtension),
+        ]
+    }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import AtlasCore
+import AtlasImage
+import AtlasMap
+import AtlasNet
+import AtlasVis
+import Foundation
+
+/// `atlas map`: the whole activation atlas — collect → reduce → grids → icons → tiles + index.
+struct MapCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "map",
+        abstract: "Build an activation atlas: collect, lay out (UMAP), grid, render icons, tile and index.",
+        discussion: """
+        Stages, each with its progress bar: collect (into OUT/activations, or read --activations DIR from atlas \
+        collect) → reduce (UMAP with --neighbors, --min-dist, --metric; --reduce pca is fast) to OUT/layout.npy → \
+        clip to the 1st–99th percentile + 10% margin → one G×G grid per --grid size, cells with ≥ --min-count \
+        samples → per cell the whitened mean activation, S = (AᵀA/N + λI)⁻¹ · mean, rendered as a direction_neuron \
+        icon with cosine power --power (best of --tries seeds) → per grid a 256-px tile pyramid and a DZI, \
+        atlas.png (first grid, when small), atlas.json/atlas.js and the viewer (index.html).
+
+        Everything is kept on disk as it is made: a rerun (also after kill -9) reuses the collection's finished \
+        parts, the layout and every finished icon (icons/<id>.png, each with a sidecar written after it).
+
+        Example:
+          atlas map Assets/fashion-mnist/fashion_cnn.onnx --images Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz \\
+            --layer features.conv3.0 --grid 8,16 --steps 128 --out atlas/
+          open atlas/index.html
+        """
+    )
+
+    @Argument(help: "The ONNX model.") var model: String
+    @OptionGroup var collectOptions: CollectOptions
+    @Option(help: "Start from this activation collection (from atlas collect) instead of --images.") var activations: String?
+    @Option(help: "Grid sizes, e.g. 20 or 20,40,80.") var grid = "20"
+    @Option(help: "Minimum samples for a cell to get an icon.") var minCount = 3
+    @Option(help: "Layout: umap or pca.") var reduce = "umap"
+    @Option(help: "UMAP n_neighbors.") var neighbors = 20
+    @Option(help: "UMAP min_dist.") var minDist = 0.01
+    @Option(help: "UMAP metric: cosine or euclidean.") var metric = "cosine"
+    @Option(help: "Cosine-similarity power of the icon objective.") var power: Float = 3
+    @Option(help: "Whitening regularization λ relative to the mean eigenvalue.") var whitening = 1e-3
+    @Option(help: "Icon size in pixels.") var iconSize = 80
+    @Option(help: "Optimization steps per icon.") var steps = 256
+    @Option(help: "Adam learning rate.") var lr: Float = 0.05
+    @Option(help: "Seeds tried per cell; the best final objective value wins.") var tries = 1
+    @Option(help: "Icons optimized together.") var iconBatch = 8
+    @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
+    var transforms = "standard"
+    @Option(help: "Parameterization: fft or pixel.") var param = "fft"
+    @Option(help: "Resize the transformed icon to N×N before the model.") var upsample: Int?
+    @Option(help: "Seed of positions, layout and icons.") var seed: UInt64 = 0
+    @Option(help: "Tile format: jpg or png.") var format = "jpg"
+    @Option(help: "Title shown by the viewer.") var title: String?
+    @Option(help: "Output folder.") var out: String
+    @Flag(help: "Print a JSON summary on stdout.") var json = false
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try global.apply()
+        let quiet = global.quiet || json
+        let start = Date()
+        var settings = try makeSettings()
+        var seconds: [(String, Double)] = []
+        let collectDir: String
+        if let activations {
+            collectDir = activations
+        } else {
+            collectDir = (out as NSString).appendingPathComponent("activations")
+            note("stage 1/4 collect → \(collectDir)", quiet: quiet)
+            _ = try collectOptions.collect(model: model, seed: seed, out: collectDir, quiet: quiet)
+            seconds.append(("collect", Date().timeIntervalSince(start)))
+        }
+        let set: ActivationSet
+        do { set = try ActivationSet(directory: collectDir) } catch { throw CommandFailure(message: "\(error)", code: AtlasExit.dataError) }
+        guard set.manifest.complete else {
+            throw CommandFailure(message: "\(collectDir) is an unfinished collection; rerun atlas collect on it first", code: AtlasExit.dataError)
+        }
+        if let layer = collectOptions.layer, layer != set.manifest.settings.layer, activations != nil {
+            throw CommandFailure(message: "--layer \(layer), but \(collectDir) holds \(set.manifest.settings.layer)", code: AtlasExit.usage)
+        }
+        if settings.title == nil { settings.title = "\((model as NSString).lastPathComponent) \(set.manifest.settings.layer) — activation atlas" }
+        let network: Network
+        do { network = try Network(contentsOf: model) } catch { throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError) }
+        note("atlas of \(set.activations.shape[0]) vectors × \(set.manifest.channels) · grids \(settings.grids.map(String.init).joined(separator: ",")) · "
+             + "\(settings.reduce.method.rawValue) · icons \(iconSize) px, \(steps) steps, power \(power), tries \(tries) · \(Parallel.threadCount) threads",
+             quiet: quiet)
+        var bars: [String: ProgressBar] = [:]
+        let stageNames = ["reduce": "stage 2/4 reduce", "icons": "stage 3/4 icons", "tiles": "stage 4/4 tiles"]
+        let result = try AtlasBuilder.build(set, network: network, modelPath: model, settings: settings, outDir: out) { p in
+            if bars[p.stage] == nil {
+                for (_, b) in bars { b.finish() }
+                bars = [:]
+                bars[p.stage] = ProgressBar(stageNames[p.stage] ?? p.stage, total: p.total, unit: p.unit, quiet: quiet)
+            }
+            bars[p.stage]?.update(p.done)
+        }
+        for (_, b) in bars { b.finish() }
+        seconds += result.stageSeconds.map { ($0.stage, $0.seconds) }
+        report(result, seconds: seconds, total: Date().timeIntervalSince(start))
+    }
+
+    /// The rendering spelling of the collect preprocessing (unit = [0, 1] = none; none = raw bytes = range:0:255).
+    var renderPreprocess: String {
+        switch collectOptions.preprocess {
+        case "unit": return "none"
+        case "none": return "range:0:255"
+        default: return collectOptions.preprocess
+        }
+    }
+
+    func makeSettings() throws -> AtlasSettings {
+        var s = AtlasSettings()
+        let sizes = grid.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && (1...1024).contains($0!) }), Set(sizes).count == sizes.count else {
+            throw CommandFailure(message: "--grid '\(grid)': expected distinct sizes 1…1024 like 20,40,80", code: AtlasExit.usage)
+        }
+        s.grids = sizes.map { $0! }
+        guard let method = ReduceMethod(rawValue: reduce) else { throw CommandFailure(message: "--reduce must be umap or pca", code: AtlasExit.usage) }
+        guard let m = DistanceMetric(rawValue: metric) else { throw CommandFailure(message: "--metric must be cosine or euclidean", code: AtlasExit.usage) }
+        guard neighbors >= 2, minDist >= 0, minCount >= 1, tries >= 1, (1...4096).contains(iconBatch), (1...2048).contains(iconSize),
+              steps >= 1, power >= 0, whitening >= 0 else {
+            throw CommandFailure(message: "need --neighbors ≥ 2, --min-dist ≥ 0, --min-count ≥ 1, --tries ≥ 1, --icon-batch 1…4096, "
+                                 + "--icon-size 1…2048, --steps ≥ 1, --power ≥ 0, --whitening ≥ 0", code: AtlasExit.usage)
+        }
+        s.reduce = ReduceSettings(method: method, neighbors: neighbors, minDist: minDist, metric: m, seed: seed)
+        (s.render, _) = try makeRenderOptions(param: param, size: iconSize, steps: steps, lr: lr, upsample: upsample,
+                                              transforms: transforms, preprocess: renderPreprocess,
+                                              model: model)
+        s.format = try parseTileFormat(format)
+        s.minCount = minCount; s.power = power; s.tries = tries; s.batch = iconBatch; s.seed = seed
+        s.whitening = whitening; s.title = title
+        return s
+    }
+
+    func report(_ result: AtlasResult, seconds: [(String, Double)], total: Double) {
+        let stages = seconds.map { String(format: "%@ %.1fs", $0.0, $0.1) }.joined(separator: " · ")
+        if json {
+            var summary: [String: Any] = [
+                "out": out, "index": "\(out)/atlas.json", "viewer": "\(out)/index.html", "seconds": total,
+                "stages": Dictionary(seconds.map { ($0.0, $0.1) }, uniquingKeysWith: +), "layout_reused": result.layoutReused,
+                "icons_rendered": result.iconsRendered, "icons_reused": result.iconsReused, "threads": Parallel.threadCount,
+            ]
+            summary["grids"] = result.index.grids.map { ["id": $0.id, "cells": $0.cells.count, "canvas": [$0.canvas.width, $0.canvas.height],
+                                                        "max_zoom": $0.tiles.maxZoom] as [String: Any] }
+            if let data = try? JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+            return
+        }
+        let grids = result.index.grids.map { "\($0.id) \($0.cells.count) cells" }.joined(separator: ", ")
+        note("wrote \(out): \(grids); \(result.iconsRendered) icons rendered, \(result.iconsReused) reused"
+             + (result.layoutReused ? ", layout reused" : ""), quiet: global.quiet)
+        note(String(format: "time %.1fs: ", total) + stages, quiet: global.quiet)
+        note("browse it: open \(out)/index.html", quiet: global.quiet)
+    }
+}
