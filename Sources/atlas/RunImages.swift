@@ -30,7 +30,7 @@ extension Run {
         guard let outputName = net.graph.outputs.first?.name else { throw ModelError.invalidGraph("the model has no outputs") }
         let pre = setup.preprocessor
 
-        let source = try ImageSource(inputs: images, decodeOptions: DecodeOptions(layout: setup.channels == 1 ? .gray : .rgb))
+        let source = try ImageSource(inputs: images, channels: setup.channels)
         let progress = ProgressBar("classify", total: source.total, unit: "img", quiet: quiet || json)
         var predictions: [Prediction] = []
         let start = Date()
