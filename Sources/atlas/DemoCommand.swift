@@ -10,7 +10,7 @@ import Foundation
 /// class gallery and a channel gallery, and write them as browsable folders.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the main job on the embedded default model and images (offline, about a minute).",
+        abstract: "Run the main job on the embedded default model and images (offline, about two minutes).",
         discussion: """
         Uses Assets/fashion-mnist (a CNN trained on Fashion-MNIST by scripts/train_fashion_mnist.py, and 2000 \
         test images as IDX): classifies the sample and prints the accuracy, renders one feature visualization per \
@@ -18,7 +18,10 @@ struct Demo: ParsableCommand {
 
           OUT/classes/index.html    one icon per class (pre-softmax logit)
           OUT/channels/index.html   one icon per channel of --layer
+          OUT/atlas/index.html      an activation atlas of --layer over the sample (grids 8 and 16)
           OUT/demo.json             what was made, accuracy, timings
+
+        Browse them with `atlas serve OUT` (or open an index.html from disk).
 
         Rerunning keeps finished icons (galleries resume). --quick renders fewer steps and channels (for tests).
         """
@@ -42,7 +45,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
-    @Flag(help: "A reduced run: 24 steps, 8 channels, 200 images.")
+    @Flag(help: "A reduced run: 24 steps, 8 channels, 200 images, atlas grids 4 and 8.")
     var quick = false
 
     @OptionGroup var global: GlobalOptions
@@ -67,7 +70,9 @@ struct Demo: ParsableCommand {
                     accuracy * 100), quiet: global.quiet)
 
         // 2. Galleries.
-        let (preprocess, source) = try Preprocess.parse("auto", modelPath: modelPath)
+        let (preprocess, parsedSource) = try Preprocess.parse("auto", modelPath: modelPath)
+        // Recorded by file name only, so that the index does not depend on where the assets lie.
+        let source = parsedSource.contains("/") ? (parsedSource as NSString).lastPathComponent : parsedSource
         var render = RenderOptions(size: size, steps: steps ?? (quick ? 24 : 256))
         render.preprocess = preprocess
         let classes = GalleryItem.classes(Array(0..<10), labels: setup.labels)
@@ -91,6 +96,18 @@ struct Demo: ParsableCommand {
                          "seconds": result.renderSeconds, "index": "\(name)/index.html"])
         }
 
+        // 3. Activation atlas of the sample at two grid sizes, through the same code as `atlas map`.
+        let grids = quick ? "4,8" : "8,16"
+        let atlasStart = Date()
+        var map = try MapCommand.parse([
+            modelPath, "--images", dir + "/t10k-2000-images-idx3-ubyte.gz", "--layer", layer, "--grid", grids,
+            "--icon-size", String(size), "--steps", String(quick ? 24 : 128), "--icon-batch", "16", "--seed", String(seed),
+            "--title", "Fashion-MNIST \(layer) activation atlas", "--out", out + "/atlas",
+        ] + (quick ? ["--limit", "200"] : []) + (global.quiet ? ["--quiet"] : []))
+        try map.run()
+        let atlasSeconds = Date().timeIntervalSince(atlasStart)
+        made.append(["atlas": "atlas", "grids": grids, "seconds": atlasSeconds, "index": "atlas/index.html"])
+
         let summary: [String: Any] = [
             "model": modelPath, "accuracy": accuracy, "images": images.count, "classify_seconds": classifySeconds,
             "galleries": made, "size": size, "steps": render.steps, "seed": seed, "threads": Parallel.threadCount,
@@ -103,7 +120,8 @@ struct Demo: ParsableCommand {
           accuracy   \(String(format: "%.2f", accuracy * 100))% on \(images.count) Fashion-MNIST test images
           \(out)/classes/index.html    one icon per class
           \(out)/channels/index.html   \(channelCount) channels of \(layer)
-        Open an index.html in a browser (it works from disk), or serve the folder:  python3 -m http.server -d \(out)
+          \(out)/atlas/index.html      activation atlas of \(layer), grids \(grids)
+        Open an index.html in a browser (it works from disk), or browse them all:  atlas serve \(out)
         """)
     }
 

@@ -55,6 +55,24 @@ final class CLITests: XCTestCase {
             for file in ["index.html", "viewer.js", "viewer.css", "atlas.js", "atlas.png", "tiles"] {
                 XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(name)/\(file)"), "\(name)/\(file)")
             }
+            // The index names the preprocessing sidecar by file name, never by where the assets lie.
+            if case .string(let p)? = index.settings?["preprocess"] { XCTAssertFalse(p.contains("/"), p) }
+        }
+        // The activation atlas of the 200 quick-run images, at grid sizes 4 and 8.
+        let atlas = try AtlasIndex.decode(Data(contentsOf: URL(fileURLWithPath: "\(out)/atlas/atlas.json")))
+        XCTAssertEqual(atlas.kind, .atlas)
+        XCTAssertEqual(atlas.grids.map(\.id), ["g4", "g8"])
+        for grid in atlas.grids {
+            XCTAssertFalse(grid.cells.isEmpty, grid.id)
+            let counts = grid.cells.compactMap(\.n)
+            XCTAssertEqual(counts.count, grid.cells.count, "every atlas cell has its sample count")
+            XCTAssertLessThanOrEqual(counts.reduce(0, +), 200)
+            XCTAssertGreaterThanOrEqual(counts.min() ?? 0, 3, "cells under --min-count are dropped")
+            for cell in grid.cells {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/atlas/\(cell.icon ?? "?")"), "\(grid.id) icon")
+            }
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/atlas/\(grid.id).dzi"))
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/atlas/tiles/\(grid.id)/0/0/0.jpg"))
         }
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/demo.json"))) as? [String: Any]
         // 200 sample images at 93.9% on the full 2000: the quick run's accuracy must be in the same range.
