@@ -1,5 +1,6 @@
 /// The `index.html` of an attribution folder: one row per image with the input, its overlays and its best
 /// classes. Self-contained (inline CSS, no scripts, no network) with paths relative to the folder.
+import AtlasMap
 import Foundation
 
 public enum ContactSheet {
@@ -73,18 +74,5 @@ public enum ContactSheet {
     }
 
     /// Escapes text for HTML content and attribute values.
-    public static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(ch)
-            }
-        }
-        return out
-    }
+    public static func escape(_ s: String) -> String { HTML.escape(s) }
 }

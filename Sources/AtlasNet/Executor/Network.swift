@@ -132,6 +132,12 @@ public final class Network {
         guard let inputName = wrt ?? input?.name, let inputSlot = trace.plan.inputSlots[inputName] else {
             throw ModelError.unknownLayer(wrt ?? "input")
         }
+        let seeds = try seedSlots(grads, trace)
+        return runBackward(trace, seeds: seeds, inputSlot: inputSlot)
+    }
+
+    /// The seed gradients by value slot (summed where two names resolve to one value), checked against the trace.
+    private func seedSlots(_ grads: [String: Tensor], _ trace: Trace) throws -> [Int: Tensor] {
         var seeds: [Int: Tensor] = [:]
         for (name, g) in grads {
             let value = try resolve(name)
@@ -143,7 +149,7 @@ public final class Network {
             }
             seeds[s] = seeds[s].map { Add().forward([$0, g]) } ?? g
         }
-        return runBackward(trace, seeds: seeds, inputSlot: inputSlot)
+        return seeds
     }
 
     /// Gradients of Σ⟨grad, value⟩ over the seeded values with respect to intermediate values `at` (layer names or
@@ -154,17 +160,7 @@ public final class Network {
     public func backward(from grads: [String: Tensor], at names: [String], keepForward: Bool = false) throws -> [String: Tensor] {
         guard let trace else { throw ModelError.invalidGraph("backward needs a forward run with keepForBackward: true") }
         if !keepForward { self.trace = nil }
-        var seeds: [Int: Tensor] = [:]
-        for (name, g) in grads {
-            let value = try resolve(name)
-            guard let s = trace.plan.slotOf[value], let v = trace.values[s] else {
-                throw ModelError.invalidGraph("'\(name)' was not captured by the forward run")
-            }
-            guard g.shape == v.shape else {
-                throw ModelError.invalidGraph("gradient for '\(name)' has shape \(g.shape), the value \(v.shape)")
-            }
-            seeds[s] = seeds[s].map { Add().forward([$0, g]) } ?? g
-        }
+        let seeds = try seedSlots(grads, trace)
         var slots: [String: Int] = [:]
         for name in names {
             let value = try resolve(name)
