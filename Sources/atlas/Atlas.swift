@@ -26,6 +26,7 @@ struct Atlas: ParsableCommand {
 
     /// Parses and runs a command; typed input errors become `atlas: error: …` with a documented exit code.
     static func main() {
+        MemoryStats.returnLargeBlocksToSystem()
         do {
             var command = try parseAsRoot()
             try command.run()

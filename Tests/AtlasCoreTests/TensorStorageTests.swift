@@ -22,4 +22,12 @@ final class TensorStorageTests: XCTestCase {
             XCTAssertLessThan(seen.count, 6, "freed buffers of the same size should be reused")
         }
     }
+
+    /// `atlas` sets a fixed mmap threshold at start-up so freed activation buffers go back to the system; the C
+    /// shim must really reach glibc's mallopt (a missing feature macro once compiled it to a silent no-op).
+    func testLargeBlocksGoBackToTheSystemOnGlibc() {
+        #if os(Linux) && canImport(Glibc)
+        XCTAssertTrue(MemoryStats.returnLargeBlocksToSystem())
+        #endif
+    }
 }

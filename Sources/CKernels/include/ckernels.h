@@ -4,6 +4,10 @@
 /// Returns 1 when the CPU and OS support AVX-512F (ZMM state enabled), else 0.
 int ck_cpu_has_avx512f(void);
 
+/// Sets the C allocator's threshold above which blocks are mapped (and unmapped on free) to `bytes`, which also
+/// stops glibc from raising it on its own; returns 1 on success, 0 where unsupported.
+int ck_malloc_set_mmap_threshold(long bytes);
+
 /// Register tile of the AVX-512 SGEMM kernel: rows of a packed A panel, columns of a packed B panel.
 #define CK_SGEMM512_MR 12
 #define CK_SGEMM512_NR 32
