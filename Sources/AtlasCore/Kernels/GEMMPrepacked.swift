@@ -47,19 +47,49 @@ public final class PackedA: @unchecked Sendable {
     }
 }
 
-/// A lazily filled, thread-safe cache of packed weights per GEMM kernel (one `PackedA` per group).
+/// A lazily filled, thread-safe cache of a layer's packed weights, per GEMM kernel and use (im2col: one
+/// `PackedA` per group; Winograd: one per tile position ξ, forward or transposed for the input gradient).
 public final class PackedWeights: @unchecked Sendable {
-    private let packs = Mutex<[GEMMKernel: [PackedA]]>([:])
+    /// What a set of packings serves.
+    public enum Use: Hashable, Sendable {
+        case im2col
+        case winograd(WinogradTile, transposed: Bool)
+    }
+
+    private struct Key: Hashable {
+        let kernel: GEMMKernel
+        let use: Use
+    }
+
+    private let packs = Mutex<[Key: [PackedA]]>([:])
 
     public init() {}
 
-    /// The packings for `kernel`, made by `make` on first use.
-    public func packs(for kernel: GEMMKernel, _ make: () -> [PackedA]) -> [PackedA] {
+    /// The packings for `kernel` and `use`, made by `make` on first use.
+    public func packs(for kernel: GEMMKernel, use: Use = .im2col, _ make: () -> [PackedA]) -> [PackedA] {
         packs.withLock { cache in
-            if let p = cache[kernel] { return p }
+            let key = Key(kernel: kernel, use: use)
+            if let p = cache[key] { return p }
             let p = make()
-            cache[kernel] = p
+            cache[key] = p
             return p
         }
+    }
+}
+
+extension GEMM {
+    /// `C[m×n] = A·B` (row-major, B k×n) with A given only in its packed form (`packedA.m` × `packedA.k`, not
+    /// transposed): always the blocked path under the packing's kernel, for any n. C is only written.
+    public static func sgemm(packedA: PackedA, n: Int, b: UnsafePointer<Float>, ldb: Int,
+                             c: UnsafeMutablePointer<Float>, ldc: Int) {
+        precondition(!packedA.transA, "sgemm(packedA:): A must be packed untransposed")
+        if n <= 0 || packedA.m <= 0 { return }
+        if packedA.k <= 0 {
+            scale(m: packedA.m, n: n, beta: 0, c: c, ldc: ldc)
+            return
+        }
+        blocked(kernel: packedA.kernel, transA: false, transB: false, m: packedA.m, n: n, k: packedA.k, alpha: 1,
+                a: UnsafePointer(packedA.pointer), lda: packedA.k, b: b, ldb: ldb, beta: 0, c: c, ldc: ldc,
+                packedA: packedA)
     }
 }

@@ -20,6 +20,8 @@ public enum Scratch {
         case columns = 2
         /// Free for callers above the kernels (layers).
         case layer = 3
+        /// Small per-thread rows of a kernel's data transform (Winograd strips).
+        case transform = 4
     }
 
     /// Runs `body` with a buffer of at least `count` floats that belongs to this thread and `slot`.

@@ -1,6 +1,7 @@
 /// 2-D convolution (ONNX Conv on NCHW) with its input gradient.
 ///
-/// Forward picks one of three kernels: a plain GEMM on the input planes for 1×1 stride-1 unpadded
+/// 3×3 stride-1 ungrouped convolutions use Winograd F(4×4, 3×3) (`WinogradConv`, `Conv2D.winogradTile`; forward
+/// and input gradient) unless `Conv2D.algorithm` says otherwise. Other convolutions use one of three kernels: a plain GEMM on the input planes for 1×1 stride-1 unpadded
 /// convolutions, a direct depthwise kernel when every group has one input channel, and im2col + GEMM
 /// otherwise. im2col works on chunks of output rows whose columns stay under `columnBudget` floats per
 /// worker, so a large layer at a large batch never materializes a whole-batch column matrix. Work is
@@ -103,8 +104,18 @@ public struct Conv2D: Layer {
             }
             return y
         }
-        let mg = g.groupOutChannels, kdim = g.columnRows
         let kernel = GEMM.kernel
+        if let tile = Conv2D.winogradTile(g) {
+            let packs = packedWeights.packs(for: kernel, use: .winograd(tile, transposed: false)) {
+                Winograd.packWeights(tile: tile, weight: w, outChannels: g.outChannels, channels: g.channels,
+                                     transposed: false, kernel: kernel)
+            }
+            WinogradConv(tile: tile, batch: g.batch, channels: g.channels, height: g.height, width: g.width,
+                         outChannels: g.outChannels, outH: g.outH, outW: g.outW, top: -g.padTop, left: -g.padLeft)
+                .run(x: x, packs: packs, bias: b, relu: relu, y: out)
+            return y
+        }
+        let mg = g.groupOutChannels, kdim = g.columnRows
         let packs = packedWeights.packs(for: kernel) {
             (0..<g.groups).map { PackedA(kernel: kernel, transA: false, m: mg, k: kdim, a: w + $0 * mg * kdim, lda: kdim) }
         }
@@ -151,8 +162,23 @@ public struct Conv2D: Layer {
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         guard needsGrad.first == true else { return [nil] }
         let g = validated(inputs[0].shape)
+        let dy = UnsafePointer(gradOutput.data), w = UnsafePointer(weight.data)
+        if g.outPlane > 0, let tile = Conv2D.winogradTile(g) {
+            // dX is the stride-1 3×3 correlation of dY (padded by 2 − pad) with the kernel rotated 180°, C ↔ M.
+            let dx = Tensor(uninitialized: inputs[0].shape)
+            let kernel = GEMM.kernel
+            let packs = packedWeights.packs(for: kernel, use: .winograd(tile, transposed: true)) {
+                Winograd.packWeights(tile: tile, weight: w, outChannels: g.outChannels, channels: g.channels,
+                                     transposed: true, kernel: kernel)
+            }
+            WinogradConv(tile: tile, batch: g.batch, channels: g.outChannels, height: g.outH, width: g.outW,
+                         outChannels: g.channels, outH: g.height, outW: g.width, top: g.padTop - 2,
+                         left: g.padLeft - 2)
+                .run(x: dy, packs: packs, bias: nil, relu: false, y: dx.data)
+            return [dx]
+        }
         let dx = Tensor(zeros: inputs[0].shape)
-        let dy = UnsafePointer(gradOutput.data), w = UnsafePointer(weight.data), out = dx.data
+        let out = dx.data
         if g.batch == 0 || g.outPlane == 0 { return [dx] }
         if g.isDepthwise {
             Depthwise.backward(g, gradOutput: dy, weight: w, dx: out)
