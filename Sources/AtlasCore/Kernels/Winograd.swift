@@ -1,7 +1,9 @@
+import CKernels
+
 /// Winograd convolution for 3×3, stride-1, dilation-1, ungrouped layers: forward, and the input gradient
 /// (itself such a convolution of dY with the kernel rotated 180° and its channel axes swapped).
 ///
-/// The output planes are cut into m×m tiles (F(m, 3), see `WinogradKernel`); the tiles of the whole batch are
+/// The output planes are cut into m×m tiles (F(m, 3), see WinogradTransforms.swift); the tiles of the whole batch are
 /// numbered image by image, row by row, and processed in chunks of consecutive tiles whose boundaries depend only
 /// on the problem. For one chunk of n tiles:
 /// 1. input transform: V[ξ][c][p] = (Bᵀ d B)[ξ] for every input channel c and tile p (t² rows of C×n);
@@ -35,16 +37,6 @@ struct WinogradConv {
         return ((tileCount + chunks - 1) / chunks + 31) / 32 * 32
     }
 
-    /// x: [batch, channels, height, width]; y: [batch, outChannels, outH, outW], every element written.
-    /// `packs[ξ]` holds Uξ (outChannels × channels) for the current GEMM kernel.
-    func run(x: UnsafePointer<Float>, packs: [PackedA], bias: UnsafePointer<Float>?, relu: Bool,
-             y: UnsafeMutablePointer<Float>) {
-        switch tile {
-        case .f2: run(WinogradF2.self, x: x, packs: packs, bias: bias, relu: relu, y: y)
-        case .f4: run(WinogradF4.self, x: x, packs: packs, bias: bias, relu: relu, y: y)
-        }
-    }
-
     /// A stretch of consecutive tiles in one tile row: image, tile row, first tile column, count, and the column
     /// of its first tile in the chunk's matrices.
     struct Run { let image: Int, row: Int, column: Int, count: Int, offset: Int }
@@ -63,71 +55,74 @@ struct WinogradConv {
         }
     }
 
-    func run<K: WinogradKernel>(_: K.Type, x: UnsafePointer<Float>, packs: [PackedA], bias: UnsafePointer<Float>?,
-                                relu: Bool, y: UnsafeMutablePointer<Float>) {
+    /// x: [batch, channels, height, width]; y: [batch, outChannels, outH, outW], every element written.
+    /// `packs[ξ]` holds Uξ (outChannels × channels) for one GEMM kernel.
+    func run(x: UnsafePointer<Float>, packs: [PackedA], bias: UnsafePointer<Float>?, relu: Bool,
+             y: UnsafeMutablePointer<Float>) {
         let total = tileCount, per = chunkTiles, xis = t * t
         let chunks = (total + per - 1) / per
         GEMM.forEachProduct(chunks) { chunk in
             let first = chunk * per, n = min(total, first + per) - first
             let ld = (n + 7) / 8 * 8
-            let vCount = xis * channels * ld, mCount = xis * outChannels * ld
+            let vStride = WinogradConv.skewed(channels * ld), mStride = WinogradConv.skewed(outChannels * ld)
             // 8 floats of slack: the output transform reads whole 8-tile groups past the last tile.
-            Scratch.with(.columns, count: vCount + mCount + 8) { buffer in
-                let v = buffer, mo = buffer + vCount
+            Scratch.with(.columns, count: xis * (vStride + mStride) + 8) { buffer in
+                let v = buffer, mo = buffer + xis * vStride
                 Parallel.forRanges(channels, grain: 16) { range in
-                    inputTransform(K.self, x: x, channels: range, first: first, n: n, v: v, ld: ld)
+                    inputTransform(x: x, channels: range, first: first, n: n, v: v, ld: ld, xiStride: vStride)
                 }
                 for xi in 0..<xis {
-                    GEMM.sgemm(packedA: packs[xi], n: n, b: v + xi * channels * ld, ldb: ld,
-                               c: mo + xi * outChannels * ld, ldc: ld)
+                    GEMM.sgemm(packedA: packs[xi], n: n, b: v + xi * vStride, ldb: ld, c: mo + xi * mStride, ldc: ld)
                 }
                 Parallel.forRanges(outChannels, grain: 16) { range in
-                    outputTransform(K.self, mo: mo, channels: range, first: first, n: n, ld: ld, bias: bias, relu: relu, y: y)
+                    outputTransform(mo: mo, channels: range, first: first, n: n, ld: ld, xiStride: mStride, bias: bias,
+                                    relu: relu, y: y)
                 }
             }
         }
     }
 
-    /// Step 1 for input channels `channels`: V[ξ][c][p] at `v + (ξ·C + c)·ld + p`.
-    func inputTransform<K: WinogradKernel>(_: K.Type, x: UnsafePointer<Float>, channels range: Range<Int>, first: Int,
-                                           n: Int, v: UnsafeMutablePointer<Float>, ld: Int) {
-        let m = K.m, t = K.t, xiStride = channels * ld
-        // Strip rows hold the input columns of up to tilesW tiles in whole 8-tile groups, plus m columns of overlap.
-        let groupsMax = (min(tilesW, n) + 7) / 8
-        let stride = 8 * m * groupsMax + 8
-        Scratch.with(.transform, count: t * stride + t * t * 8) { strip in
-            let partial = strip + t * stride
-            for c in range {
-                forEachRun(first, n) { run in
-                    let groups = (run.count + 7) / 8
-                    let span = 8 * m * groups + 8
-                    let c0 = run.column * m + left
-                    for i in 0..<t {
-                        let r = run.row * m + top + i
-                        let dst = strip + i * stride
-                        let lo = min(span, max(0, -c0)), hi = max(lo, min(span, width - c0))
-                        if r < 0 || r >= height || hi == lo {
-                            dst.update(repeating: 0, count: span)
-                            continue
-                        }
-                        let src = x + (run.image * channels + c) * height * width + r * width + c0
-                        if lo > 0 { dst.update(repeating: 0, count: lo) }
-                        (dst + lo).update(from: src + lo, count: hi - lo)
-                        if hi < span { (dst + hi).update(repeating: 0, count: span - hi) }
-                    }
-                    K.inputRows(strip, stride: stride, width: span)
-                    for g in 0..<groups {
-                        let col = run.offset + 8 * g
-                        let out = v + c * ld + col
-                        if col + 8 <= ld {
-                            // Lanes past the run land on the next run's columns, rewritten when that run comes.
-                            K.inputTiles(strip + 8 * m * g, stride: stride, out, xiStride: xiStride)
-                        } else {
-                            K.inputTiles(strip + 8 * m * g, stride: stride, partial, xiStride: 8)
-                            for xi in 0..<(t * t) {
-                                (out + xi * xiStride).update(from: partial + xi * 8, count: ld - col)
+    /// The distance between the matrices of consecutive ξ: at least `count` floats, and an odd number of 64-byte
+    /// lines, so that the t² rows a transform touches at once fall in different cache sets (a multiple of 4 KiB,
+    /// as 64·32 floats is, put all 36 in one set and made the transforms several times slower).
+    static func skewed(_ count: Int) -> Int {
+        let lines = (count + 15) / 16
+        return (lines | 1) * 16
+    }
+
+    /// Step 1 for input channels `channels`: V[ξ][c][p] at `v + ξ·xiStride + c·ld + p`.
+    func inputTransform(x: UnsafePointer<Float>, channels range: Range<Int>, first: Int, n: Int,
+                        v: UnsafeMutablePointer<Float>, ld: Int, xiStride: Int) {
+        let m = self.m, t = self.t
+        // Rows of Bᵀ·d for up to tilesW tiles in whole 8-tile groups, plus 8 columns of overlap.
+        let stride = 8 * m * ((min(tilesW, n) + 7) / 8) + 8
+        Scratch.with(.transform, count: t * stride) { tmp in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: t) { rowBuffer in
+                let rows = rowBuffer.baseAddress!
+                for c in range {
+                    if c + 1 < range.upperBound {
+                        // The next channel's rows, while this one is transformed (planes are far apart in memory).
+                        forEachRun(first, n) { run in
+                            let r0 = max(0, run.row * m + top), r1 = min(height, run.row * m + top + t)
+                            if r1 > r0 {
+                                ck_prefetch(x + ((run.image * channels + c + 1) * height + r0) * width, (r1 - r0) * width * 4)
                             }
                         }
+                    }
+                    forEachRun(first, n) { run in
+                        let groups = (run.count + 7) / 8
+                        let span = 8 * m * groups + 8
+                        // Strip column u is input column c0 + u; lo..<hi are inside the input.
+                        let c0 = run.column * m + left
+                        let lo = min(span, max(0, -c0)), hi = max(lo, min(span, width - c0))
+                        let plane = x + (run.image * channels + c) * height * width
+                        for i in 0..<t {
+                            let r = run.row * m + top + i
+                            rows[i] = r >= 0 && r < height && hi > lo ? plane + r * width + c0 : nil
+                        }
+                        ck_wino_input_rows(Int32(m), rows, lo, hi, tmp, stride, span)
+                        ck_wino_input_tiles(Int32(m), tmp, stride, groups, v + c * ld + run.offset, xiStride,
+                                            ld - run.offset)
                     }
                 }
             }
@@ -135,24 +130,16 @@ struct WinogradConv {
     }
 
     /// Step 3 for output channels `channels`: y = Aᵀ M A (+ bias, ReLU), cropped to the run and the plane.
-    func outputTransform<K: WinogradKernel>(_: K.Type, mo: UnsafePointer<Float>, channels range: Range<Int>, first: Int,
-                                            n: Int, ld: Int, bias: UnsafePointer<Float>?, relu: Bool,
-                                            y: UnsafeMutablePointer<Float>) {
-        let m = K.m, xiStride = outChannels * ld
+    func outputTransform(mo: UnsafePointer<Float>, channels range: Range<Int>, first: Int, n: Int, ld: Int,
+                         xiStride: Int, bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>) {
+        let m = self.m
         for o in range {
-            let b = bias.map { $0[o] }
             forEachRun(first, n) { run in
                 let plane = y + (run.image * outChannels + o) * outH * outW
-                let rows = min(m, outH - run.row * m)
-                for g in 0..<(run.count + 7) / 8 {
-                    let ow0 = (run.column + 8 * g) * m
-                    let cols = min(8 * m, (run.count - 8 * g) * m, outW - ow0)
-                    K.outputTiles(mo + o * ld + run.offset + 8 * g, xiStride: xiStride) { i, row in
-                        guard i < rows else { return }
-                        Winograd.finish(row, bias: b, relu: relu, into: plane + (run.row * m + i) * outW + ow0,
-                                        count: cols, width: 8 * m)
-                    }
-                }
+                let rows = min(m, outH - run.row * m), cols = min(run.count * m, outW - run.column * m)
+                ck_wino_output_tiles(Int32(m), mo + o * ld + run.offset, xiStride, (run.count + 7) / 8,
+                                     bias.map { $0 + o }, relu ? 1 : 0, plane + run.row * m * outW + run.column * m,
+                                     outW, Int32(rows), cols)
             }
         }
     }
@@ -162,58 +149,4 @@ struct WinogradConv {
 public enum WinogradTile: Int, Sendable, CaseIterable {
     case f2 = 2
     case f4 = 4
-}
-
-enum Winograd {
-    /// Writes `count` floats of one output row (`width` computed, a multiple of 8) with the bias and ReLU applied
-    /// exactly as `Conv2D.epilogue` and `Relu` do.
-    @inline(__always)
-    static func finish(_ row: UnsafePointer<Float>, bias: Float?, relu: Bool, into dst: UnsafeMutablePointer<Float>,
-                       count: Int, width: Int) {
-        let relu8 = Relu()
-        var j = 0
-        while j < width && j < count {
-            var v = load8(row + j)
-            if let bias { v += V8(repeating: bias) }
-            if relu { v = relu8.apply(v) }
-            if j + 8 <= count {
-                store8(v, dst + j)
-            } else {
-                for l in 0..<(count - j) { dst[j + l] = v[l] }
-            }
-            j += 8
-        }
-    }
-
-    /// The transformed weights Uξ = (G g Gᵀ)[ξ] of a [M, C, 3, 3] kernel, one packing per ξ for `kernel`, each
-    /// M×C (forward), or for the input gradient C×M of the kernel rotated by 180° (`transposed`).
-    /// Computed in double and rounded once.
-    static func packWeights(tile: WinogradTile, weight: UnsafePointer<Float>, outChannels: Int, channels: Int,
-                            transposed: Bool, kernel: GEMMKernel) -> [PackedA] {
-        let g = tile == .f2 ? WinogradF2.g : WinogradF4.g
-        let t = tile.rawValue + 2
-        let rows = transposed ? channels : outChannels, cols = transposed ? outChannels : channels
-        let u = UnsafeMutablePointer<Float>.allocate(capacity: t * t * rows * cols)
-        defer { u.deallocate() }
-        var filter = [Double](repeating: 0, count: 9), gf = [Double](repeating: 0, count: t * 3)
-        for o in 0..<outChannels {
-            for c in 0..<channels {
-                let src = weight + (o * channels + c) * 9
-                for k in 0..<9 { filter[k] = Double(transposed ? src[8 - k] : src[k]) }
-                for i in 0..<t {
-                    for j in 0..<3 { gf[i * 3 + j] = g[i][0] * filter[j] + g[i][1] * filter[3 + j] + g[i][2] * filter[6 + j] }
-                }
-                let (r, q) = transposed ? (c, o) : (o, c)
-                for i in 0..<t {
-                    for j in 0..<t {
-                        let value = gf[i * 3] * g[j][0] + gf[i * 3 + 1] * g[j][1] + gf[i * 3 + 2] * g[j][2]
-                        u[((i * t + j) * rows + r) * cols + q] = Float(value)
-                    }
-                }
-            }
-        }
-        return (0..<(t * t)).map {
-            PackedA(kernel: kernel, transA: false, m: rows, k: cols, a: u + $0 * rows * cols, lda: cols)
-        }
-    }
 }

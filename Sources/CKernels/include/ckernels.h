@@ -19,4 +19,25 @@ int ck_malloc_set_mmap_threshold(long bytes);
 /// Only callable when ck_cpu_has_avx512f() returns 1 (x86-64 only; a no-op elsewhere).
 void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, long col0, long col1,
                        float alpha, float beta, float *c, long ldc);
+
+/// Winograd F(m×m, 3×3) data transforms, m = 2 or 4, t = m + 2, on groups of 8 tiles of one tile row (AVX2 on
+/// x86-64, portable C elsewhere). The matrices are documented in AtlasCore's WinogradTransforms.swift.
+///
+/// Vertical half of the input transform: tmp row k (k < t, row stride `stride`) = Σ_i Bᵀ[k][i]·in_i over columns
+/// 0..<width (a multiple of 8), where in_i[u] = rows[i][u] for lo ≤ u < hi and rows[i] non-null, else 0.
+void ck_wino_input_rows(int m, const float *const *rows, long lo, long hi, float *tmp, long stride, long width);
+
+/// Horizontal half for `groups` groups of 8 tiles, tile p's columns at tmp[m·p ..< m·p + t] (tmp as written by
+/// ck_wino_input_rows with width ≥ 8·m·groups + 8): (Bᵀ d B)[k][l] of tile p goes to v[(k·t + l)·xiStride + p].
+/// Only columns p < limit are written (groups' lanes past the tiles of interest may be written below limit).
+void ck_wino_input_tiles(int m, const float *tmp, long stride, long groups, float *v, long xiStride, long limit);
+
+/// Output transform of `groups` groups of 8 tiles: tile p's t×t products at mo[ξ·xiStride + p]; writes
+/// Y = Aᵀ M A (+ *bias when non-null, then max(0, ·) when relu, as ONNX Relu with NaN → 0) to y[i·ldy + m·p + j]
+/// for rows i < rows (≤ m) and columns m·p + j < cols.
+void ck_wino_output_tiles(int m, const float *mo, long xiStride, long groups, const float *bias, int relu,
+                          float *y, long ldy, int rows, long cols);
+
+/// Hints the CPU to fetch [p, p + bytes) into cache (no effect on results).
+void ck_prefetch(const void *p, long bytes);
 #endif
