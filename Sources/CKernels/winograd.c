@@ -23,7 +23,7 @@ void ck_prefetch(const void *p, long bytes) {
     for (long i = 0; i < bytes; i += 64) __builtin_prefetch((const char *)p + i);
 }
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(CK_WINO_PORTABLE)
 #include <immintrin.h>
 
 #define CKW __attribute__((target("avx2,fma")))
