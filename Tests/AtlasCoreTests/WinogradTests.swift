@@ -176,15 +176,37 @@ final class WinogradTests: XCTestCase {
         }
     }
 
-    /// `auto` uses F(4×4, 3×3) on a layer with enough channels and im2col on a thin one; other kernels never change.
+    /// `auto`: F(4×4, 3×3) from 9×9 planes, F(2×2, 3×3) on 7×7 and 8×8 ones, im2col below, on thin layers and on
+    /// anything but 3×3 stride 1.
     func testAutoRule() {
         let (wide, x) = make(Shape(n: 2, c: 32, h: 14, w: 14, m: 24), seed: 700)
         XCTAssertEqual(forward(.auto, wide, x).toArray(), forward(.winograd4, wide, x).toArray())
         XCTAssertNotEqual(forward(.auto, wide, x).toArray(), forward(.direct, wide, x).toArray())
+        let (small, s) = make(Shape(n: 2, c: 32, h: 7, w: 7, m: 24), seed: 702)
+        XCTAssertEqual(forward(.auto, small, s).toArray(), forward(.winograd2, small, s).toArray())
+        XCTAssertNotEqual(forward(.auto, small, s).toArray(), forward(.winograd4, small, s).toArray())
+        let (tiny, u) = make(Shape(n: 2, c: 32, h: 5, w: 5, m: 24), seed: 703)
+        XCTAssertEqual(forward(.auto, tiny, u).toArray(), forward(.direct, tiny, u).toArray())
         let (thin, y) = make(Shape(n: 2, c: 3, h: 14, w: 14, m: 24), seed: 701)
         XCTAssertEqual(forward(.auto, thin, y).toArray(), forward(.direct, thin, y).toArray())
         let strided = Conv2D(weight: wide.weight, bias: nil, stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1)
         XCTAssertEqual(forward(.winograd4, strided, x).toArray(), forward(.direct, strided, x).toArray())
+    }
+
+    /// An image gets the same bits alone and inside a batch (feature visualization renders icons alone or batched).
+    func testBatchInvariant() throws {
+        for (h, m) in [(14, 24), (7, 40), (30, 33)] {
+            let (conv, x) = make(Shape(n: 3, c: 20, h: h, w: h + 1, m: m), seed: UInt64(800 + h))
+            let plane = 20 * h * (h + 1)
+            let single = Tensor(shape: [1, 20, h, h + 1], values: Array(x.toArray()[plane..<(2 * plane)]))
+            let out = try conv.outputShape([x.shape]), outPlane = m * out[2] * out[3]
+            let dy = TestData.uniform(out, seed: 9)
+            let dySingle = Tensor(shape: [1, m, out[2], out[3]], values: Array(dy.toArray()[outPlane..<(2 * outPlane)]))
+            let batched = forward(.auto, conv, x, relu: true).toArray()[outPlane..<(2 * outPlane)]
+            XCTAssertEqual(forward(.auto, conv, single, relu: true).toArray().map(\.bitPattern), batched.map(\.bitPattern))
+            let dx = inputGradient(.auto, conv, x, dy).toArray()[plane..<(2 * plane)]
+            XCTAssertEqual(inputGradient(.auto, conv, single, dySingle).toArray().map(\.bitPattern), dx.map(\.bitPattern))
+        }
     }
 
     func testEnvironmentSwitch() {

@@ -39,30 +39,40 @@ enum Winograd {
     /// Computed in double and rounded once.
     static func packWeights(tile: WinogradTile, weight: UnsafePointer<Float>, outChannels: Int, channels: Int,
                             transposed: Bool, kernel: GEMMKernel) -> [PackedA] {
-        let g = Winograd.g(tile)
         let t = tile.rawValue + 2
         let rows = transposed ? channels : outChannels, cols = transposed ? outChannels : channels
-        let u = UnsafeMutablePointer<Float>.allocate(capacity: t * t * rows * cols)
+        // Planes an odd number of cache lines apart, so that one filter's t² values land in different cache sets.
+        let plane = WinogradConv.skewed(rows * cols)
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: t * t * plane)
         defer { u.deallocate() }
-        var filter = [Double](repeating: 0, count: 9), gf = [Double](repeating: 0, count: t * 3)
-        for o in 0..<outChannels {
-            for c in 0..<channels {
-                let src = weight + (o * channels + c) * 9
-                for k in 0..<9 { filter[k] = Double(transposed ? src[8 - k] : src[k]) }
-                for i in 0..<t {
-                    for j in 0..<3 { gf[i * 3 + j] = g[i][0] * filter[j] + g[i][1] * filter[3 + j] + g[i][2] * filter[6 + j] }
-                }
-                let (r, q) = transposed ? (c, o) : (o, c)
-                for i in 0..<t {
-                    for j in 0..<t {
-                        let value = gf[i * 3] * g[j][0] + gf[i * 3 + 1] * g[j][1] + gf[i * 3 + 2] * g[j][2]
-                        u[((i * t + j) * rows + r) * cols + q] = Float(value)
+        let flat = Winograd.g(tile).flatMap { $0 }
+        flat.withUnsafeBufferPointer { gb in
+            let g = gb.baseAddress!
+            // Parallel over output channels: each (o, c) filter is transformed on its own.
+            Parallel.forEach(outChannels) { o in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 9 + 3 * t) { scratch in
+                    let filter = scratch.baseAddress!, gf = filter + 9
+                    for c in 0..<channels {
+                        let src = weight + (o * channels + c) * 9
+                        for k in 0..<9 { filter[k] = Double(transposed ? src[8 - k] : src[k]) }
+                        for i in 0..<t {
+                            let gi = g + 3 * i
+                            for j in 0..<3 { gf[3 * i + j] = gi[0] * filter[j] + gi[1] * filter[3 + j] + gi[2] * filter[6 + j] }
+                        }
+                        let (r, q) = transposed ? (c, o) : (o, c)
+                        for i in 0..<t {
+                            for j in 0..<t {
+                                let gj = g + 3 * j
+                                let value = gf[3 * i] * gj[0] + gf[3 * i + 1] * gj[1] + gf[3 * i + 2] * gj[2]
+                                u[(i * t + j) * plane + r * cols + q] = Float(value)
+                            }
+                        }
                     }
                 }
             }
         }
         return (0..<(t * t)).map {
-            PackedA(kernel: kernel, transA: false, m: rows, k: cols, a: u + $0 * rows * cols, lda: cols)
+            PackedA(kernel: kernel, transA: false, m: rows, k: cols, a: u + $0 * plane, lda: cols)
         }
     }
 }

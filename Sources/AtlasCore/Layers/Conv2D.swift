@@ -1,11 +1,12 @@
 /// 2-D convolution (ONNX Conv on NCHW) with its input gradient.
 ///
-/// 3×3 stride-1 ungrouped convolutions use Winograd F(4×4, 3×3) (`WinogradConv`, `Conv2D.winogradTile`; forward
-/// and input gradient) unless `Conv2D.algorithm` says otherwise. Other convolutions use one of three kernels: a plain GEMM on the input planes for 1×1 stride-1 unpadded
-/// convolutions, a direct depthwise kernel when every group has one input channel, and im2col + GEMM
-/// otherwise. im2col works on chunks of output rows whose columns stay under `columnBudget` floats per
-/// worker, so a large layer at a large batch never materializes a whole-batch column matrix. Work is
-/// parallel over (image, group, chunk) with problem-defined chunk boundaries; the bias is added per chunk.
+/// 3×3 stride-1 ungrouped convolutions use Winograd F(4×4, 3×3) or F(2×2, 3×3) where `Conv2D.winogradTile` finds it
+/// pays (`WinogradConv`, forward and input gradient; `Conv2D.algorithm`, `ATLAS_CONV=direct` turns it off). Other
+/// convolutions use one of three kernels: a plain GEMM on the input planes for 1×1 stride-1 unpadded convolutions,
+/// a direct depthwise kernel when every group has one input channel, and im2col + GEMM otherwise. im2col works on
+/// chunks of output rows whose columns stay under `columnBudget` floats per worker, so a large layer at a large
+/// batch never materializes a whole-batch column matrix. Work is parallel over (image, group, chunk) with
+/// problem-defined chunk boundaries; the bias is added per chunk.
 /// The input gradient runs the same multiply-adds transposed: dX = col2im(Wᵀ·dY).
 public struct Conv2D: Layer {
     /// [M, C/groups, kH, kW].
