@@ -4,8 +4,9 @@ import Benchmark
 import Glibc
 #endif
 
-// SGEMM and convolution throughput. Each benchmark reports wall clock plus two custom metrics per
-// iteration: GFLOPS (2 FLOP per multiply-add) and "% peak" against the FP32 peak of the cores it uses.
+// SGEMM and convolution throughput (3×3 layers also under im2col, for Winograd's gain). Each benchmark reports
+// wall clock plus two custom metrics per iteration: GFLOPS (2 FLOP per multiply-add) and "% peak" against the FP32
+// peak of the cores it uses.
 // Peak per core = 32 FLOP/cycle (two 256-bit FMA units, AVX2+FMA code) × clock, where the clock is the
 // larger of /proc/cpuinfo's "cpu MHz" and what a register-only FMA loop measures (turbo); see `Machine`.
 // The machine is shared: compare the best iteration (p100 of GFLOPS), not the median; the CPU-time metrics
@@ -58,23 +59,30 @@ func sgemmBenchmark(_ label: String, m: Int, n: Int, k: Int, threads: Int, kerne
     }
 }
 
-/// A convolution layer at a given batch: forward and input gradient.
-func convBenchmarks(_ label: String, batch: Int, c: Int, size: Int, m: Int, kernel: Int, stride: Int, pad: Int) {
+/// A convolution layer at a given batch: forward and input gradient, under one `ConvAlgorithm` (`auto`: Winograd for
+/// 3×3 stride-1 layers; `direct`: im2col + GEMM, the same layer for comparison). GFLOPS count direct multiply-adds.
+func convBenchmarks(_ label: String, batch: Int, c: Int, size: Int, m: Int, kernel: Int, stride: Int, pad: Int,
+                    algorithm: ConvAlgorithm = .auto) {
     let threads = Parallel.cpuCount
     let conv = Conv2D(weight: random([m, c, kernel, kernel], seed: 3), bias: random([m], seed: 4), stride: [stride, stride],
                       pads: [pad, pad, pad, pad], dilation: [1, 1], groups: 1)
     let shape = [batch, c, size, size]
     let flops = 2 * Double(conv.multiplyAdds([shape]))
-    Benchmark("Conv forward \(label) b\(batch) \(threads)T", configuration: configuration()) { benchmark in
+    let suffix = algorithm == .auto ? "" : " \(algorithm)"
+    Benchmark("Conv forward \(label) b\(batch) \(threads)T\(suffix)", configuration: configuration()) { benchmark in
         let x = random(shape, seed: 5)
-        measure(benchmark, flops: flops, threads: threads) { blackHole(conv.forward([x])) }
+        Conv2D.withAlgorithm(algorithm) {
+            measure(benchmark, flops: flops, threads: threads) { blackHole(conv.forward([x])) }
+        }
     }
-    Benchmark("Conv input-grad \(label) b\(batch) \(threads)T", configuration: configuration()) { benchmark in
+    Benchmark("Conv input-grad \(label) b\(batch) \(threads)T\(suffix)", configuration: configuration()) { benchmark in
         let x = random(shape, seed: 5)
-        let y = conv.forward([x])
-        let dy = random(y.shape, seed: 6)
-        measure(benchmark, flops: flops, threads: threads) {
-            blackHole(conv.backward([x], output: y, gradOutput: dy, needsGrad: [true]))
+        Conv2D.withAlgorithm(algorithm) {
+            let y = conv.forward([x])
+            let dy = random(y.shape, seed: 6)
+            measure(benchmark, flops: flops, threads: threads) {
+                blackHole(conv.backward([x], output: y, gradOutput: dy, needsGrad: [true]))
+            }
         }
     }
 }
@@ -94,4 +102,9 @@ let benchmarks: @Sendable () -> Void = {
     convBenchmarks("3x3 64→192 56²", batch: 16, c: 64, size: 56, m: 192, kernel: 3, stride: 1, pad: 1)
     convBenchmarks("1x1 192→64 28²", batch: 16, c: 192, size: 28, m: 64, kernel: 1, stride: 1, pad: 0)
     convBenchmarks("3x3 96→128 28²", batch: 16, c: 96, size: 28, m: 128, kernel: 3, stride: 1, pad: 1)
+    // Winograd (auto) against im2col (direct) on the feature-visualization workload's 3×3 layers (InceptionV1, batch 8).
+    for algorithm in [ConvAlgorithm.auto, .direct] {
+        convBenchmarks("3x3 64→192 56²", batch: 8, c: 64, size: 56, m: 192, kernel: 3, stride: 1, pad: 1, algorithm: algorithm)
+        convBenchmarks("3x3 128→192 28²", batch: 8, c: 128, size: 28, m: 192, kernel: 3, stride: 1, pad: 1, algorithm: algorithm)
+    }
 }

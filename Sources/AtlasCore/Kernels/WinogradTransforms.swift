@@ -36,7 +36,8 @@ enum Winograd {
 
     /// The transformed weights Uξ = (G g Gᵀ)[ξ] of a [M, C, 3, 3] kernel, one packing per ξ for `kernel`, each
     /// M×C (forward), or for the input gradient C×M of the kernel rotated by 180° (`transposed`).
-    /// Computed in double and rounded once.
+    /// Computed in double and rounded once. They hold t²/9 times the kernel's floats (4× for F(4×4, 3×3), 16/9× for
+    /// F(2×2, 3×3)).
     static func packWeights(tile: WinogradTile, weight: UnsafePointer<Float>, outChannels: Int, channels: Int,
                             transposed: Bool, kernel: GEMMKernel) -> [PackedA] {
         let t = tile.rawValue + 2
