@@ -71,7 +71,9 @@ struct WinogradConv {
                 Parallel.forRanges(channels, grain: 16) { range in
                     inputTransform(x: x, channels: range, first: first, n: n, v: v, ld: ld, xiStride: vStride)
                 }
-                for xi in 0..<xis {
+                // One GEMM per task (serial inside a worker): with fewer chunks than threads, t² parallel tasks
+                // instead of t² small parallel GEMMs (same bits either way).
+                Parallel.forEach(xis) { xi in
                     GEMM.sgemm(packedA: packs[xi], n: n, b: v + xi * vStride, ldb: ld, c: mo + xi * mStride, ldc: ld)
                 }
                 Parallel.forRanges(outChannels, grain: 16) { range in

@@ -49,25 +49,38 @@ enum Winograd {
         let flat = Winograd.g(tile).flatMap { $0 }
         flat.withUnsafeBufferPointer { gb in
             let g = gb.baseAddress!
-            // Parallel over output channels: each (o, c) filter is transformed on its own.
-            Parallel.forEach(outChannels) { o in
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: 9 + 3 * t) { scratch in
-                    let filter = scratch.baseAddress!, gf = filter + 9
-                    for c in 0..<channels {
-                        let src = weight + (o * channels + c) * 9
-                        for k in 0..<9 { filter[k] = Double(transposed ? src[8 - k] : src[k]) }
+            // Row r of every Uξ, four columns q at a time (SIMD4<Double>, one lane per filter), parallel over rows.
+            Parallel.forEach(rows) { r in
+                withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 9 + 3 * t) { scratch in
+                    let f = scratch.baseAddress!, gf = f + 9
+                    var q = 0
+                    while q < cols {
+                        let lanes = min(4, cols - q)
+                        for k in 0..<9 { f[k] = SIMD4() }
+                        for l in 0..<lanes {
+                            // Filter (o, c); rotated by 180° for the gradient.
+                            let (o, c) = transposed ? (q + l, r) : (r, q + l)
+                            let src = weight + (o * channels + c) * 9
+                            for k in 0..<9 { f[k][l] = Double(transposed ? src[8 - k] : src[k]) }
+                        }
                         for i in 0..<t {
                             let gi = g + 3 * i
-                            for j in 0..<3 { gf[3 * i + j] = gi[0] * filter[j] + gi[1] * filter[3 + j] + gi[2] * filter[6 + j] }
+                            for j in 0..<3 { gf[3 * i + j] = gi[0] * f[j] + gi[1] * f[3 + j] + gi[2] * f[6 + j] }
                         }
-                        let (r, q) = transposed ? (c, o) : (o, c)
                         for i in 0..<t {
                             for j in 0..<t {
                                 let gj = g + 3 * j
-                                let value = gf[3 * i] * gj[0] + gf[3 * i + 1] * gj[1] + gf[3 * i + 2] * gj[2]
-                                u[(i * t + j) * plane + r * cols + q] = Float(value)
+                                let d = gf[3 * i] * gj[0] + gf[3 * i + 1] * gj[1] + gf[3 * i + 2] * gj[2]
+                                let value = SIMD4<Float>(Float(d[0]), Float(d[1]), Float(d[2]), Float(d[3]))
+                                let dst = u + (i * t + j) * plane + r * cols + q
+                                if lanes == 4 {
+                                    UnsafeMutableRawPointer(dst).storeBytes(of: value, as: SIMD4<Float>.self)
+                                } else {
+                                    for l in 0..<lanes { dst[l] = value[l] }
+                                }
                             }
                         }
+                        q += 4
                     }
                 }
             }
