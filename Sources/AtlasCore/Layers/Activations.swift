@@ -38,7 +38,7 @@ extension ElementwiseLayer {
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         guard needsGrad.first == true else { return [nil] }
         let x = inputs[0]
-        let gx = Tensor(zeros: x.shape)
+        let gx = Tensor(uninitialized: x.shape)   // every element is written
         let px = UnsafePointer(x.data), py = UnsafePointer(output.data), pg = UnsafePointer(gradOutput.data)
         let out = gx.data
         Parallel.forRanges(x.count, grain: Broadcast.grain) { r in

@@ -151,7 +151,8 @@ public struct Conv2D: Layer {
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         guard needsGrad.first == true else { return [nil] }
         let g = validated(inputs[0].shape)
-        let dx = Tensor(zeros: inputs[0].shape)
+        // The pointwise path writes every element (beta 0); the others accumulate into zeros.
+        let dx = g.isPointwise && g.groups == 1 && g.outPlane > 0 ? Tensor(uninitialized: inputs[0].shape) : Tensor(zeros: inputs[0].shape)
         let dy = UnsafePointer(gradOutput.data), w = UnsafePointer(weight.data), out = dx.data
         if g.batch == 0 || g.outPlane == 0 { return [dx] }
         if g.isDepthwise {
