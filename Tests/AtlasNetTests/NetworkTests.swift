@@ -59,6 +59,22 @@ final class NetworkTests: XCTestCase {
         XCTAssertTrue(conv.toArray().contains { $0 < 0 }, "the test must exercise the ReLU")
     }
 
+    /// A forward kept for backward holds only what backward reads: Relu's backward reads its output and Conv's
+    /// none, so Conv → Relu stays fused, the pre-ReLU value is never kept, and the gradient equals an unfused run's
+    /// (the Conv output captured, which turns the fusion off) bit for bit.
+    func testConvReluStaysFusedInRunsKeptForBackward() throws {
+        let net = try smallNet()
+        let x = TestData.uniform([2, 2, 6, 6], seed: 9)
+        let fusedOut = try net.forward(x, capture: ["pool"], keepForBackward: true)
+        let seed = TestData.uniform(fusedOut["pool"]!.shape, seed: 10)
+        XCTAssertThrowsError(try net.backward(from: ["pool": seed], at: ["/block/conv/Conv_output_0"], keepForward: true))
+        let fused = try net.backward(from: ["pool": seed])
+        _ = try net.forward(x, capture: ["pool", "/block/conv/Conv_output_0"], keepForBackward: true)
+        let unfused = try net.backward(from: ["pool": seed])
+        XCTAssertEqual(fused.toArray().map(\.bitPattern), unfused.toArray().map(\.bitPattern))
+        XCTAssertTrue(fused.toArray().contains { $0 != 0 })
+    }
+
     /// Gradient of Σ R·value for two captured values at once, against central differences in double.
     func testBackwardMatchesFiniteDifferences() throws {
         let net = try smallNet()

@@ -34,6 +34,8 @@ public struct Conv2D: Layer {
     }
 
     public var name: String { "Conv" }
+    /// The input gradient is Wᵀ·dY: backward needs the input's shape only.
+    public var backwardReads: BackwardReads { [] }
 
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] {
         let g = try geometry(inputs)

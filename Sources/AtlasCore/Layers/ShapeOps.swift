@@ -205,6 +205,8 @@ public struct Concat: Layer {
     public var axis: Int
     public init(axis: Int) { self.axis = axis }
     public var name: String { "Concat" }
+    /// Backward slices the output gradient by the inputs' shapes only.
+    public var backwardReads: BackwardReads { [] }
 
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] {
         guard let first = inputs.first else { throw ShapeError("Concat needs at least one input") }

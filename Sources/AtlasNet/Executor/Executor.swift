@@ -37,9 +37,13 @@ extension Network {
         var keep = [Bool](repeating: false, count: slots)
         for t in targets { keep[t] = true }
         if keepForBackward {
+            // The runtime inputs (the caller holds them anyway) and what each step's backward reads; the rest
+            // reaches backward as shape-only placeholders.
+            for slot in plan.inputSlots.values { keep[slot] = true }
             for i in executed where depends[plan.stepOutput[i]] {
-                keep[plan.stepOutput[i]] = true
-                for s in plan.stepInputs[i] { keep[s] = true }
+                let reads = plan.steps[i].layer.backwardReads
+                if reads.contains(.output) { keep[plan.stepOutput[i]] = true }
+                if reads.contains(.inputs) { for s in plan.stepInputs[i] { keep[s] = true } }
             }
         }
         var lastUse = [Int](repeating: -1, count: slots)
@@ -98,6 +102,11 @@ extension Network {
         return next
     }
 
+    /// A shape-only stand-in for a value that was not kept (the step's `backwardReads` says it is not read).
+    func placeholder(_ plan: Plan, _ slot: Int) -> Tensor {
+        Tensor(placeholder: plan.shapes[plan.slotNames[slot]] ?? [])
+    }
+
     /// Propagates `seeds` (gradients by slot) back through the traced steps to `inputSlot`.
     func runBackward(_ trace: Trace, seeds: [Int: Tensor], inputSlot: Int) -> Tensor {
         let g = runBackward(trace, seeds: seeds, targets: [inputSlot])
@@ -124,11 +133,12 @@ extension Network {
                 if pending.isEmpty { break }   // nothing upstream is needed: skip this step's backward
             }
             defer { if release && !targets.contains(o) { trace.values[o] = nil } }   // no earlier step's backward needs it
-            guard let g = grads.removeValue(forKey: o), let out = trace.values[o] else { continue }
+            guard let g = grads.removeValue(forKey: o) else { continue }
             let inputSlots = plan.stepInputs[i]
             let needs = inputSlots.map { trace.depends[$0] }
             guard needs.contains(true) else { continue }
-            let ins = inputSlots.map { trace.values[$0] ?? Tensor(zeros: []) }
+            let out = trace.values[o] ?? placeholder(plan, o)
+            let ins = inputSlots.map { trace.values[$0] ?? placeholder(plan, $0) }
             let t0 = Network.now()
             let result = plan.steps[i].layer.backward(ins, output: out, gradOutput: g, needsGrad: needs)
             for (k, s) in inputSlots.enumerated() where needs[k] && k < result.count {
