@@ -215,7 +215,14 @@ public final class Renderer {
         for l in layers { request[l] = l == Objective.networkOutput ? try valueName(l) : l }
         var activations: [String: Tensor] = [:]
         if !layers.isEmpty {
-            let out = try network.forward(x, capture: Set(request.values), keepForBackward: wantGradient)
+            // Channels read per value; a value that some alias reads whole is not restricted.
+            var channels: [String: Set<Int>] = [:], whole = Set<String>()
+            let read = objective.channelsRead
+            for l in layers {
+                if let c = read[l] { channels[request[l]!, default: []].formUnion(c) } else { whole.insert(request[l]!) }
+            }
+            for v in whole { channels[v] = nil }
+            let out = try network.forward(x, capture: Set(request.values), keepForBackward: wantGradient, channels: channels)
             for l in layers { activations[l] = out[request[l]!] }
         }
         let result = try objective.evaluate(activations: activations, image: image)
