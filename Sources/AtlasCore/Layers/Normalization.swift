@@ -53,11 +53,13 @@ public struct LRN: Layer {
         let blocks = (hw + width - 1) / width
         let grain = Swift.max(1, 65_536 / Swift.max(1, c * width))   // about 64K floats of input per task
         Parallel.forRanges(n * blocks, grain: grain) { r in
-            let scratch = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: buffers * c * vectors)
-            defer { scratch.deallocate() }
-            for task in r {
-                let image = task / blocks, o = Swift.min((task % blocks) * width, hw - width)
-                body(image, o, lanes, vectors, scratch)
+            Scratch.with(.layer, count: buffers * c * vectors * 16) { floats in
+                floats.withMemoryRebound(to: SIMD16<Float>.self, capacity: buffers * c * vectors) { scratch in
+                    for task in r {
+                        let image = task / blocks, o = Swift.min((task % blocks) * width, hw - width)
+                        body(image, o, lanes, vectors, scratch)
+                    }
+                }
             }
         }
     }

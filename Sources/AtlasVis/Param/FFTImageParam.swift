@@ -79,9 +79,7 @@ public struct FFTImageParam: ImageParam {
         let n = params.shape[0]
         let out = Tensor(uninitialized: [n, channels, height, width])   // each job writes its whole plane
         let t = tables, h = height, w = width, k = frequencyColumns, per = 2 * h * k
-        Parallel.forEach(n * channels) { job in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * per)
-            defer { scratch.deallocate() }
+        Parallel.forEach(n * channels) { job in Scratch.with(.layer, count: 2 * per) { scratch in
             let spec = scratch, z = scratch + per
             let src = params.data + job * per
             let half = h * k   // real then imaginary parts, both scaled by [H][K]
@@ -92,7 +90,7 @@ public struct FFTImageParam: ImageParam {
             let img = out.data + job * h * w
             VisKernels.matmul(m: h, n: w, k: k, z, lda: k, t.bc, ldb: w, img, ldc: w)
             VisKernels.matmul(m: h, n: w, k: k, z + h * k, lda: k, t.bs, ldb: w, img, ldc: w, accumulate: true)
-        }
+        } }
         return out
     }
 
@@ -120,9 +118,7 @@ public struct FFTImageParam: ImageParam {
     public func linearBackward(_ gradLinear: Tensor, count n: Int) -> Tensor {
         let t = tables, h = height, w = width, k = frequencyColumns, per = 2 * h * k
         let out = Tensor(uninitialized: [n, parameterCount])   // each job writes its whole spectrum
-        Parallel.forEach(n * channels) { job in
-            let gz = UnsafeMutablePointer<Float>.allocate(capacity: per)
-            defer { gz.deallocate() }
+        Parallel.forEach(n * channels) { job in Scratch.with(.layer, count: per) { gz in
             let gi = gradLinear.data + job * h * w
             VisKernels.matmul(m: h, n: k, k: w, gi, lda: w, t.bcT, ldb: k, gz, ldc: k)
             VisKernels.matmul(m: h, n: k, k: w, gi, lda: w, t.bsT, ldb: k, gz + h * k, ldc: k)
@@ -130,7 +126,7 @@ public struct FFTImageParam: ImageParam {
             VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, t.ayT, lda: 2 * h, gz, ldb: k, dst, ldc: k)
             let half = h * k
             for i in 0..<half { dst[i] *= t.scale[i]; dst[half + i] *= t.scale[i] }
-        }
+        } }
         return out
     }
 }
