@@ -124,6 +124,18 @@ public struct Objective: Equatable, Sendable {
         for l in all { out[l] = nil }
         return out
     }
+    /// The objective of icons `range` of a batch as a batch of their own: per-icon terms are renumbered from 0 and
+    /// terms of other icons dropped (for icon-independent objectives, its values equal those icons' values).
+    public func restricted(to range: Range<Int>) -> Objective {
+        Objective(terms: terms.compactMap { t in
+            guard let i = t.icon else { return t }
+            guard range.contains(i) else { return nil }
+            var r = t
+            r.icon = i - range.lowerBound
+            return r
+        })
+    }
+
     /// Whether some term reads the image itself (TV, L1, L2, blur).
     public var readsImage: Bool { terms.contains { $0.kind.layer == nil } }
     /// Whether icons of a batch influence each other (diversity).
