@@ -7,8 +7,9 @@ import Synchronization
 /// `minimumBytes` are kept, newest first, up to `capacityBytes` in all; older ones are released. Contents of a
 /// reused buffer are stale: `TensorStorage` zero-fills it unless the caller asked for uninitialized memory.
 enum StoragePool {
-    /// Smallest buffer worth keeping (smaller ones come from malloc's own free lists).
-    static let minimumBytes = 1 << 20
+    /// Smallest buffer worth keeping: malloc's mmap threshold (`MemoryStats.returnLargeBlocksToSystem` fixes it at
+    /// 128 KiB), below which malloc's own free lists reuse memory.
+    static let minimumBytes = 128 << 10
     /// Most bytes kept at once.
     static let capacityBytes = 512 << 20
 

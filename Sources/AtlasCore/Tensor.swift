@@ -61,6 +61,14 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         self.offset = 0
     }
 
+    /// A shape without data, for a value a layer's `backward` does not read (see `Layer.backwardReads`);
+    /// reading its elements is a bug.
+    public init(placeholder shape: [Int]) {
+        self.shape = shape
+        self.storage = TensorStorage(capacity: 0, zeroed: false)
+        self.offset = 0
+    }
+
     /// A new tensor holding `values` (row-major, count must match the shape).
     public init(shape: [Int], values: [Float]) {
         precondition(values.count == Tensor.elementCount(shape), "Tensor: \(values.count) values for shape \(shape)")

@@ -21,8 +21,18 @@ struct CollectOptions: ParsableArguments {
     @Option(help: "Input size (default: the model's).") var size: Int?
     @Option(help: "Model input normalisation: auto, imagenet, inception, unit, none.") var preprocess = "auto"
 
-    /// Collects into `out` (resuming what is there) with a progress bar; returns the manifest.
-    func collect(model: String, seed: UInt64, out: String, quiet: Bool) throws -> CollectManifest {
+    /// What a collection run needs, checked and loaded.
+    struct Job {
+        var source: ImageSource
+        var sampler: ActivationSampler
+        var preprocessor: Preprocessor
+        var settings: CollectSettings
+        var model: AtlasIndex.Model
+        var labels: [String]?
+    }
+
+    /// Checks the options and loads the model and the image list.
+    func prepare(model: String, seed: UInt64, quiet: Bool) throws -> Job {
         guard !images.isEmpty else { throw CommandFailure(message: "give --images", code: AtlasExit.usage) }
         guard let layer else { throw CommandFailure(message: "give --layer", code: AtlasExit.usage) }
         guard perImage >= 1, perImage <= 4096 else { throw CommandFailure(message: "--per-image must be 1…4096", code: AtlasExit.usage) }
@@ -50,18 +60,42 @@ struct CollectOptions: ParsableArguments {
         let sampler = ActivationSampler(network: network, value: value, logits: logits, perImage: perImage, top: settings.top,
                                         attribution: mode, seed: seed)
         let modelRecord = AtlasIndex.Model(file: (model as NSString).lastPathComponent, sha256: SHA256.hex(file: model))
+        return Job(source: source, sampler: sampler, preprocessor: setup.preprocessor, settings: settings, model: modelRecord,
+                   labels: setup.labels)
+    }
+
+    /// Collects into `out` (resuming what is there) with a progress bar; returns the manifest.
+    func collect(model: String, seed: UInt64, out: String, quiet: Bool) throws -> CollectManifest {
+        let job = try prepare(model: model, seed: seed, quiet: quiet)
         var bar: ProgressBar?
-        let manifest = try Collector.run(source: source, sampler: sampler, preprocessor: setup.preprocessor, settings: settings,
-                                         model: modelRecord, labels: setup.labels, directory: out) { p in
-            if bar == nil {
-                if p.resumedItems > 0 { note("resuming: \(p.resumedItems) of \(p.itemsTotal) images already in \(out)", quiet: quiet) }
-                bar = ProgressBar("collect", total: p.itemsTotal - p.resumedItems, unit: "img", quiet: quiet)
-            }
-            bar?.update(p.itemsDone - p.resumedItems)
+        let manifest = try Collector.run(source: job.source, sampler: job.sampler, preprocessor: job.preprocessor, settings: job.settings,
+                                         model: job.model, labels: job.labels, directory: out) { p in
+            CollectOptions.show(p, bar: &bar, out: out, quiet: quiet)
         }
         bar?.finish()
         for s in manifest.skipped { note("skipped \(s.image): \(s.reason)") }
         return manifest
+    }
+
+    /// Collects the parts of `shard` into `out` (keeping its finished parts) with a progress bar.
+    func collectShard(_ shard: ShardSpec, model: String, seed: UInt64, out: String, quiet: Bool) throws -> CollectShardResult {
+        let job = try prepare(model: model, seed: seed, quiet: quiet)
+        var bar: ProgressBar?
+        let result = try Collector.runShard(shard, source: job.source, sampler: job.sampler, preprocessor: job.preprocessor,
+                                            settings: job.settings, model: job.model, labels: job.labels, directory: out) { p in
+            CollectOptions.show(p, bar: &bar, out: out, quiet: quiet)
+        }
+        bar?.finish()
+        for s in result.skipped { note("skipped \(s.image): \(s.reason)") }
+        return result
+    }
+
+    static func show(_ p: CollectProgress, bar: inout ProgressBar?, out: String, quiet: Bool) {
+        if bar == nil {
+            if p.resumedItems > 0 { note("resuming: \(p.resumedItems) of \(p.itemsTotal) images already in \(out)", quiet: quiet) }
+            bar = ProgressBar("collect", total: p.itemsTotal - p.resumedItems, unit: "img", quiet: quiet)
+        }
+        bar?.update(p.itemsDone - p.resumedItems)
     }
 }
 
@@ -81,9 +115,17 @@ struct CollectCommand: ParsableCommand {
         written atomically; an interrupted run resumes after the last part listed in collect.json. Unreadable \
         images are skipped and listed.
 
+        --shard i/n collects only parts i, i+n, i+2n, … (part p holds images p·N … (p+1)·N−1 for N = \
+        --part-images, so the split never depends on the machine) into a shared OUT, each part with a record in \
+        OUT/shards/collect-parts/, and keeps OUT/shards/collect-<i>-of-<n>.json (settings fingerprint, parts, \
+        SHA-256 of every file); it never writes collect.json. A rerun keeps the shard's intact parts. When every \
+        shard is done, atlas merge OUT writes collect.json, byte for byte what one machine writes. --shard auto \
+        reads the index from a Slurm array or Kubernetes Indexed Job; atlas plan prints such jobs.
+
         Example:
           atlas collect Assets/fashion-mnist/fashion_cnn.onnx --images Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz \\
             --layer features.conv3.0 --per-image 2 --out acts/
+          atlas collect … --out /shared/acts --shard 1/3    (and 0/3, 2/3 elsewhere), then atlas merge /shared/acts
         """
     )
 
@@ -91,12 +133,17 @@ struct CollectCommand: ParsableCommand {
     @OptionGroup var options: CollectOptions
     @Option(help: "Seed of the positions.") var seed: UInt64 = 0
     @Option(help: "Output folder.") var out: String
+    @Option(help: "Collect only parts i, i+n, … of n (e.g. 0/4, or auto under a Slurm array / Kubernetes Indexed Job); atlas merge writes collect.json.")
+    var shard: String?
     @Flag(help: "Print a JSON summary on stdout.") var json = false
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try global.apply()
         let start = Date()
+        if let spec = try parseShardOption(shard) {
+            return try runShard(spec, start: start)
+        }
         let m = try options.collect(model: model, seed: seed, out: out, quiet: global.quiet || json)
         let seconds = Date().timeIntervalSince(start)
         let images = m.items - m.skipped.count
@@ -109,6 +156,23 @@ struct CollectCommand: ParsableCommand {
         } else {
             note("wrote \(out): \(m.rows) vectors × \(m.channels) channels from \(images) images in \(m.parts.count) part(s)"
                  + (m.skipped.isEmpty ? "" : ", \(m.skipped.count) skipped"), quiet: global.quiet)
+        }
+    }
+
+    func runShard(_ spec: ShardSpec, start: Date) throws {
+        let r = try options.collectShard(spec, model: model, seed: seed, out: out, quiet: global.quiet || json)
+        let seconds = Date().timeIntervalSince(start)
+        if json {
+            let summary: [String: Any] = ["out": out, "shard": "\(spec)", "manifest": "\(out)/\(r.manifest)", "parts": r.parts,
+                                          "parts_total": r.partsTotal, "computed": r.computed, "reused": r.reused, "rows": r.rows,
+                                          "channels": r.channels, "skipped": r.skipped.map { ["image": $0.image, "reason": $0.reason] },
+                                          "seconds": seconds, "threads": Parallel.threadCount]
+            let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            note("wrote shard \(spec) into \(out): \(r.parts) of \(r.partsTotal) parts (\(r.computed) collected, \(r.reused) kept), "
+                 + "\(r.rows) vectors" + (r.skipped.isEmpty ? "" : ", \(r.skipped.count) images skipped"), quiet: global.quiet)
+            note("when every shard is done, write collect.json: atlas merge \(out)", quiet: global.quiet)
         }
     }
 }

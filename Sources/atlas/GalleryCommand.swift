@@ -38,17 +38,10 @@ struct GalleryCommand: ParsableCommand {
     @Option(help: "Adam learning rate.") var lr: Float = 0.05
     @Option(help: "Base seed (icon i uses SEED+i).") var seed: UInt64 = 0
     @Option(help: "Icons optimized together.") var batch = 8
-    @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
-    var transforms = "standard"
-    @Option(help: "Parameterization: fft or pixel.") var param = "fft"
     @Option(help: "Model input normalisation: auto, none, inception, imagenet, mean:M,std:S, range:LO:HI.")
     var preprocess = "auto"
-    @Option(help: "Resize the transformed image to N×N before the model (Lucent: 224).") var upsample: Int?
     @Option(help: "Render only part i of n (e.g. 0/4, or auto under a Slurm array / Kubernetes Indexed Job); no grid is assembled.") var shard: String?
-    @Option(help: "Tile format: jpg or png.") var format = "jpg"
-    @Option(help: "Title shown by the viewer.") var title: String?
-    @Option(help: "Output folder.") var out: String
-    @Flag(help: "Print a JSON summary on stdout.") var json = false
+    @OptionGroup var output: RenderOutputOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -91,7 +84,7 @@ struct GalleryCommand: ParsableCommand {
             throw CommandFailure(message: "give either --layer (channels) or --classes", code: AtlasExit.usage)
         }
         guard (1...4096).contains(batch) else { throw CommandFailure(message: "--batch must be 1…4096", code: AtlasExit.usage) }
-        let tileFormat = try parseTileFormat(format)
+        let tileFormat = try parseTileFormat(output.format)
         let shardSpec = try parseShard()
         guard FileManager.default.fileExists(atPath: model) else {
             throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput)
@@ -106,21 +99,21 @@ struct GalleryCommand: ParsableCommand {
         let items = try makeItems(renderer: renderer, options: options)
         // The index records a sidecar by file name only, so that atlas.json does not depend on where the model lies.
         let recordedSource = preprocessSource.contains("/") ? (preprocessSource as NSString).lastPathComponent : preprocessSource
-        var settings = GallerySettings(render: options, seed: seed, batch: batch, format: tileFormat, title: title,
+        var settings = GallerySettings(render: options, seed: seed, batch: batch, format: tileFormat, title: output.title,
                                        preprocessSource: recordedSource)
         settings.gridId = classMode ? "classes" : "channels"
         let mine = shardSpec.map { s in items.indices.filter { $0 % s.count == s.index }.count } ?? items.count
         note("gallery \(classMode ? "classes" : layer!) · \(items.count) icons\(shardSpec.map { " (shard \($0.index)/\($0.count): \(mine))" } ?? "") · "
              + "\(renderer.inputChannels == 1 ? "grayscale " : "")\(options.param.rawValue) \(size) px · \(steps) steps · batch \(batch) · "
-             + "preprocess \(preprocessSource) · \(Parallel.threadCount) threads", quiet: global.quiet || json)
+             + "preprocess \(preprocessSource) · \(Parallel.threadCount) threads", quiet: global.quiet || output.json)
 
         var bar: ProgressBar? = nil
         let result: GalleryResult
         do {
             result = try Gallery.build(network: network, modelPath: model, layer: layer, items: items, settings: settings,
-                                                outDir: out, shard: shardSpec, progress: { p in
+                                                outDir: output.out, shard: shardSpec, progress: { p in
                 if bar == nil {
-                    if p.iconsDone > 0 { note("resuming: \(p.iconsDone) of \(p.iconsTotal) icons already in \(out)/icons", quiet: global.quiet || json) }
+                    if p.iconsDone > 0 { note("resuming: \(p.iconsDone) of \(p.iconsTotal) icons already in \(output.out)/icons", quiet: global.quiet || output.json) }
                     bar = ProgressBar("gallery", total: p.stepsTotal, unit: "icon-steps", quiet: global.quiet || p.stepsTotal == 0)
                 }
                 if p.stepsDone > 0 { bar?.update(p.stepsDone) }
@@ -133,7 +126,7 @@ struct GalleryCommand: ParsableCommand {
         } catch let e as ImageError {
             throw CommandFailure(message: "\(e)", code: e.kind == .writeFailed ? AtlasExit.cannotCreate : AtlasExit.dataError)
         } catch let e as CocoaError {
-            throw CommandFailure(message: "\(out): \(e.localizedDescription)", code: AtlasExit.cannotCreate)
+            throw CommandFailure(message: "\(output.out): \(e.localizedDescription)", code: AtlasExit.cannotCreate)
         } catch let e as GalleryError {
             throw CommandFailure(message: "\(e)", code: AtlasExit.usage)
         } catch let e as RenderError {
@@ -145,16 +138,12 @@ struct GalleryCommand: ParsableCommand {
     }
 
     func makeOptions() throws -> (RenderOptions, String) {
-        try makeRenderOptions(param: param, size: size, steps: steps, lr: lr, upsample: upsample, transforms: transforms,
+        try makeRenderOptions(param: output.param, size: size, steps: steps, lr: lr, upsample: output.upsample, transforms: output.transforms,
                               preprocess: preprocess, model: model)
     }
 
     func parseShard() throws -> (index: Int, count: Int)? {
-        guard let shard else { return nil }
-        do {
-            let spec = try ShardSpec.parse(shard)
-            return (spec.index, spec.count)
-        } catch { throw CommandFailure(message: "--shard: \(error)", code: AtlasExit.usage) }
+        try parseShardOption(shard).map { ($0.index, $0.count) }
     }
 
     func makeItems(renderer: Renderer, options: RenderOptions) throws -> [GalleryItem] {
@@ -182,7 +171,7 @@ struct GalleryCommand: ParsableCommand {
 
     func summarize(_ result: GalleryResult, items: [GalleryItem], shard: (index: Int, count: Int)?) {
         let rate = result.renderSeconds > 0 ? Double(result.rendered * steps) / result.renderSeconds : 0
-        if json {
+        if output.json {
             var summary: [String: Any] = [
                 "model": model, "out": result.outDir, "items": items.count, "shard_items": result.itemCount,
                 "rendered": result.rendered, "reused": result.reused, "seconds": result.renderSeconds,

@@ -22,10 +22,20 @@ struct MapCommand: ParsableCommand {
         Everything is kept on disk as it is made: a rerun (also after kill -9) reuses the collection's finished \
         parts, the layout and every finished icon (icons/<id>.png, each with a sidecar written after it).
 
+        --shard i/n splits the icon stage over machines sharing OUT: each shard uses the collection (--activations \
+        DIR, or OUT/activations, collected when missing) and the layout (OUT/layout.npy, computed when missing or \
+        stale; the same bytes on every machine of one kind), renders only icons i, i+n, … (grid by grid, cells \
+        row-major, tries) and keeps OUT/shards/map-<i>-of-<n>.json with the SHA-256 of the collection, the layout \
+        and every icon; it assembles no grid. atlas merge OUT then writes tiles, atlas.json and the viewer, byte \
+        for byte what one machine writes. To collect and lay out once instead of on every shard, run the same \
+        command with --layout-only first (atlas plan slurm does), or collect with atlas collect --shard and pass \
+        --activations.
+
         Example:
           atlas map Assets/fashion-mnist/fashion_cnn.onnx --images Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz \\
             --layer features.conv3.0 --grid 8,16 --steps 128 --out atlas/
           open atlas/index.html
+          atlas map … --activations acts/ --out /shared/atlas --layout-only, then --shard 0/2 and 1/2, then atlas merge /shared/atlas
         """
     )
 
@@ -45,21 +55,22 @@ struct MapCommand: ParsableCommand {
     @Option(help: "Adam learning rate.") var lr: Float = 0.05
     @Option(help: "Seeds tried per cell; the best final objective value wins.") var tries = 1
     @Option(help: "Icons optimized together.") var iconBatch = 8
-    @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
-    var transforms = "standard"
-    @Option(help: "Parameterization: fft or pixel.") var param = "fft"
-    @Option(help: "Resize the transformed icon to N×N before the model.") var upsample: Int?
     @Option(help: "Seed of positions, layout and icons.") var seed: UInt64 = 0
-    @Option(help: "Tile format: jpg or png.") var format = "jpg"
-    @Option(help: "Title shown by the viewer.") var title: String?
-    @Option(help: "Output folder.") var out: String
-    @Flag(help: "Print a JSON summary on stdout.") var json = false
+    @OptionGroup var output: RenderOutputOptions
+    @Option(help: "Render only icons i, i+n, … of n (e.g. 0/4, or auto under a Slurm array / Kubernetes Indexed Job); no grid is assembled.")
+    var shard: String?
+    @Flag(help: "Collect and lay out (OUT/layout.npy), then stop: done once before the shards of a cluster job.")
+    var layoutOnly = false
     @OptionGroup var global: GlobalOptions
+
+    var out: String { output.out }
 
     func run() throws {
         try global.apply()
-        let quiet = global.quiet || json
+        let quiet = global.quiet || output.json
         let start = Date()
+        let shardSpec = try parseShardOption(shard)
+        guard !(layoutOnly && shardSpec != nil) else { throw CommandFailure(message: "give --layout-only or --shard, not both", code: AtlasExit.usage) }
         var settings = try makeSettings()
         var seconds: [(String, Double)] = []
         let collectDir: String
@@ -79,6 +90,18 @@ struct MapCommand: ParsableCommand {
         if let layer = collectOptions.layer, layer != set.manifest.settings.layer, activations != nil {
             throw CommandFailure(message: "--layer \(layer), but \(collectDir) holds \(set.manifest.settings.layer)", code: AtlasExit.usage)
         }
+        if layoutOnly {
+            let (layout, reused) = try AtlasBuilder.layout(set, settings: settings, folder: try OutputFolder(path: out))
+            if output.json {
+                let summary: [String: Any] = ["out": out, "layout": "\(out)/layout.npy", "rows": layout.shape[0], "layout_reused": reused,
+                                              "seconds": Date().timeIntervalSince(start)]
+                let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                note("wrote \(out)/layout.npy (\(layout.shape[0]) points\(reused ? ", reused" : "")); now run the shards", quiet: global.quiet)
+            }
+            return
+        }
         if settings.title == nil { settings.title = "\((model as NSString).lastPathComponent) \(set.manifest.settings.layer) — activation atlas" }
         let network: Network
         do { network = try Network(contentsOf: model) } catch { throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError) }
@@ -87,7 +110,8 @@ struct MapCommand: ParsableCommand {
              quiet: quiet)
         var bars: [String: ProgressBar] = [:]
         let stageNames = ["reduce": "stage 2/4 reduce", "icons": "stage 3/4 icons", "tiles": "stage 4/4 tiles"]
-        let result = try AtlasBuilder.build(set, network: network, modelPath: model, settings: settings, outDir: out) { p in
+        let result = try AtlasBuilder.build(set, network: network, modelPath: model, settings: settings, outDir: out, shard: shardSpec,
+                                            collection: MapRecipe.collectionReference(collectDir, outDir: out)) { p in
             if bars[p.stage] == nil {
                 for (_, b) in bars { b.finish() }
                 bars = [:]
@@ -97,7 +121,7 @@ struct MapCommand: ParsableCommand {
         }
         for (_, b) in bars { b.finish() }
         seconds += result.stageSeconds.map { ($0.stage, $0.seconds) }
-        report(result, seconds: seconds, total: Date().timeIntervalSince(start))
+        report(result, shard: shardSpec, seconds: seconds, total: Date().timeIntervalSince(start))
     }
 
     /// The rendering spelling of the collect preprocessing (unit = [0, 1] = none; none = raw bytes = range:0:255).
@@ -124,34 +148,48 @@ struct MapCommand: ParsableCommand {
                                  + "--icon-size 1…2048, --steps ≥ 1, --power ≥ 0, --whitening ≥ 0", code: AtlasExit.usage)
         }
         s.reduce = ReduceSettings(method: method, neighbors: neighbors, minDist: minDist, metric: m, seed: seed)
-        (s.render, _) = try makeRenderOptions(param: param, size: iconSize, steps: steps, lr: lr, upsample: upsample,
-                                              transforms: transforms, preprocess: renderPreprocess,
+        (s.render, _) = try makeRenderOptions(param: output.param, size: iconSize, steps: steps, lr: lr, upsample: output.upsample,
+                                              transforms: output.transforms, preprocess: renderPreprocess,
                                               model: model)
-        s.format = try parseTileFormat(format)
+        s.format = try parseTileFormat(output.format)
         s.minCount = minCount; s.power = power; s.tries = tries; s.batch = iconBatch; s.seed = seed
-        s.whitening = whitening; s.title = title
+        s.whitening = whitening; s.title = output.title
         return s
     }
 
-    func report(_ result: AtlasResult, seconds: [(String, Double)], total: Double) {
+    func report(_ result: AtlasResult, shard: ShardSpec?, seconds: [(String, Double)], total: Double) {
         let stages = seconds.map { String(format: "%@ %.1fs", $0.0, $0.1) }.joined(separator: " · ")
-        if json {
+        if output.json {
             var summary: [String: Any] = [
-                "out": out, "index": "\(out)/atlas.json", "viewer": "\(out)/index.html", "seconds": total,
+                "out": out, "seconds": total, "assembled": result.index != nil,
                 "stages": Dictionary(seconds.map { ($0.0, $0.1) }, uniquingKeysWith: +), "layout_reused": result.layoutReused,
                 "icons_rendered": result.iconsRendered, "icons_reused": result.iconsReused, "threads": Parallel.threadCount,
             ]
-            summary["grids"] = result.index.grids.map { ["id": $0.id, "cells": $0.cells.count, "canvas": [$0.canvas.width, $0.canvas.height],
-                                                        "max_zoom": $0.tiles.maxZoom] as [String: Any] }
+            if let shard {
+                summary["shard"] = "\(shard)"
+                summary["manifest"] = "\(out)/\(ShardManifest.path(kind: "map", spec: shard))"
+            }
+            if let index = result.index {
+                summary["index"] = "\(out)/atlas.json"
+                summary["viewer"] = "\(out)/index.html"
+                summary["grids"] = index.grids.map { ["id": $0.id, "cells": $0.cells.count, "canvas": [$0.canvas.width, $0.canvas.height],
+                                                     "max_zoom": $0.tiles.maxZoom] as [String: Any] }
+            }
             if let data = try? JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]) {
                 print(String(decoding: data, as: UTF8.self))
             }
             return
         }
-        let grids = result.index.grids.map { "\($0.id) \($0.cells.count) cells" }.joined(separator: ", ")
-        note("wrote \(out): \(grids); \(result.iconsRendered) icons rendered, \(result.iconsReused) reused"
-             + (result.layoutReused ? ", layout reused" : ""), quiet: global.quiet)
-        note(String(format: "time %.1fs: ", total) + stages, quiet: global.quiet)
-        note("browse it: open \(out)/index.html", quiet: global.quiet)
+        let made = "\(result.iconsRendered) icons rendered, \(result.iconsReused) reused" + (result.layoutReused ? ", layout reused" : "")
+        if let index = result.index {
+            let grids = index.grids.map { "\($0.id) \($0.cells.count) cells" }.joined(separator: ", ")
+            note("wrote \(out): \(grids); \(made)", quiet: global.quiet)
+            note(String(format: "time %.1fs: ", total) + stages, quiet: global.quiet)
+            note("browse it: open \(out)/index.html", quiet: global.quiet)
+        } else if let shard {
+            note("wrote shard \(shard) into \(out)/icons: \(made)", quiet: global.quiet)
+            note(String(format: "time %.1fs: ", total) + stages, quiet: global.quiet)
+            note("when every shard is done, assemble the atlas: atlas merge \(out)", quiet: global.quiet)
+        }
     }
 }

@@ -6,10 +6,10 @@ import Foundation
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
-        abstract: "Print a Slurm or Kubernetes job that runs a gallery in shards on a cluster, then merges them.",
+        abstract: "Print a Slurm or Kubernetes job that runs a gallery, collection or atlas in shards on a cluster, then merges them.",
         discussion: """
-        The command after -- is what every shard runs (without --shard: the plan adds --shard auto); its --out \
-        folder must be on storage every node shares. Save the output and submit it:
+        The command after -- is what every shard runs: atlas gallery, collect or map, without --shard (the plan \
+        adds --shard auto); its --out folder must be on storage every node shares. Save the output and submit it:
 
           atlas plan slurm --shards 4 --cpus 16 --time 2:00:00 -- gallery model.onnx --layer mixed4a --out /shared/out > submit.sh
           bash submit.sh
@@ -49,7 +49,8 @@ struct PlanCommand: ParsableCommand {
             discussion: """
             The script calls sbatch --parsable twice: the array (--array=0-(N-1), each task runs the command with \
             --shard auto, which reads SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT), then atlas merge OUT with \
-            --dependency=afterok:<array id>. Logs go to OUT/shards/logs.
+            --dependency=afterok:<array id>. For map, a first job runs the command with --layout-only (collection \
+            and layout, once) and the array starts after it. Logs go to OUT/shards/logs.
 
               atlas plan slurm --shards 4 --cpus 16 --time 2:00:00 --partition cpu -- gallery model.onnx --layer mixed4a --out /shared/out > submit.sh
               bash submit.sh

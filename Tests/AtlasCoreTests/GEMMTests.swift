@@ -128,7 +128,9 @@ final class GEMMTests: XCTestCase {
                 let a = TestData.uniform([m * k], seed: 40), b = TestData.uniform([k * n], seed: 41)
                 let lda = transA ? m : k
                 let packed = PackedA(kernel: kernel, transA: transA, m: m, k: k, a: a.data, lda: lda)
-                let other = PackedA(kernel: kernel, transA: transA, m: m, k: k + 1, a: b.data, lda: k + 1)
+                // Another shape (k + 1), read from a buffer large enough for it either way round.
+                let o = TestData.uniform([(k + 1) * max(m, k + 1)], seed: 42)
+                let other = PackedA(kernel: kernel, transA: transA, m: m, k: k + 1, a: o.data, lda: k + 1)
                 var results = [[UInt32]]()
                 for p in [nil, packed, other] {
                     let c = Tensor(zeros: [m, n])

@@ -42,7 +42,7 @@ final class AtlasBuilderTests: XCTestCase {
         XCTAssertEqual(stages, ["reduce", "icons", "tiles"])
         XCTAssertFalse(first.layoutReused)
         let index = try AtlasIndex.decode(try Data(contentsOf: URL(fileURLWithPath: out + "/atlas.json")))
-        XCTAssertEqual(try index.jsonData(), try first.index.jsonData())
+        XCTAssertEqual(try index.jsonData(), try XCTUnwrap(first.index).jsonData())
         XCTAssertEqual(index.kind, .atlas)
         XCTAssertEqual(index.grids.map(\.id), ["g4", "g8"])
         XCTAssertEqual(first.iconsRendered, index.grids.reduce(0) { $0 + $1.cells.count })

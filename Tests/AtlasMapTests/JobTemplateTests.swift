@@ -39,6 +39,36 @@ final class JobTemplateTests: XCTestCase {
         XCTAssertNotEqual(try bashSyntax(script.replacingOccurrences(of: "ATLAS_MERGE\n)", with: "ATLAS_MERGE\n")).0, 0, "bash -n cannot fail")
     }
 
+    /// collect: array + merge as for a gallery; map: a --layout-only job first, the array after it, then the merge.
+    func testSlurmScriptsForCollectAndMap() throws {
+        let collect = JobTemplates.slurm(try JobPlan(arguments: ["collect", "m.onnx", "--images", "/d/img", "--layer", "x", "--out", "/s/acts"],
+                                                     shards: 3), time: nil, partition: nil, memory: nil, account: nil)
+        XCTAssertTrue(collect.contains("exec atlas collect m.onnx --images /d/img --layer x --out /s/acts --shard auto --quiet"), collect)
+        XCTAssertTrue(collect.contains("array_id=$(sbatch --parsable <<'ATLAS_SHARDS'"), collect)
+        XCTAssertFalse(collect.contains("--layout-only"))
+        XCTAssertEqual(try bashSyntax(collect).0, 0)
+
+        let args = ["map", "m.onnx", "--activations", "/s/acts", "--layer", "x", "--grid", "20,40", "--out", "/s/atlas"]
+        let map = JobTemplates.slurm(try JobPlan(arguments: args, shards: 3, cpus: 4), time: "1:00:00", partition: nil, memory: nil, account: nil)
+        let pieces = ["layout_id=$(sbatch --parsable <<'ATLAS_LAYOUT'", "#SBATCH --job-name=atlas-map-layout",
+                      "exec atlas map m.onnx --activations /s/acts --layer x --grid 20,40 --out /s/atlas --layout-only --quiet",
+                      "array_id=$(sbatch --parsable --dependency=afterok:\"$layout_id\" <<'ATLAS_SHARDS'",
+                      "exec atlas map m.onnx --activations /s/acts --layer x --grid 20,40 --out /s/atlas --shard auto --quiet",
+                      "merge_id=$(sbatch --parsable --dependency=afterok:\"$array_id\" <<'ATLAS_MERGE'", "exec atlas merge /s/atlas"]
+        var at = map.startIndex
+        for piece in pieces {   // in this order
+            guard let r = map.range(of: piece, range: at..<map.endIndex) else { return XCTFail("missing or out of order: \(piece) in\n\(map)") }
+            at = r.upperBound
+        }
+        XCTAssertEqual(map.components(separatedBy: "#SBATCH --time=1:00:00").count, 4, "the time limit on all three jobs")
+        let (status, message) = try bashSyntax(map)
+        XCTAssertEqual(status, 0, message)
+        XCTAssertThrowsError(try JobPlan(arguments: args + ["--layout-only"], shards: 3))
+        let yaml = try JobTemplates.kubernetes(try JobPlan(arguments: args, shards: 3), image: "i", claim: "c", mount: "/s", memory: nil)
+        XCTAssertTrue(yaml.contains("first run the command with --layout-only"), yaml)
+        for document in yaml.components(separatedBy: "\n---\n") { try checkStructure(document) }
+    }
+
     func testKubernetesIndexedJobAndMergeJob() throws {
         let plan = try JobPlan(arguments: command, shards: 4, cpus: 8, name: "My_Gallery")
         let yaml = try JobTemplates.kubernetes(plan, image: "registry.example/atlas:1", claim: "atlas-data", mount: "/shared", memory: "4Gi")

@@ -59,6 +59,66 @@ final class NetworkTests: XCTestCase {
         XCTAssertTrue(conv.toArray().contains { $0 < 0 }, "the test must exercise the ReLU")
     }
 
+    /// A forward kept for backward holds only what backward reads: Relu's backward reads its output and Conv's
+    /// none, so Conv → Relu stays fused, the pre-ReLU value is never kept, and the gradient equals an unfused run's
+    /// (the Conv output captured, which turns the fusion off) bit for bit.
+    func testConvReluStaysFusedInRunsKeptForBackward() throws {
+        let net = try smallNet()
+        let x = TestData.uniform([2, 2, 6, 6], seed: 9)
+        let fusedOut = try net.forward(x, capture: ["pool"], keepForBackward: true)
+        let seed = TestData.uniform(fusedOut["pool"]!.shape, seed: 10)
+        XCTAssertThrowsError(try net.backward(from: ["pool": seed], at: ["/block/conv/Conv_output_0"], keepForward: true))
+        let fused = try net.backward(from: ["pool": seed])
+        _ = try net.forward(x, capture: ["pool", "/block/conv/Conv_output_0"], keepForBackward: true)
+        let unfused = try net.backward(from: ["pool": seed])
+        XCTAssertEqual(fused.toArray().map(\.bitPattern), unfused.toArray().map(\.bitPattern))
+        XCTAssertTrue(fused.toArray().contains { $0 != 0 })
+    }
+
+    /// Two conv branches joined by a channel Concat ("cat": channels 0–2 from branch a, 3–4 from b), then a Relu.
+    func branchNet() throws -> Network {
+        var b = ModelBuilder()
+        b.input("x", [nil, 2, 5, 5])
+        b.floats("wa", [3, 2, 3, 3], (0..<54).map { Float(($0 * 29) % 13) / 13 - 0.5 })
+        b.floats("wb", [2, 2, 1, 1], [0.7, -0.3, 0.2, 0.9])
+        b.node("Conv", ["x", "wa"], ["a"], [ModelBuilder.intsAttr("pads", [1, 1, 1, 1])])
+        b.node("Conv", ["x", "wb"], ["b"])
+        b.node("Concat", ["a", "b"], ["cat"], [ModelBuilder.intAttr("axis", 1)])
+        b.node("Relu", ["cat"], ["y"])
+        b.output("y")
+        return try Network(model: try b.read())
+    }
+
+    /// Channels the caller reads of a Concat prune the branches that produce none of them: branch b never runs,
+    /// its channels read as zeros, and the read channels and the input gradient equal the unpruned run's bit for bit.
+    func testConcatBranchesNobodyReadsAreSkipped() throws {
+        let net = try branchNet()
+        let x = TestData.uniform([2, 2, 5, 5], seed: 11)
+        let full = try net.forward(x, capture: ["cat"], keepForBackward: true)["cat"]!
+        let seed = Tensor(zeros: full.shape)
+        for n in 0..<2 { for i in 0..<25 { seed.data[(n * 5 + 1) * 25 + i] = Float(i % 7) - 3 } }   // channel 1 only
+        let fullGrad = try net.backward(from: ["cat": seed])
+        net.resetStats()
+        let pruned = try net.forward(x, capture: ["cat"], keepForBackward: true, channels: ["cat": [1]])["cat"]!
+        XCTAssertEqual(net.stats.layers.filter { $0.op == "Conv" }.count, 1, "branch b must not run")
+        let prunedGrad = try net.backward(from: ["cat": seed])
+        for n in 0..<2 {
+            for c in 0..<5 {
+                for i in 0..<25 {
+                    let at = (n * 5 + c) * 25 + i
+                    XCTAssertEqual(pruned.data[at].bitPattern, c < 3 ? full.data[at].bitPattern : 0)
+                }
+            }
+        }
+        XCTAssertEqual(prunedGrad.toArray().map(\.bitPattern), fullGrad.toArray().map(\.bitPattern))
+        XCTAssertTrue(prunedGrad.toArray().contains { $0 != 0 })
+        // When a later step reads the Concat (here the Relu, captured too), nothing is pruned.
+        net.resetStats()
+        let both = try net.forward(x, capture: ["cat", "y"], channels: ["cat": [1]])
+        XCTAssertEqual(net.stats.layers.filter { $0.op == "Conv" }.count, 2)
+        XCTAssertEqual(both["cat"]!.toArray(), full.toArray())
+    }
+
     /// Gradient of Σ R·value for two captured values at once, against central differences in double.
     func testBackwardMatchesFiniteDifferences() throws {
         let net = try smallNet()

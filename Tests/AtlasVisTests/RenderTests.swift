@@ -139,6 +139,12 @@ final class RenderTests: XCTestCase {
         let two = try Parallel.withThreads(2) { try r.render(objectives, seeds: seeds, options: opts) }
         XCTAssertEqual(bytes(one.tensor), bytes(two.tensor))
         XCTAssertEqual(one.values, two.values)
+        // Network passes in slices of two icons (then one) give the same bytes as one pass over all three.
+        let sliced = try renderer()
+        sliced.networkBatch = 2
+        let three = try sliced.render(objectives, seeds: seeds, options: opts)
+        XCTAssertEqual(bytes(three.tensor), bytes(one.tensor))
+        XCTAssertEqual(three.values, one.values)
         for i in 0..<3 {
             let alone = try r.render([objectives[i]], seeds: [seeds[i]], options: opts)
             XCTAssertEqual(bytes(alone.tensor), bytes(one.tensor.slice(batch: i..<(i + 1))), "icon \(i)")

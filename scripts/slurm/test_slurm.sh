@@ -2,7 +2,8 @@
 # End-to-end test of `atlas plan slurm` on a real Slurm: starts a private single-node cluster on localhost
 # (munged + slurmctld + slurmd from Debian's slurm-wlm, config and state in a temporary folder, odd ports),
 # submits the plan's 4-task job array rendering a small gallery of the bundled Fashion-MNIST model plus its
-# afterok merge job, waits (bounded), and compares the merged folder byte for byte with a single-process run.
+# afterok merge job, and a 3-task sharded activation collection plus its merge, waits (bounded), and compares
+# both merged folders byte for byte with single-process runs.
 # Prints PASS or FAIL (exit 0 / 1) and stops only the daemons it started.
 #
 #   scripts/slurm/test_slurm.sh [path/to/atlas]        (default .build/release/atlas; KEEP=1 keeps the folder)
@@ -15,6 +16,8 @@ atlas=$(realpath -m "${1:-$repo/.build/release/atlas}")
 model="$repo/Assets/fashion-mnist/fashion_cnn.onnx"
 timeout_s=${ATLAS_SLURM_TIMEOUT:-600}
 gallery=(gallery "$model" --layer features.conv3.0 --channels 0..11 --size 32 --steps 24 --seed 7 --format png)
+collect=(collect "$model" --images "$repo/Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz" --layer features.conv3.0
+         --limit 300 --part-images 50 --per-image 2 --seed 3)
 started=$(date +%s)
 
 say() { echo "[slurm-test $(($(date +%s) - started))s] $*"; }
@@ -95,40 +98,62 @@ done
 [ "$state" = idle ] || { echo "FAIL: node not idle (state '$state')"; tail -5 "$work"/slurm*.log; exit 1; }
 say "cluster up: $(sinfo -h -o '%P %D node %c cpus %T') · slurm $(sinfo -V | cut -d' ' -f2)"
 
-out="$work/out"
+out="$work/out" acts="$work/acts"
 "$atlas" plan slurm --shards 4 --cpus 1 --time 15:00 --atlas "$atlas" -- "${gallery[@]}" --out "$out" >"$work/submit.sh"
-submitted=$(bash "$work/submit.sh")
-echo "$submitted"
-array_id=$(sed -n 's/^shards: job array \([0-9]*\).*/\1/p' <<<"$submitted")
-merge_id=$(sed -n 's/.*merge: job \([0-9]*\).*/\1/p' <<<"$submitted")
-[ -n "$array_id" ] && [ -n "$merge_id" ] || { echo "FAIL: could not read the job ids"; exit 1; }
+"$atlas" plan slurm --shards 3 --cpus 1 --time 15:00 --atlas "$atlas" -- "${collect[@]}" --out "$acts" >"$work/submit-collect.sh"
+job_ids() {   # the array and merge job ids printed by a submit script
+    local submitted
+    submitted=$(bash "$1")
+    echo "$submitted" >&2
+    echo "$(sed -n 's/^shards: job array \([0-9]*\).*/\1/p' <<<"$submitted") $(sed -n 's/.*merge: job \([0-9]*\).*/\1/p' <<<"$submitted")"
+}
+read -r array_id merge_id <<<"$(job_ids "$work/submit.sh")"
+read -r collect_array_id collect_merge_id <<<"$(job_ids "$work/submit-collect.sh")"
+[ -n "$array_id" ] && [ -n "$merge_id" ] && [ -n "$collect_array_id" ] && [ -n "$collect_merge_id" ] || {
+    echo "FAIL: could not read the job ids"; exit 1; }
 
-say "single-process reference run meanwhile"
+say "single-process reference runs meanwhile"
 ATLAS_THREADS=1 "$atlas" "${gallery[@]}" --out "$work/single" --quiet
+ATLAS_THREADS=1 "$atlas" "${collect[@]}" --out "$work/acts-single" --quiet
 
-merge_state=PENDING
+job_state() { scontrol show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -1 | cut -d= -f2; }
+finished() { case "$1" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|"") return 0 ;; *) return 1 ;; esac; }
+merge_state=PENDING collect_merge_state=PENDING
 while [ $(($(date +%s) - started)) -lt "$timeout_s" ]; do
-    merge_state=$(scontrol show job "$merge_id" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -1 | cut -d= -f2)
-    case "$merge_state" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|"") break ;; esac
+    merge_state=$(job_state "$merge_id")
+    collect_merge_state=$(job_state "$collect_merge_id")
+    finished "$merge_state" && finished "$collect_merge_state" && break
     sleep 2
 done
-say "array $array_id tasks: $(scontrol show job "$array_id" | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 | sort | uniq -c | xargs)"
-say "merge job $merge_id: ${merge_state:-unknown}"
-ls "$out/shards/logs" | sed 's/^/  log: /'
+for job in "$array_id" "$collect_array_id"; do
+    say "array $job tasks: $(scontrol show job "$job" | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 | sort | uniq -c | xargs)"
+done
+say "merge jobs: gallery $merge_id ${merge_state:-unknown} · collect $collect_merge_id ${collect_merge_state:-unknown}"
+ls "$out/shards/logs" "$acts/shards/logs" | sed 's/^/  log: /'
 
-if [ "$merge_state" != COMPLETED ]; then
-    echo "FAIL: merge job ended $merge_state"
-    tail -n 20 "$out"/shards/logs/* "$work/slurmctld.log" 2>/dev/null | tail -n 60
+if [ "$merge_state" != COMPLETED ] || [ "$collect_merge_state" != COMPLETED ]; then
+    echo "FAIL: merge jobs ended $merge_state (gallery), $collect_merge_state (collect)"
+    tail -n 20 "$out"/shards/logs/* "$acts"/shards/logs/* "$work/slurmctld.log" 2>/dev/null | tail -n 60
     exit 1
 fi
 shard_logs=$(ls "$out/shards/logs" | grep -c -- '-merge-' || true)
 manifests=$(ls "$out/shards"/gallery-*-of-4.json | wc -l)
+collect_manifests=$(ls "$acts/shards"/collect-*-of-3.json | wc -l)
 files=$(cd "$work/single" && find . -type f | wc -l)
+collect_files=$(cd "$work/acts-single" && find . -type f | wc -l)
+status=0
 if [ "$manifests" -eq 4 ] && diff -r --exclude=shards "$work/single" "$out" >/dev/null; then
-    say "merged output = single run: $files files byte-identical (shards/ holds 4 manifests + logs, $shard_logs merge log)"
-    echo PASS
+    say "merged gallery = single run: $files files byte-identical (shards/ holds 4 manifests + logs, $shard_logs merge log)"
 else
     diff -rq --exclude=shards "$work/single" "$out" | head
-    echo "FAIL: merged output differs from the single run ($manifests manifests)"
-    exit 1
+    echo "FAIL: merged gallery differs from the single run ($manifests manifests)"
+    status=1
 fi
+if [ "$collect_manifests" -eq 3 ] && [ "$collect_files" -gt 1 ] && diff -r --exclude=shards "$work/acts-single" "$acts" >/dev/null; then
+    say "merged collection = single run: $collect_files files byte-identical (collect.json + $((collect_files - 1)) part files)"
+else
+    diff -rq --exclude=shards "$work/acts-single" "$acts" | head
+    echo "FAIL: merged collection differs from the single run ($collect_manifests manifests)"
+    status=1
+fi
+[ $status -eq 0 ] && echo PASS || exit 1

@@ -137,19 +137,9 @@ PY
   [[ -s "$shot" ]] || die "no screenshot written"
   # Not blank: overall contrast, and many colours in the map area left of the panel (tiles, not flat UI).
   local w=${WINDOW%,*} h=${WINDOW#*,} sd colours
-  local IM; IM=$(command -v magick || command -v convert || true)
-  if [[ -n "$IM" ]]; then
-    sd=$("$IM" "$shot" -format '%[fx:standard_deviation]' info:)
-    colours=$("$IM" "$shot" -crop "$((w - 340))x$((h - 120))+0+60" +repage -format '%k' info:)
-  elif python3 -c 'import PIL' 2>/dev/null; then
-    read -r sd colours < <(python3 -c '
-import sys; from PIL import Image, ImageStat
-im = Image.open(sys.argv[1]).convert("RGB"); w, h = im.size
-print(sum(ImageStat.Stat(im.convert("L")).stddev) / 255, len(im.crop((0, 60, w - 340, h - 60)).getcolors(1 << 24)))' "$shot")
-  else  # standard library only (CI)
-    read -r sd colours < <(python3 "$HERE/png_stats.py" "$shot" 0 60 "$((w - 340))" "$((h - 120))") \
-      || die "cannot read the screenshot $shot"
-  fi
+  # Standard library only, the same on every machine (an ImageMagick `convert` may be a stand-in that cannot -format).
+  read -r sd colours < <(python3 "$HERE/png_stats.py" "$shot" 0 60 "$((w - 340))" "$((h - 120))") \
+    || die "cannot read the screenshot $shot"
   python3 -c "import sys; sys.exit(0 if float('$sd') > 0.03 and int('$colours') > 200 else 1)" \
     || die "screenshot looks blank: std-dev $sd, $colours colours in the map area ($shot)"
   echo "  ok  screenshot                   std-dev $sd, $colours colours in the map area${SHOT:+ -> $shot}"

@@ -9,9 +9,14 @@ public protocol ElementwiseLayer: Layer {
     func apply(_ x: SIMD8<Float>) -> SIMD8<Float>
     /// g·f′(x) for eight elements, given g = ∂L/∂y, the input x and the output y.
     func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float>
+    /// Whether `grad` reads x (when false it gets zeros, and a forward kept for backward need not hold x).
+    var gradientReadsInput: Bool { get }
 }
 
 extension ElementwiseLayer {
+    public var gradientReadsInput: Bool { true }
+    public var backwardReads: BackwardReads { gradientReadsInput ? [.inputs, .output] : .output }
+
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
         var r = SIMD8<Float>()
         for i in 0..<8 { r[i] = apply(x[i]) }
@@ -38,20 +43,20 @@ extension ElementwiseLayer {
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         guard needsGrad.first == true else { return [nil] }
         let x = inputs[0]
-        let gx = Tensor(zeros: x.shape)
+        let gx = Tensor(uninitialized: x.shape)   // every element is written
         let px = UnsafePointer(x.data), py = UnsafePointer(output.data), pg = UnsafePointer(gradOutput.data)
-        let out = gx.data
+        let out = gx.data, readsX = gradientReadsInput
         Parallel.forRanges(x.count, grain: Broadcast.grain) { r in
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
-                store8(grad(load8(pg + i), load8(px + i), load8(py + i)), out + i)
+                store8(grad(load8(pg + i), readsX ? load8(px + i) : SIMD8(), load8(py + i)), out + i)
                 i += 8
             }
             // Tail: pad the last few elements into one vector.
             let n = r.upperBound - i
             if n > 0 {
                 var g = SIMD8<Float>(), xv = SIMD8<Float>(), yv = SIMD8<Float>()
-                for k in 0..<n { g[k] = pg[i + k]; xv[k] = px[i + k]; yv[k] = py[i + k] }
+                for k in 0..<n { g[k] = pg[i + k]; if readsX { xv[k] = px[i + k] }; yv[k] = py[i + k] }
                 let v = grad(g, xv, yv)
                 for k in 0..<n { out[i + k] = v[k] }
             }
@@ -60,14 +65,16 @@ extension ElementwiseLayer {
     }
 }
 
-/// max(x, 0).
+/// max(x, 0). The gradient passes where y > 0, which is exactly where x > 0 (NaN and −0 give y = 0), so backward
+/// reads only the output and a preceding Conv can be fused with it even in runs kept for backward.
 public struct Relu: ElementwiseLayer {
     public init() {}
     public var name: String { "Relu" }
+    public var gradientReadsInput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { x > 0 ? x : 0 }
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { x.replacing(with: 0, where: .!(x .> 0)) }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
-        g.replacing(with: 0, where: .!(x .> 0))
+        g.replacing(with: 0, where: .!(y .> 0))
     }
 }
 

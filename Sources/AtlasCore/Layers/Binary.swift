@@ -96,7 +96,7 @@ public enum BinaryKernel<R: BinaryRule> {
         guard let shape = try? Broadcast.shape(a.shape, b.shape) else {
             preconditionFailure("\(R.name): unvalidated shapes \(a.shape), \(b.shape)")
         }
-        let out = Tensor(zeros: shape)
+        let out = Tensor(uninitialized: shape)   // the plan visits every output element
         let pa = UnsafePointer(a.data), pb = UnsafePointer(b.data), py = out.data
         Broadcast.Plan(out: shape, a: a.shape, b: b.shape).run { o, oa, ob, n, sa, sb in
             let y = py + o, x = pa + oa, z = pb + ob
@@ -138,7 +138,7 @@ public enum BinaryKernel<R: BinaryRule> {
 
     /// g·∂y/∂a or g·∂y/∂b at every output element.
     static func elementGrad(wrtA: Bool, _ a: Tensor, _ b: Tensor, _ y: Tensor, _ g: Tensor) -> Tensor {
-        let t = Tensor(zeros: y.shape)
+        let t = Tensor(uninitialized: y.shape)
         let pa = UnsafePointer(a.data), pb = UnsafePointer(b.data)
         let py = UnsafePointer(y.data), pg = UnsafePointer(g.data), pt = t.data
         Broadcast.Plan(out: y.shape, a: a.shape, b: b.shape).run { o, oa, ob, n, sa, sb in

@@ -36,6 +36,8 @@ public struct Conv2D: Layer {
     }
 
     public var name: String { "Conv" }
+    /// The input gradient is Wᵀ·dY: backward needs the input's shape only.
+    public var backwardReads: BackwardReads { [] }
 
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] {
         let g = try geometry(inputs)
@@ -178,7 +180,8 @@ public struct Conv2D: Layer {
                 .run(x: dy, packs: packs, bias: nil, relu: false, y: dx.data)
             return [dx]
         }
-        let dx = Tensor(zeros: inputs[0].shape)
+        // The pointwise path writes every element (beta 0); the others accumulate into zeros.
+        let dx = g.isPointwise && g.groups == 1 && g.outPlane > 0 ? Tensor(uninitialized: inputs[0].shape) : Tensor(zeros: inputs[0].shape)
         let out = dx.data
         if g.batch == 0 || g.outPlane == 0 { return [dx] }
         if g.isDepthwise {

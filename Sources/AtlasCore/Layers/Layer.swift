@@ -19,10 +19,23 @@ public protocol Layer {
 
     /// Multiply-adds for one forward pass on these input shapes (for `inspect` and GFLOPS figures).
     func multiplyAdds(_ inputs: [[Int]]) -> Int
+
+    /// Which forward values `backward` reads. A forward run kept for backward holds only these, and `backward`
+    /// gets shape-only placeholders (`Tensor(placeholder:)`) for the rest. Defaults to inputs and output.
+    var backwardReads: BackwardReads { get }
 }
 
 extension Layer {
     public func multiplyAdds(_ inputs: [[Int]]) -> Int { 0 }
+    public var backwardReads: BackwardReads { [.inputs, .output] }
+}
+
+/// The forward values a layer's `backward` reads (beyond their shapes).
+public struct BackwardReads: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let inputs = BackwardReads(rawValue: 1)
+    public static let output = BackwardReads(rawValue: 2)
 }
 
 /// Why a layer cannot accept the given input shapes.

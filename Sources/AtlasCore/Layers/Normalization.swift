@@ -40,90 +40,109 @@ public struct LRN: Layer {
 
     public func multiplyAdds(_ inputs: [[Int]]) -> Int { (inputs.first.map(Tensor.elementCount) ?? 0) * (size + 2) }
 
-    /// Calls `body(plane, channel, spatial offset, s)` for 8-lane blocks of every plane, s = bias + α/size·Σx².
-    /// The last block of a plane overlaps the previous one when the plane size is not a multiple of 8.
-    private func forBlocks(_ x: Tensor, _ body: (Int, Int, Int, SIMD8<Float>) -> Void) {
-        let n = x.shape[0], c = x.shape[1], hw = x.count / max(n * c, 1)
-        let src = UnsafePointer(x.data)
-        let (below, above) = reach
-        let k = alpha / Float(size), b = bias
-        Parallel.forRanges(n * c, grain: max(1, 16_384 / max(hw, 1))) { r in
-            for p in r {
-                let ch = p % c
-                let first = p - ch + max(0, ch - below), last = p - ch + min(c - 1, ch + above)
-                if hw >= 8 {
-                    var i = 0
-                    while i < hw {
-                        let o = min(i, hw - 8)
-                        var acc = SIMD8<Float>()
-                        for q in first...last { let v = load8(src + q * hw + o); acc.addProduct(v, v) }
-                        body(p, ch, o, acc * k + b)
-                        i += 8
-                    }
-                } else {
-                    for o in 0..<hw {
-                        var acc: Float = 0
-                        for q in first...last { let v = src[q * hw + o]; acc += v * v }
-                        body(p, ch, o, SIMD8(repeating: acc * k + b))
+    /// Column blocks across all channels: `body(image, spatial offset, lanes, vectors, scratch)` for blocks of up to
+    /// 8 × 16 contiguous spatial positions (one partial 16-lane vector when a plane is smaller than 16). The last
+    /// block of a plane overlaps the previous one when the plane size is not a multiple of the block; overlapping
+    /// positions compute the same values again. Each task gets a scratch of `buffers` × C × vectors 16-lane vectors,
+    /// so a block's channels are read from memory once (contiguous runs the prefetcher follows), then swept in cache.
+    private func forColumns(_ shape: [Int], buffers: Int,
+                            _ body: (Int, Int, Int, Int, UnsafeMutablePointer<SIMD16<Float>>) -> Void) {
+        let n = shape[0], c = shape[1], hw = Tensor.elementCount(Array(shape[2...]))
+        guard n > 0, c > 0, hw > 0 else { return }
+        let lanes = Swift.min(16, hw), vectors = Swift.max(1, Swift.min(8, hw / 16)), width = lanes * vectors
+        let blocks = (hw + width - 1) / width
+        let grain = Swift.max(1, 65_536 / Swift.max(1, c * width))   // about 64K floats of input per task
+        Parallel.forRanges(n * blocks, grain: grain) { r in
+            Scratch.with(.layer, count: buffers * c * vectors * 16) { floats in
+                floats.withMemoryRebound(to: SIMD16<Float>.self, capacity: buffers * c * vectors) { scratch in
+                    for task in r {
+                        let image = task / blocks, o = Swift.min((task % blocks) * width, hw - width)
+                        body(image, o, lanes, vectors, scratch)
                     }
                 }
             }
         }
+    }
+
+    /// 16 floats at `p` (the first `lanes`, the rest zero when a plane is narrower than 16).
+    @inline(__always) private static func load(_ p: UnsafePointer<Float>, _ lanes: Int) -> SIMD16<Float> {
+        if lanes == 16 { return load16(p) }
+        var v = SIMD16<Float>()
+        for i in 0..<lanes { v[i] = p[i] }
+        return v
+    }
+
+    @inline(__always) private static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+        if lanes == 16 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self); return }
+        for i in 0..<lanes { p[i] = v[i] }
+    }
+
+    /// s^−β on 16 lanes (two 8-lane halves).
+    @inline(__always) private static func power(_ s: SIMD16<Float>, _ beta: Float) -> SIMD16<Float> {
+        SIMD16(lowHalf: negativePower(s.lowHalf, beta), highHalf: negativePower(s.highHalf, beta))
+    }
+
+    /// Copies one block (`vectors` vectors of every channel) from `src` into `xs[ch · vectors + j]`.
+    @inline(__always) private static func gather(_ src: UnsafePointer<Float>, _ xs: UnsafeMutablePointer<SIMD16<Float>>,
+                                                 c: Int, hw: Int, lanes: Int, vectors: Int) {
+        for ch in 0..<c { for j in 0..<vectors { xs[ch * vectors + j] = load(src + ch * hw + j * 16, lanes) } }
     }
 
     public func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0]
-        let y = Tensor(zeros: x.shape)
-        let hw = x.count / max(x.shape[0] * x.shape[1], 1)
+        let y = Tensor(uninitialized: x.shape)   // every element is written
+        let c = x.shape[1], hw = x.count / Swift.max(x.shape[0] * c, 1)
         let src = UnsafePointer(x.data), dst = y.data, beta = beta
-        forBlocks(x) { p, _, o, s in
-            let f = negativePower(s, beta)
-            if hw >= 8 { store8(load8(src + p * hw + o) * f, dst + p * hw + o) } else { dst[p * hw + o] = src[p * hw + o] * f[0] }
+        let (below, above) = reach
+        let k = alpha / Float(size), b = bias
+        forColumns(x.shape, buffers: 1) { image, o, lanes, vectors, xs in
+            let base = image * c * hw + o
+            LRN.gather(src + base, xs, c: c, hw: hw, lanes: lanes, vectors: vectors)
+            for ch in 0..<c {
+                let q0 = Swift.max(0, ch - below), q1 = Swift.min(c - 1, ch + above)
+                for j in 0..<vectors {
+                    // s = bias + α/size·Σx² over the window, summed in channel order.
+                    var acc = SIMD16<Float>()
+                    for q in q0...q1 { let v = xs[q * vectors + j]; acc.addProduct(v, v) }
+                    let f = LRN.power(acc * k + b, beta)
+                    LRN.store(xs[ch * vectors + j] * f, dst + base + ch * hw + j * 16, lanes)
+                }
+            }
         }
         return y
     }
 
-    /// ∂L/∂x_j = g_j·s_j^−β − (2αβ/size)·x_j·Σ_{c: j in window(c)} g_c·x_c·s_c^(−β−1).
+    /// ∂L/∂x_j = g_j·s_j^−β − (2αβ/size)·x_j·Σ_{c: j in window(c)} g_c·x_c·s_c^(−β−1), one channel sweep per block.
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         guard needsGrad.first == true else { return [nil] }
         let x = inputs[0]
-        let n = x.shape[0], c = x.shape[1], hw = x.count / max(n * c, 1)
-        let f = Tensor(zeros: x.shape), t = Tensor(zeros: x.shape)
-        let src = UnsafePointer(x.data), gy = UnsafePointer(gradOutput.data)
-        let pf = f.data, pt = t.data, beta = beta
-        forBlocks(x) { p, _, o, s in
-            let i = p * hw + o
-            let fv = negativePower(s, beta)
-            if hw >= 8 {
-                store8(fv, pf + i)
-                store8(load8(gy + i) * load8(src + i) * fv / s, pt + i)
-            } else {
-                pf[i] = fv[0]; pt[i] = gy[i] * src[i] * fv[0] / s[0]
-            }
-        }
-        let gx = Tensor(zeros: x.shape)
-        let dst = gx.data, ct = UnsafePointer(t.data), cf = UnsafePointer(f.data)
+        let c = x.shape[1], hw = x.count / Swift.max(x.shape[0] * c, 1)
+        let gx = Tensor(uninitialized: x.shape)   // every element is written
+        let src = UnsafePointer(x.data), gy = UnsafePointer(gradOutput.data), dst = gx.data
         let (below, above) = reach
-        let k = 2 * alpha * beta / Float(size)
-        Parallel.forRanges(n * c, grain: max(1, 16_384 / max(hw, 1))) { r in
-            for p in r {
-                let ch = p % c
-                // Channels whose window contains ch: [ch − above, ch + below].
-                let first = p - ch + max(0, ch - above), last = p - ch + min(c - 1, ch + below)
-                var i = 0
-                while i + 8 <= hw {
-                    var acc = SIMD8<Float>()
-                    for q in first...last { acc += load8(ct + q * hw + i) }
-                    let j = p * hw + i
-                    store8(load8(gy + j) * load8(cf + j) - k * load8(src + j) * acc, dst + j)
-                    i += 8
+        let beta = beta, k = alpha / Float(size), b = bias, k2 = 2 * alpha * beta / Float(size)
+        forColumns(x.shape, buffers: 3) { image, o, lanes, vectors, scratch in
+            let xs = scratch, fs = scratch + c * vectors, ts = scratch + 2 * c * vectors
+            let base = image * c * hw + o
+            LRN.gather(src + base, xs, c: c, hw: hw, lanes: lanes, vectors: vectors)
+            for ch in 0..<c {
+                let q0 = Swift.max(0, ch - below), q1 = Swift.min(c - 1, ch + above)
+                for j in 0..<vectors {
+                    var acc = SIMD16<Float>()
+                    for q in q0...q1 { let v = xs[q * vectors + j]; acc.addProduct(v, v) }
+                    let s = acc * k + b, f = LRN.power(s, beta), i = ch * vectors + j
+                    fs[i] = f
+                    ts[i] = LRN.load(gy + base + ch * hw + j * 16, lanes) * xs[i] * f / s
                 }
-                while i < hw {
-                    var acc: Float = 0
-                    for q in first...last { acc += ct[q * hw + i] }
-                    let j = p * hw + i
-                    dst[j] = gy[j] * cf[j] - k * src[j] * acc
-                    i += 1
+            }
+            for ch in 0..<c {
+                // Channels whose window contains ch: [ch − above, ch + below].
+                let q0 = Swift.max(0, ch - above), q1 = Swift.min(c - 1, ch + below)
+                for j in 0..<vectors {
+                    var acc = SIMD16<Float>()
+                    for q in q0...q1 { acc += ts[q * vectors + j] }
+                    let i = ch * vectors + j, at = base + ch * hw + j * 16
+                    LRN.store(LRN.load(gy + at, lanes) * fs[i] - k2 * xs[i] * acc, dst + at, lanes)
                 }
             }
         }
@@ -186,7 +205,7 @@ public struct BatchNorm: Layer {
     }
 
     public func forward(_ inputs: [Tensor]) -> Tensor {
-        let x = inputs[0], y = Tensor(zeros: x.shape)
+        let x = inputs[0], y = Tensor(uninitialized: x.shape)
         let (a, b) = coefficients()
         BatchNorm.affine(x, into: y, a: a, b: b)
         return y
@@ -194,7 +213,7 @@ public struct BatchNorm: Layer {
 
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         guard needsGrad.first == true else { return [nil] }
-        let gx = Tensor(zeros: inputs[0].shape)
+        let gx = Tensor(uninitialized: inputs[0].shape)
         let a = coefficients().a
         BatchNorm.affine(gradOutput, into: gx, a: a, b: [Float](repeating: 0, count: a.count))
         return [gx]

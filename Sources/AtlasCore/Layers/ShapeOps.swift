@@ -3,7 +3,7 @@
 
 /// A fresh copy of `t` under `shape`.
 private func copied(_ t: Tensor, as shape: [Int]) -> Tensor {
-    let out = Tensor(zeros: shape)
+    let out = Tensor(uninitialized: shape)
     let src = UnsafePointer(t.data), dst = out.data
     Parallel.forRanges(t.count, grain: 1 << 18) { r in (dst + r.lowerBound).update(from: src + r.lowerBound, count: r.count) }
     return out
@@ -205,6 +205,8 @@ public struct Concat: Layer {
     public var axis: Int
     public init(axis: Int) { self.axis = axis }
     public var name: String { "Concat" }
+    /// Backward slices the output gradient by the inputs' shapes only.
+    public var backwardReads: BackwardReads { [] }
 
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] {
         guard let first = inputs.first else { throw ShapeError("Concat needs at least one input") }
@@ -233,7 +235,7 @@ public struct Concat: Layer {
 
     public func forward(_ inputs: [Tensor]) -> Tensor {
         guard let shape = try? outputShape(inputs.map(\.shape)) else { preconditionFailure("Concat: unvalidated shapes") }
-        let out = Tensor(zeros: shape)
+        let out = Tensor(uninitialized: shape)   // the inputs tile every output row
         let (outer, sizes, offsets, row) = blocks(inputs.map(\.shape))
         let srcs = inputs.map { UnsafePointer($0.data) }, dst = out.data
         let k = inputs.count
@@ -246,7 +248,7 @@ public struct Concat: Layer {
 
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         let (outer, sizes, offsets, row) = blocks(inputs.map(\.shape))
-        let grads: [Tensor?] = inputs.indices.map { i in i < needsGrad.count && needsGrad[i] ? Tensor(zeros: inputs[i].shape) : nil }
+        let grads: [Tensor?] = inputs.indices.map { i in i < needsGrad.count && needsGrad[i] ? Tensor(uninitialized: inputs[i].shape) : nil }
         let dsts = grads.map { $0?.data }, src = UnsafePointer(gradOutput.data)
         let k = inputs.count
         Parallel.forEach(outer * k) { job in

@@ -35,31 +35,21 @@ public enum Collector {
             manifest = CollectManifest(model: model, settings: settings, inputs: source.inputs, channels: 0, spatial: [],
                                        labels: labels, items: total, parts: [], complete: false)
         }
+        if manifest.parts.isEmpty, let shape = try layerShape(sampler, settings: settings) {
+            (manifest.channels, manifest.spatial) = shape
+        }
         let resumed = min(total, manifest.parts.count * settings.partImages)
         var status = CollectProgress(itemsDone: resumed, itemsTotal: total, resumedItems: resumed)
         try progress?(status)
         for p in manifest.parts.count..<partCount {
-            let range = p * settings.partImages ..< min(total, (p + 1) * settings.partImages)
-            var rows: [Float] = [], records: [CollectRecord] = []
-            var channels = manifest.channels
-            var spatial = manifest.spatial
-            let failed = try source.forEachBatch(range, batch: settings.batch, preprocessor: preprocessor) { tensor, items in
-                let got = try sampler.sample(tensor, items: items)
-                if channels == 0 { channels = got.channels }
-                guard got.channels == channels else { throw CollectError.badPart("channel count changed: \(got.channels) vs \(channels)") }
-                if spatial.isEmpty { spatial = try layerSpatial(sampler, input: tensor) }
-                rows += got.rows
-                records += got.records.map { var r = $0; r.image = source.relativeName(r.item); return r }
-                status.itemsDone += items.count
+            let range = partRange(p, settings: settings, total: total)
+            let part = try collectPart(p, range: range, source: source, sampler: sampler, preprocessor: preprocessor,
+                                       settings: settings, channels: &manifest.channels, spatial: &manifest.spatial, folder: folder) { done in
+                status.itemsDone += done
                 try progress?(status)
             }
             status.itemsDone = range.upperBound
             try progress?(status)
-            let part = try writePart(p, range: range, rows: rows, channels: channels, records: records,
-                                     skipped: failed.map { SkippedImage(image: source.name($0.item), reason: $0.error.reason) },
-                                     folder: folder)
-            manifest.channels = channels
-            manifest.spatial = spatial
             manifest.parts.append(part)
             manifest.complete = manifest.parts.count == partCount
             try folder.write(Array(try manifest.jsonData()), to: "collect.json")
@@ -69,6 +59,42 @@ public enum Collector {
             try folder.write(Array(try manifest.jsonData()), to: "collect.json")
         }
         return manifest
+    }
+
+    /// Candidate items of part `p`: `[p·partImages, (p+1)·partImages)` clipped to `total`.
+    static func partRange(_ p: Int, settings: CollectSettings, total: Int) -> Range<Int> {
+        p * settings.partImages ..< min(total, (p + 1) * settings.partImages)
+    }
+
+    /// Samples the items of `range` and writes part `p` (npy, then jsonl, each atomically). `channels`/`spatial`
+    /// are the layer's (filled from the first batch when still unknown); `advanced(n)` reports n more items done.
+    static func collectPart(_ p: Int, range: Range<Int>, source: ImageSource, sampler: ActivationSampler, preprocessor: Preprocessor,
+                            settings: CollectSettings, channels: inout Int, spatial: inout [Int], folder: OutputFolder,
+                            advanced: (Int) throws -> Void) throws -> CollectPart {
+        var rows: [Float] = [], records: [CollectRecord] = []
+        var c = channels, hw = spatial
+        let failed = try source.forEachBatch(range, batch: settings.batch, preprocessor: preprocessor) { tensor, items in
+            let got = try sampler.sample(tensor, items: items)
+            if c == 0 { c = got.channels }
+            guard got.channels == c else { throw CollectError.badPart("channel count changed: \(got.channels) vs \(c)") }
+            if hw.isEmpty { hw = try layerSpatial(sampler, input: tensor) }
+            rows += got.rows
+            records += got.records.map { var r = $0; r.image = source.relativeName(r.item); return r }
+            try advanced(items.count)
+        }
+        channels = c
+        spatial = hw
+        return try writePart(p, range: range, rows: rows, channels: c, records: records,
+                             skipped: failed.map { SkippedImage(image: source.name($0.item), reason: $0.error.reason) },
+                             folder: folder)
+    }
+
+    /// Channels and `[H, W]` of the layer from the network's plan for one `settings.input` image, so that every
+    /// part (an empty one included) and every shard records the same shape; nil when the plan lacks the layer.
+    static func layerShape(_ sampler: ActivationSampler, settings: CollectSettings) throws -> (Int, [Int])? {
+        guard settings.input.count == 3, let shape = try sampler.network.plan(for: [1] + settings.input).shapes[sampler.value],
+              shape.count == 4 || shape.count == 2 else { return nil }
+        return (shape[1], shape.count == 4 ? [shape[2], shape[3]] : [1, 1])
     }
 
     /// `[H, W]` of the layer for this input shape (from the network's plan).

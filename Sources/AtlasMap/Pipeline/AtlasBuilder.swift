@@ -44,7 +44,8 @@ public struct AtlasStageProgress: Sendable {
 
 /// What a build did.
 public struct AtlasResult: Sendable {
-    public var index: AtlasIndex
+    /// The written index; nil for a shard run (icons only).
+    public var index: AtlasIndex?
     public var layoutReused: Bool
     public var iconsRendered: Int
     public var iconsReused: Int
@@ -55,7 +56,13 @@ public struct AtlasResult: Sendable {
 public enum AtlasBuilder {
     /// Builds the atlas of `set` into `outDir` (see the file comment). Throws `ReduceError`, `RenderError`,
     /// `OutputError`, `ImageError` or the network's errors.
+    ///
+    /// With `shard`, renders only icons `i, i+n, …` (job order: grid by grid, cells row-major, tries), keeps the
+    /// shard manifest `shards/map-<i>-of-<n>.json` (settings: `MapRecipe`, which pins the collection at
+    /// `collection` and the layout by SHA-256) and assembles nothing (`index` nil): `atlas merge` does that.
+    /// `collection` is how the merge finds the collection: relative to `outDir`, or absolute.
     public static func build(_ set: ActivationSet, network: Network, modelPath: String, settings: AtlasSettings, outDir: String,
+                             shard: ShardSpec? = nil, collection: String = "activations",
                              progress: ((AtlasStageProgress) -> Void)? = nil) throws -> AtlasResult {
         guard !settings.grids.isEmpty, settings.grids.allSatisfy({ (1...1024).contains($0) }), Set(settings.grids).count == settings.grids.count else {
             throw ReduceError.invalidParameter("grid sizes must be distinct and in 1…1024, got \(settings.grids)")
@@ -74,13 +81,11 @@ public enum AtlasBuilder {
         }
 
         progress?(AtlasStageProgress(stage: "reduce", done: 0, total: 1, unit: "layout"))
-        let dataKey = SHA256.hex([UInt8](try set.manifest.jsonData()))
-        let (raw, reused) = try LayoutStage.layout(set.activations, dataKey: dataKey, settings: settings.reduce, folder: folder)
+        let (raw, reused) = try layout(set, settings: settings, folder: folder)
         progress?(AtlasStageProgress(stage: "reduce", done: 1, total: 1, unit: "layout"))
         lap("reduce")
 
-        let unit = try LayoutNormalization.normalize(raw)
-        let grids = try AtlasGrid.grids(layout: unit, activations: set.activations, sizes: settings.grids, minCount: settings.minCount)
+        let grids = try self.grids(set, layout: raw, sizes: settings.grids, minCount: settings.minCount)
         let whitening = try Whitening(activations: set.activations, relativeRegularization: settings.whitening)
         lap("grids")
 
@@ -101,64 +106,104 @@ public enum AtlasBuilder {
                 }
             }
         }
-        let rendered = try store.render(jobs, batch: settings.batch) { p in
+        let recipe = try MapRecipe(settings, set: set, layout: raw, collection: collection, modelPath: modelPath, icons: jobs.count)
+        let mine = shard.map { $0.items(of: jobs.count) } ?? Array(jobs.indices)
+        let log = try shard.map { try ShardLog(folder: folder, kind: "map", spec: $0, total: jobs.count, settings: ShardManifest.settingsJSON(recipe)) }
+        let rendered = try store.render(mine.map { jobs[$0] }, batch: settings.batch, progress: { p in
             progress?(AtlasStageProgress(stage: "icons", done: p.stepsDone, total: p.stepsTotal, unit: "icon-steps"))
-        }
+        }, mayReuse: { k in log?.matches(item: mine[k]) != false },
+           finished: { k in try log?.finished(item: mine[k], files: iconFiles(jobs[mine[k]].id)) },
+           checkpoint: { complete in try log?.write(complete: complete) })
         lap("icons")
+        var result = AtlasResult(index: nil, layoutReused: reused, iconsRendered: rendered.rendered,
+                                 iconsReused: mine.count - rendered.rendered, stageSeconds: timings)
+        guard shard == nil else { return result }
 
-        var index = AtlasIndex(kind: .atlas, title: settings.title ?? "Activation atlas of \(set.manifest.settings.layer)",
-                               model: set.manifest.model, layer: set.manifest.settings.layer, seed: settings.seed,
-                               settings: recorded(settings, set: set))
+        result.index = try assemble(recipe, set: set, grids: grids, values: rendered.values, folder: folder) { g in
+            progress?(AtlasStageProgress(stage: "tiles", done: g, total: grids.count, unit: "grids"))
+        }
+        progress?(AtlasStageProgress(stage: "tiles", done: grids.count, total: grids.count, unit: "grids"))
+        lap("tiles")
+        result.stageSeconds = timings
+        return result
+    }
+
+    /// The raw 2-D layout of `set` (from `folder/layout.npy` when it matches, else computed and written) and
+    /// whether it was reused. `atlas map --layout-only` stops here.
+    public static func layout(_ set: ActivationSet, settings: AtlasSettings, folder: OutputFolder) throws -> (layout: Tensor, reused: Bool) {
+        let dataKey = SHA256.hex([UInt8](try set.manifest.jsonData()))
+        return try LayoutStage.layout(set.activations, dataKey: dataKey, settings: settings.reduce, folder: folder)
+    }
+
+    /// The G×G grids of the normalised layout.
+    static func grids(_ set: ActivationSet, layout raw: Tensor, sizes: [Int], minCount: Int) throws -> [AtlasGrid] {
+        let unit = try LayoutNormalization.normalize(raw)
+        return try AtlasGrid.grids(layout: unit, activations: set.activations, sizes: sizes, minCount: minCount)
+    }
+
+    /// Tiles, `atlas.png`, `atlas.json`/`atlas.js` and the viewer from finished icons: per cell the try with the
+    /// highest objective value (`values` in job order, as `build` lists the jobs). The one assembly path of a
+    /// single run and of `atlas merge`.
+    static func assemble(_ recipe: MapRecipe, set: ActivationSet, grids: [AtlasGrid], values: [Double?], folder: OutputFolder,
+                         progress: ((Int) -> Void)? = nil) throws -> AtlasIndex {
+        let format = recipe.tiles.tileFormat
+        var index = AtlasIndex(kind: .atlas, title: recipe.title, model: set.manifest.model, layer: set.manifest.settings.layer,
+                               seed: UInt64(recipe.seed) ?? 0, settings: recorded(recipe, set: set))
         var k = 0
         for (g, grid) in grids.enumerated() {
-            progress?(AtlasStageProgress(stage: "tiles", done: g, total: grids.count, unit: "grids"))
+            progress?(g)
             var icons: [PlacedIcon] = []
             for (c, cell) in grid.cells.enumerated() {
-                let tries = (0..<settings.tries).map { k + c * settings.tries + $0 }
+                let tries = (0..<recipe.tries).map { k + c * recipe.tries + $0 }
                 var best = tries[0]
-                for j in tries.dropFirst() where (rendered.values[j] ?? -.infinity) > (rendered.values[best] ?? -.infinity) { best = j }
-                let path = IconStore.path(jobs[best].id)
-                let top = CellSummary.topClasses(cell.members, records: set.records, labels: set.manifest.labels, count: settings.topClasses)
+                for j in tries.dropFirst() where (values[j] ?? -.infinity) > (values[best] ?? -.infinity) { best = j }
+                let path = IconStore.path(iconId(grid.size, cell, try: best - tries[0]))
+                let top = CellSummary.topClasses(cell.members, records: set.records, labels: set.manifest.labels, count: recipe.topClasses)
                 let record = AtlasIndex.Cell(x: cell.x, y: cell.y, n: cell.count, norm: CellSummary.norm(grid.means, row: c),
                                              top: top.isEmpty ? nil : top,
-                                             samples: CellSummary.samples(cell.members, records: set.records, count: settings.samplesPerCell),
+                                             samples: CellSummary.samples(cell.members, records: set.records, count: recipe.samplesPerCell),
                                              label: top.first?.label, icon: path)
                 icons.append(PlacedIcon(image: try ImageCodec.decode(file: folder.file(path)), cell: record))
             }
-            k += grid.cells.count * settings.tries
+            k += grid.cells.count * recipe.tries
             let layout = GridLayout(id: "g\(grid.size)", label: "\(grid.size)×\(grid.size) · \(grid.cells.count) cells",
-                                    columns: grid.size, rows: grid.size, cellSize: settings.render.size,
-                                    background: RGB8(hex: "#111111") ?? .black, format: settings.format)
+                                    columns: grid.size, rows: grid.size, cellSize: recipe.render.size,
+                                    background: RGB8(hex: "#111111") ?? .black, format: format)
             let tiles = folder.tilesDirectory(gridId: layout.id)
             if FileManager.default.fileExists(atPath: tiles) { try? FileManager.default.removeItem(atPath: tiles) }
             let written = try Assembly.writeGrid(try Assembly.Canvas(icons: icons, layout: layout), to: folder,
                                                  fullImage: g == 0 ? "atlas.png" : nil,
-                                                 fullImageMaxPixels: settings.fullImageMaxPixels, dzi: true)
+                                                 fullImageMaxPixels: recipe.fullImageMaxPixels, dzi: true)
             index.grids.append(written.grid)
         }
-        progress?(AtlasStageProgress(stage: "tiles", done: grids.count, total: grids.count, unit: "grids"))
         try folder.writeIndex(index)
         try folder.writeViewer()
-        lap("tiles")
-        return AtlasResult(index: index, layoutReused: reused, iconsRendered: rendered.rendered,
-                           iconsReused: jobs.count - rendered.rendered, stageSeconds: timings)
+        return index
     }
 
     /// `g<G>-<x>-<y>-t<try>`.
     static func iconId(_ g: Int, _ cell: GridCell, try t: Int) -> String { "g\(g)-\(cell.x)-\(cell.y)-t\(t)" }
 
+    /// Icon ids in job order.
+    static func iconIds(_ grids: [AtlasGrid], tries: Int) -> [String] {
+        grids.flatMap { grid in grid.cells.flatMap { cell in (0..<tries).map { iconId(grid.size, cell, try: $0) } } }
+    }
+
+    /// Files of one icon listed in a shard manifest: the PNG and its sidecar.
+    static func iconFiles(_ id: String) -> [String] { [IconStore.path(id), "icons/\(id).json"] }
+
     /// The settings recorded in atlas.json.
-    static func recorded(_ s: AtlasSettings, set: ActivationSet) -> [String: JSONValue] {
-        let c = set.manifest.settings, o = s.render
+    static func recorded(_ r: MapRecipe, set: ActivationSet) -> [String: JSONValue] {
+        let c = set.manifest.settings
         return [
-            "grids": .array(s.grids.map { .int($0) }), "min_count": .int(s.minCount), "reduce": .string(s.reduce.method.rawValue),
-            "neighbors": .int(s.reduce.neighbors), "min_dist": .double(s.reduce.minDist), "metric": .string(s.reduce.metric),
-            "power": .double(Double(s.power)), "icon_size": .int(o.size), "steps": .int(o.steps),
-            "learning_rate": .double(Double(String(o.learningRate)) ?? 0), "transforms": .string(o.transforms.description),
-            "param": .string(o.param.rawValue), "tries": .int(s.tries), "whitening": .double(s.whitening),
+            "grids": .array(r.grids.map { .int($0) }), "min_count": .int(r.minCount), "reduce": .string(r.reduce),
+            "neighbors": .int(r.neighbors), "min_dist": .double(r.minDist), "metric": .string(r.metric),
+            "power": .double(Double(r.power)), "icon_size": .int(r.render.size), "steps": .int(r.render.steps),
+            "learning_rate": .double(Double(r.render.learningRate) ?? 0), "transforms": .string(r.render.transforms),
+            "param": .string(r.render.param), "tries": .int(r.tries), "whitening": .double(r.whitening),
             "samples": .int(set.activations.shape[0]), "images": .int(set.manifest.items), "per_image": .int(c.perImage),
             "attribution": .string(c.attribution.rawValue), "collect_seed": .int(Int(truncatingIfNeeded: c.seed)),
-            "format": .string(s.format.fileExtension),
+            "format": .string(r.tiles.tileFormat.fileExtension),
         ]
     }
 }

@@ -1,7 +1,7 @@
 /// Shard manifests: what one shard of a split job wrote, so that `atlas merge` can check and assemble the
 /// shards of a shared output folder without the model or the original command line.
 ///
-/// The contract for any kind of sharded job (gallery today; collect and map plug in the same way):
+/// The contract for any kind of sharded job (`gallery`: icons; `collect`: parts; `map`: atlas icons):
 /// - the job has `total` items in a fixed order; shard `i/n` owns items `i, i+n, i+2n, …` (`ShardSpec`);
 /// - every shard writes only its own files, each atomically, then `shards/<kind>-<i>-of-<n>.json` (this manifest,
 ///   also atomically) listing its items and, per item, every file with its SHA-256; `complete` turns true only
@@ -10,7 +10,8 @@
 ///   seed, format, …) as canonical JSON; `fingerprint` is the SHA-256 of that JSON, so shards of one job agree
 ///   on it and shards of different jobs do not;
 /// - a `ShardAssembler` registered for the kind turns verified shards into the final output from `settings`
-///   alone, with the same code path as a single-machine run, so the merged folder is byte-identical.
+///   alone (plus inputs that `settings` pins by SHA-256, such as a map's collection and layout), with the same
+///   code path as a single-machine run, so the merged folder is byte-identical.
 import Foundation
 
 /// One file a shard wrote, relative to the output folder.

@@ -4,9 +4,10 @@ import Foundation
 
 /// Turns the verified shards of one job kind into the final output.
 ///
-/// To make a new kind mergeable (e.g. `collect`, `map`): write manifests with `ShardManifest` from each shard
-/// run, implement this protocol with the same assembly function the single-machine run calls, and pass an
-/// instance to `ShardMerge.merge`. Assembly must depend only on `settings` and the listed files.
+/// Kinds: `gallery` (GalleryShardAssembler), `collect` (CollectShardAssembler), `map` (MapShardAssembler). To
+/// make a new kind mergeable: write manifests with `ShardLog` from each shard run, implement this protocol with
+/// the same assembly function the single-machine run calls, and pass an instance to `ShardMerge.merge`.
+/// Assembly must depend only on `settings` and the listed files (and inputs `settings` pins by checksum).
 public protocol ShardAssembler {
     /// The manifest `kind` this assembler handles.
     var kind: String { get }
@@ -23,9 +24,12 @@ public struct ShardMergeResult: Sendable {
     public var filesVerified: Int
     /// The index written, when the kind writes one.
     public var index: AtlasIndex?
+    /// One line on what was written, for kinds without an index (e.g. `collect.json: …`).
+    public var summary: String?
 
-    public init(kind: String, shardCount: Int, items: Int, filesVerified: Int, index: AtlasIndex?) {
+    public init(kind: String, shardCount: Int, items: Int, filesVerified: Int, index: AtlasIndex?, summary: String? = nil) {
         self.kind = kind; self.shardCount = shardCount; self.items = items; self.filesVerified = filesVerified; self.index = index
+        self.summary = summary
     }
 }
 
@@ -61,7 +65,7 @@ public enum ShardMergeError: Error, CustomStringConvertible, Equatable {
         }
         switch self {
         case .noManifests(let dir):
-            return "\(dir)/shards holds no shard manifests; run the shards (atlas gallery … --shard i/n) into this folder first"
+            return "\(dir)/shards holds no shard manifests; run the shards (atlas gallery|collect|map … --shard i/n) into this folder first"
         case .missing(let names): return "shards missing: \(list(names)); run them, then merge again"
         case .incomplete(let names): return "shards not finished: \(list(names)); rerun them (finished items are kept), then merge again"
         case .corrupt(let what): return "corrupt or partial shard output: \(list(what)); rerun those shards to repair it, then merge again"

@@ -20,8 +20,10 @@ final class Trace {
 extension Network {
     @inline(__always) static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-    /// Runs the steps needed for `targets` and returns their values by slot.
-    func execute(_ plan: Plan, inputs: [String: Tensor], targets: [Int], keepForBackward: Bool) throws -> [Int: Tensor] {
+    /// Runs the steps needed for `targets` and returns their values by slot. `channels` (by slot) prunes channel
+    /// Concats whose output only the caller reads (see `Network.forward`).
+    func execute(_ plan: Plan, inputs: [String: Tensor], targets: [Int], keepForBackward: Bool,
+                 channels: [Int: Set<Int>] = [:]) throws -> [Int: Tensor] {
         let slots = plan.slotNames.count
         var values = [Tensor?](repeating: nil, count: slots)
         var depends = [Bool](repeating: false, count: slots)
@@ -31,15 +33,22 @@ extension Network {
             depends[slot] = true
         }
         for (slot, t) in plan.constantSlots { values[slot] = t }
-        let executed = plan.stepsNeeded(for: targets)
+        let skipped = Network.prunedConcatInputs(plan, targets: targets, channels: channels)
+        let executed = plan.stepsNeeded(for: targets, skipping: skipped)
+        // A skipped input reads as zeros (and depends on nothing, so backward never enters its branch).
+        for s in skipped { values[s] = Tensor(zeros: plan.shapes[plan.slotNames[s]] ?? []) }
         for i in executed { depends[plan.stepOutput[i]] = plan.stepInputs[i].contains { depends[$0] } }
 
         var keep = [Bool](repeating: false, count: slots)
         for t in targets { keep[t] = true }
         if keepForBackward {
+            // The runtime inputs (the caller holds them anyway) and what each step's backward reads; the rest
+            // reaches backward as shape-only placeholders.
+            for slot in plan.inputSlots.values { keep[slot] = true }
             for i in executed where depends[plan.stepOutput[i]] {
-                keep[plan.stepOutput[i]] = true
-                for s in plan.stepInputs[i] { keep[s] = true }
+                let reads = plan.steps[i].layer.backwardReads
+                if reads.contains(.output) { keep[plan.stepOutput[i]] = true }
+                if reads.contains(.inputs) { for s in plan.stepInputs[i] { keep[s] = true } }
             }
         }
         var lastUse = [Int](repeating: -1, count: slots)
@@ -88,6 +97,37 @@ extension Network {
         return result
     }
 
+    /// Inputs of channel Concats (axis 1) that hold none of the channels the caller reads of the Concat's output,
+    /// for outputs no executed step reads (so nothing else can see the zeros that stand in for them).
+    static func prunedConcatInputs(_ plan: Plan, targets: [Int], channels: [Int: Set<Int>]) -> Set<Int> {
+        guard !channels.isEmpty else { return [] }
+        var skipped = Set<Int>()
+        let readers = Set(plan.stepsNeeded(for: targets).flatMap { plan.stepInputs[$0] })
+        for (slot, wanted) in channels where !readers.contains(slot) {
+            guard let p = plan.producer[slot], let concat = plan.steps[p].layer as? Concat else { continue }
+            let shapes = plan.stepInputs[p].map { plan.shapes[plan.slotNames[$0]] ?? [] }
+            guard let rank = shapes.first?.count, rank >= 2, concat.axis == 1 || concat.axis == 1 - rank,
+                  shapes.allSatisfy({ $0.count == rank }) else { continue }
+            var first = 0
+            for (k, s) in plan.stepInputs[p].enumerated() {
+                let range = first..<(first + shapes[k][1])
+                first = range.upperBound
+                if !wanted.contains(where: range.contains) && plan.producer[s] != nil { skipped.insert(s) }
+            }
+        }
+        // An input requested itself or read by another executed step must still be computed (computing it may
+        // bring in more steps, hence the loop).
+        skipped.subtract(targets)
+        while true {
+            let others = plan.stepsNeeded(for: targets, skipping: skipped)
+                .filter { !(plan.steps[$0].layer is Concat && channels[plan.stepOutput[$0]] != nil) }
+                .flatMap { plan.stepInputs[$0] }
+            let next = skipped.subtracting(others)
+            if next == skipped { return skipped }
+            skipped = next
+        }
+    }
+
     /// The Relu step right after the Conv at `pos` when it is the only reader of the Conv's output and that
     /// output is neither requested nor kept for backward (so no one can see that it was never materialized).
     static func fusableRelu(after pos: Int, _ executed: [Int], _ plan: Plan, keep: [Bool], lastUse: [Int]) -> Int? {
@@ -96,6 +136,11 @@ extension Network {
         guard plan.steps[next].layer is Relu, plan.stepInputs[next] == [convOut], !keep[convOut],
               lastUse[convOut] == pos + 1 else { return nil }
         return next
+    }
+
+    /// A shape-only stand-in for a value that was not kept (the step's `backwardReads` says it is not read).
+    func placeholder(_ plan: Plan, _ slot: Int) -> Tensor {
+        Tensor(placeholder: plan.shapes[plan.slotNames[slot]] ?? [])
     }
 
     /// Propagates `seeds` (gradients by slot) back through the traced steps to `inputSlot`.
@@ -124,11 +169,12 @@ extension Network {
                 if pending.isEmpty { break }   // nothing upstream is needed: skip this step's backward
             }
             defer { if release && !targets.contains(o) { trace.values[o] = nil } }   // no earlier step's backward needs it
-            guard let g = grads.removeValue(forKey: o), let out = trace.values[o] else { continue }
+            guard let g = grads.removeValue(forKey: o) else { continue }
             let inputSlots = plan.stepInputs[i]
             let needs = inputSlots.map { trace.depends[$0] }
             guard needs.contains(true) else { continue }
-            let ins = inputSlots.map { trace.values[$0] ?? Tensor(zeros: []) }
+            let out = trace.values[o] ?? placeholder(plan, o)
+            let ins = inputSlots.map { trace.values[$0] ?? placeholder(plan, $0) }
             let t0 = Network.now()
             let result = plan.steps[i].layer.backward(ins, output: out, gradOutput: g, needsGrad: needs)
             for (k, s) in inputSlots.enumerated() where needs[k] && k < result.count {

@@ -89,17 +89,22 @@ public final class Network {
     /// empty, the graph outputs are computed. Returns the captured values (and the outputs when none are
     /// captured), keyed by the names given. Buffers are freed as soon as no remaining step reads them, except
     /// captured values and, with `keepForBackward`, what `backward` needs.
+    ///
+    /// `channels` may say which channels of a captured value the caller reads (feature-vis objectives): when that
+    /// value is a channel Concat that no other step reads, inputs holding none of those channels are not computed
+    /// (nor back-propagated) and their channels read as zeros. The channels named are bit-identical either way.
     public func forward(_ input: Tensor, capture: Set<String> = [], until: String? = nil,
-                        keepForBackward: Bool = false) throws -> [String: Tensor] {
+                        keepForBackward: Bool = false, channels: [String: Set<Int>] = [:]) throws -> [String: Tensor] {
         guard let info = self.input, graph.inputs.count == 1 else {
             throw ModelError.invalidGraph("the model has \(graph.inputs.count) runtime inputs; use forward(inputs:)")
         }
-        return try forward(inputs: [info.name: input], capture: capture, until: until, keepForBackward: keepForBackward)
+        return try forward(inputs: [info.name: input], capture: capture, until: until, keepForBackward: keepForBackward,
+                           channels: channels)
     }
 
-    /// Runs the network on named inputs (see `forward(_:capture:until:keepForBackward:)`).
+    /// Runs the network on named inputs (see `forward(_:capture:until:keepForBackward:channels:)`).
     public func forward(inputs: [String: Tensor], capture: Set<String> = [], until: String? = nil,
-                        keepForBackward: Bool = false) throws -> [String: Tensor] {
+                        keepForBackward: Bool = false, channels: [String: Set<Int>] = [:]) throws -> [String: Tensor] {
         trace = nil
         let plan = try self.plan(for: inputs.mapValues(\.shape))
         var requested: [(name: String, slot: Int)] = []
@@ -118,7 +123,12 @@ public final class Network {
                 throw ModelError.unknownLayer(name)
             }
         }
-        let result = try execute(plan, inputs: inputs, targets: requested.map(\.slot), keepForBackward: keepForBackward)
+        var channelNeeds: [Int: Set<Int>] = [:]
+        for (name, set) in channels {
+            if let s = plan.slotOf[try resolve(name)] { channelNeeds[s, default: []].formUnion(set) }
+        }
+        let result = try execute(plan, inputs: inputs, targets: requested.map(\.slot), keepForBackward: keepForBackward,
+                                 channels: channelNeeds)
         var out = folded
         for (name, s) in requested { out[name] = result[s] }
         return out

@@ -121,13 +121,13 @@ public final class Plan: @unchecked Sendable {
         self.timings = steps.map { LayerTiming(node: $0.node, op: $0.op, output: $0.output) }
     }
 
-    /// Steps (indices, in order) needed to compute the given slots.
-    func stepsNeeded(for targets: [Int]) -> [Int] {
+    /// Steps (indices, in order) needed to compute the given slots, not counting the producers of `skipping`.
+    func stepsNeeded(for targets: [Int], skipping: Set<Int> = []) -> [Int] {
         var needed = [Bool](repeating: false, count: steps.count)
         var stack = targets
         var seen = Set<Int>()
         while let s = stack.popLast() {
-            guard seen.insert(s).inserted, let p = producer[s], !needed[p] else { continue }
+            guard !skipping.contains(s), seen.insert(s).inserted, let p = producer[s], !needed[p] else { continue }
             needed[p] = true
             stack.append(contentsOf: stepInputs[p])
         }

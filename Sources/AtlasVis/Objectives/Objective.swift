@@ -39,6 +39,15 @@ public enum ObjectiveKind: Equatable, Sendable {
             return nil
         }
     }
+
+    /// The channels of `layer` this term reads (value and gradient), or nil for all of them (directions read
+    /// every channel through the activation norm of their cosine).
+    public var channelsRead: Set<Int>? {
+        switch self {
+        case let .neuron(_, c, _, _), let .channel(_, c): return [c]
+        case .direction, .directionNeuron, .classLogit, .deepdream, .diversity, .totalVariation, .l1, .l2, .blur: return nil
+        }
+    }
 }
 
 /// One weighted term, optionally restricted to one icon of the batch.
@@ -104,6 +113,29 @@ public struct Objective: Equatable, Sendable {
 
     /// Layers the objective reads (sorted, unique); image terms read none.
     public var layers: [String] { Array(Set(terms.compactMap { $0.kind.layer })).sorted() }
+    /// Per layer, the channels the terms read, for layers whose terms all name their channels (the network may
+    /// then skip branches that produce none of them; see `Network.forward(_:capture:…channels:)`).
+    public var channelsRead: [String: Set<Int>] {
+        var out: [String: Set<Int>] = [:], all = Set<String>()
+        for t in terms {
+            guard let l = t.kind.layer else { continue }
+            if let c = t.kind.channelsRead { out[l, default: []].formUnion(c) } else { all.insert(l) }
+        }
+        for l in all { out[l] = nil }
+        return out
+    }
+    /// The objective of icons `range` of a batch as a batch of their own: per-icon terms are renumbered from 0 and
+    /// terms of other icons dropped (for icon-independent objectives, its values equal those icons' values).
+    public func restricted(to range: Range<Int>) -> Objective {
+        Objective(terms: terms.compactMap { t in
+            guard let i = t.icon else { return t }
+            guard range.contains(i) else { return nil }
+            var r = t
+            r.icon = i - range.lowerBound
+            return r
+        })
+    }
+
     /// Whether some term reads the image itself (TV, L1, L2, blur).
     public var readsImage: Bool { terms.contains { $0.kind.layer == nil } }
     /// Whether icons of a batch influence each other (diversity).

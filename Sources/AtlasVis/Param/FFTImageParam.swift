@@ -77,21 +77,20 @@ public struct FFTImageParam: ImageParam {
     /// The image before colour decorrelation and sigmoid (`irfft2(spectrum ⊙ scale) / 4`), `[N, C, H, W]`.
     public func linearImage(_ params: Tensor) -> Tensor {
         let n = params.shape[0]
-        let out = Tensor(zeros: [n, channels, height, width])
+        let out = Tensor(uninitialized: [n, channels, height, width])   // each job writes its whole plane
         let t = tables, h = height, w = width, k = frequencyColumns, per = 2 * h * k
-        Parallel.forEach(n * channels) { job in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * per)
-            defer { scratch.deallocate() }
+        Parallel.forEach(n * channels) { job in Scratch.with(.layer, count: 2 * per) { scratch in
             let spec = scratch, z = scratch + per
             let src = params.data + job * per
-            for i in 0..<per { spec[i] = src[i] * t.scale[i % (h * k)] }
+            let half = h * k   // real then imaginary parts, both scaled by [H][K]
+            for i in 0..<half { spec[i] = src[i] * t.scale[i]; spec[half + i] = src[half + i] * t.scale[i] }
             // [Zr; Zi] = [[C, -S], [S, C]] · [Xr; Xi]   (transform over ky)
             VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, t.ay, lda: 2 * h, spec, ldb: k, z, ldc: k)
             // image = Zr · Bc + Zi · Bs                   (real inverse over kx)
             let img = out.data + job * h * w
             VisKernels.matmul(m: h, n: w, k: k, z, lda: k, t.bc, ldb: w, img, ldc: w)
             VisKernels.matmul(m: h, n: w, k: k, z + h * k, lda: k, t.bs, ldb: w, img, ldc: w, accumulate: true)
-        }
+        } }
         return out
     }
 
@@ -118,17 +117,16 @@ public struct FFTImageParam: ImageParam {
     /// Gradient w.r.t. the parameters given the gradient w.r.t. `linearImage`.
     public func linearBackward(_ gradLinear: Tensor, count n: Int) -> Tensor {
         let t = tables, h = height, w = width, k = frequencyColumns, per = 2 * h * k
-        let out = Tensor(zeros: [n, parameterCount])
-        Parallel.forEach(n * channels) { job in
-            let gz = UnsafeMutablePointer<Float>.allocate(capacity: per)
-            defer { gz.deallocate() }
+        let out = Tensor(uninitialized: [n, parameterCount])   // each job writes its whole spectrum
+        Parallel.forEach(n * channels) { job in Scratch.with(.layer, count: per) { gz in
             let gi = gradLinear.data + job * h * w
             VisKernels.matmul(m: h, n: k, k: w, gi, lda: w, t.bcT, ldb: k, gz, ldc: k)
             VisKernels.matmul(m: h, n: k, k: w, gi, lda: w, t.bsT, ldb: k, gz + h * k, ldc: k)
             let dst = out.data + job * per
             VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, t.ayT, lda: 2 * h, gz, ldb: k, dst, ldc: k)
-            for i in 0..<per { dst[i] *= t.scale[i % (h * k)] }
-        }
+            let half = h * k
+            for i in 0..<half { dst[i] *= t.scale[i]; dst[half + i] *= t.scale[i] }
+        } }
         return out
     }
 }

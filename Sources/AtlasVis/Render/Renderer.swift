@@ -85,6 +85,10 @@ public final class Renderer {
     public let network: Network
     /// Channels of the model input (1 for grayscale models: the parameterization follows).
     public let inputChannels: Int
+    /// Most icons sent through the network at once. Icons are independent (unless a term couples them), so a larger
+    /// batch runs in slices of this size with the same bytes: activations and their gradients stay small enough for
+    /// the caches (and memory stays bounded) while the convolutions keep enough columns to run at full speed.
+    public var networkBatch = 8
 
     public init(network: Network) throws {
         guard let input = network.input else { throw RenderError.model("the model has no runtime input") }
@@ -205,6 +209,28 @@ public final class Renderer {
 
     func run(_ objective: Objective, image: Tensor, seeds: [UInt64], step: Int, options: RenderOptions,
              gradient wantGradient: Bool) throws -> (values: [Double], gradient: Tensor?) {
+        let n = image.shape[0]
+        guard n > networkBatch, networkBatch > 0, !objective.couplesIcons else {
+            return try runBatch(objective, image: image, seeds: seeds, step: step, options: options, gradient: wantGradient)
+        }
+        var values: [Double] = []
+        let gradient = wantGradient ? Tensor(uninitialized: image.shape) : nil   // every slice writes its rows
+        for start in stride(from: 0, to: n, by: networkBatch) {
+            let range = start..<min(n, start + networkBatch)
+            let part = try runBatch(objective.restricted(to: range), image: image.slice(batch: range).copy(),
+                                    seeds: Array(seeds[range]), step: step, options: options, gradient: wantGradient)
+            values += part.values
+            if let gradient, let g = part.gradient {
+                let per = image.count / n
+                (gradient.data + start * per).update(from: g.data, count: g.count)
+            }
+        }
+        return (values, gradient)
+    }
+
+    /// One network pass (and backward) over the whole batch.
+    func runBatch(_ objective: Objective, image: Tensor, seeds: [UInt64], step: Int, options: RenderOptions,
+                  gradient wantGradient: Bool) throws -> (values: [Double], gradient: Tensor?) {
         let (transformed, record) = try options.transforms.forward(image, seeds: seeds, step: step)
         let resize = options.upsample.map {
             BilinearUpsample(from: (transformed.shape[2], transformed.shape[3]), to: ($0, $0))
@@ -215,7 +241,14 @@ public final class Renderer {
         for l in layers { request[l] = l == Objective.networkOutput ? try valueName(l) : l }
         var activations: [String: Tensor] = [:]
         if !layers.isEmpty {
-            let out = try network.forward(x, capture: Set(request.values), keepForBackward: wantGradient)
+            // Channels read per value; a value that some alias reads whole is not restricted.
+            var channels: [String: Set<Int>] = [:], whole = Set<String>()
+            let read = objective.channelsRead
+            for l in layers {
+                if let c = read[l] { channels[request[l]!, default: []].formUnion(c) } else { whole.insert(request[l]!) }
+            }
+            for v in whole { channels[v] = nil }
+            let out = try network.forward(x, capture: Set(request.values), keepForBackward: wantGradient, channels: channels)
             for l in layers { activations[l] = out[request[l]!] }
         }
         let result = try objective.evaluate(activations: activations, image: image)

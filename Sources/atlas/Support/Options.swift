@@ -1,5 +1,6 @@
 import ArgumentParser
 import AtlasCore
+import AtlasMap
 
 /// Options every command shares.
 struct GlobalOptions: ParsableArguments {
@@ -16,4 +17,22 @@ struct GlobalOptions: ParsableArguments {
             Parallel.threadCount = threads
         }
     }
+}
+
+/// Options `atlas gallery` and `atlas map` share: how icons are optimized, and where and how the result is written.
+struct RenderOutputOptions: ParsableArguments {
+    @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
+    var transforms = "standard"
+    @Option(help: "Parameterization: fft or pixel.") var param = "fft"
+    @Option(help: "Resize the transformed image to N×N before the model (Lucent: 224).") var upsample: Int?
+    @Option(help: "Tile format: jpg or png.") var format = "jpg"
+    @Option(help: "Title shown by the viewer.") var title: String?
+    @Option(help: "Output folder.") var out: String
+    @Flag(help: "Print a JSON summary on stdout.") var json = false
+}
+
+/// `--shard i/n|auto|auto/n` (nil when not given), with a usage error for bad text or a missing environment.
+func parseShardOption(_ text: String?) throws -> ShardSpec? {
+    guard let text else { return nil }
+    do { return try ShardSpec.parse(text) } catch { throw CommandFailure(message: "--shard: \(error)", code: AtlasExit.usage) }
 }

@@ -28,6 +28,8 @@ final class NormalizationTests: XCTestCase {
         ([2, 5, 2, 3], 3, 0.6),    // plane below 8: scalar path, generic power
         ([1, 9, 4, 4], 1, 0.5),
         ([1, 3, 8, 2], 11, 1),     // window wider than the channel count
+        ([2, 10, 5, 7], 9, 0.5),   // plane of 35: 16-lane blocks, the last one overlapping
+        ([1, 4, 4, 4], 2, 0.75),   // exactly one 16-lane block
     ]
 
     func testLRNForwardMatchesDefinition() throws {

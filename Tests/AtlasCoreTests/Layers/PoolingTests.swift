@@ -108,6 +108,33 @@ final class PoolingTests: XCTestCase {
         XCTAssertEqual(gm.toArray(), [0, 2, 0, 0])
     }
 
+    /// The gradient of every window goes to its first maximum in row-major order, accumulated in output order —
+    /// checked exactly against explicit loops on inputs with many ties (values on a coarse grid), including the
+    /// wide rows that take the eight-lane path.
+    func testMaxPoolBackwardMatchesNaiveFirstMaximumWithTies() throws {
+        let configs = randomConfigs(count: 30, seed: 21, dilation: true) + randomConfigs(count: 60, seed: 22, dilation: true, wide: true)
+        for (i, cf) in configs.enumerated() {
+            let u = TestData.uniform([cf.n, cf.c, cf.h, cf.w], seed: UInt64(100 + i))
+            let x = Tensor(shape: u.shape, values: u.toArray().map { ($0 * 3).rounded() })   // few distinct values
+            let pool = maxPool(cf)
+            let y = try LT.run(pool, [x])
+            let gy = TestData.uniform(y.shape, seed: UInt64(200 + i))
+            let gx = pool.backward([x], output: y, gradOutput: gy, needsGrad: [true])[0]!
+            var expect = [Float](repeating: 0, count: x.count)
+            let (oh, ow) = (y.shape[2], y.shape[3])
+            for n in 0..<cf.n { for c in 0..<cf.c { for a in 0..<oh { for b in 0..<ow {
+                var best = -Float.infinity, arg = -1
+                for p in 0..<cf.k[0] { for q in 0..<cf.k[1] {
+                    let h = a * cf.s[0] - cf.pads[0] + p * cf.d[0], w = b * cf.s[1] - cf.pads[1] + q * cf.d[1]
+                    guard h >= 0 && h < cf.h && w >= 0 && w < cf.w else { continue }
+                    if x[n, c, h, w] > best { best = x[n, c, h, w]; arg = ((n * cf.c + c) * cf.h + h) * cf.w + w }
+                } }
+                if arg >= 0 { expect[arg] += gy[n, c, a, b] }
+            } } } }
+            XCTAssertEqual(gx.toArray(), expect, "\(cf)")
+        }
+    }
+
     /// ONNX backend examples maxpool_2d_ceil, maxpool_2d_pads, maxpool_2d_dilations and averagepool_2d_ceil.
     func testONNXExamples() throws {
         let x4 = LT.arange([1, 1, 4, 4])
