@@ -99,7 +99,7 @@ struct Demo: ParsableCommand {
         // 3. Activation atlas of the sample at two grid sizes, through the same code as `atlas map`.
         let grids = quick ? "4,8" : "8,16"
         let atlasStart = Date()
-        var map = try MapCommand.parse([
+        let map = try MapCommand.parse([
             modelPath, "--images", dir + "/t10k-2000-images-idx3-ubyte.gz", "--layer", layer, "--grid", grids,
             "--icon-size", String(size), "--steps", String(quick ? 24 : 128), "--icon-batch", "16", "--seed", String(seed),
             "--title", "Fashion-MNIST \(layer) activation atlas", "--out", out + "/atlas",
