@@ -14,7 +14,7 @@ struct Bench: ParsableCommand {
         discussion: """
         Times whole forward passes of a batch (after --warmup untimed passes) at each thread count of --threads \
         and reports images/s (best and median of --iterations), achieved GFLOPS (2 × the multiply-adds of Conv, \
-        Gemm and MatMul layers), the percentage of the machine's FP32 peak (cores × vector lanes × 2 FMA pipes \
+        Gemm and MatMul layers computed directly: an effective rate, since Winograd 3×3 convolutions do fewer), the percentage of the machine's FP32 peak (cores × vector lanes × 2 FMA pipes \
         × 2 FLOP × clock; the report says how the clock was found), speed-up and parallel efficiency against the \
         smallest thread count, and the peak of tensor memory, weights included.
 
