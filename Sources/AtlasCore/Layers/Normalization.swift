@@ -88,23 +88,28 @@ public struct LRN: Layer {
         for ch in 0..<c { for j in 0..<vectors { xs[ch * vectors + j] = load(src + ch * hw + j * 16, lanes) } }
     }
 
+    /// s = bias + α/size·Σx² over the channel window [q0, q1] of vector `j` of a gathered block, summed in channel
+    /// order (the same bits in forward and backward).
+    @inline(__always) private func windowSum(_ xs: UnsafeMutablePointer<SIMD16<Float>>, _ q0: Int, _ q1: Int, _ j: Int,
+                                             _ vectors: Int) -> SIMD16<Float> {
+        var acc = SIMD16<Float>()
+        for q in q0...q1 { let v = xs[q * vectors + j]; acc.addProduct(v, v) }
+        return acc * (alpha / Float(size)) + bias
+    }
+
     public func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0]
         let y = Tensor(uninitialized: x.shape)   // every element is written
         let c = x.shape[1], hw = x.count / Swift.max(x.shape[0] * c, 1)
         let src = UnsafePointer(x.data), dst = y.data, beta = beta
         let (below, above) = reach
-        let k = alpha / Float(size), b = bias
         forColumns(x.shape, buffers: 1) { image, o, lanes, vectors, xs in
             let base = image * c * hw + o
             LRN.gather(src + base, xs, c: c, hw: hw, lanes: lanes, vectors: vectors)
             for ch in 0..<c {
                 let q0 = Swift.max(0, ch - below), q1 = Swift.min(c - 1, ch + above)
                 for j in 0..<vectors {
-                    // s = bias + α/size·Σx² over the window, summed in channel order.
-                    var acc = SIMD16<Float>()
-                    for q in q0...q1 { let v = xs[q * vectors + j]; acc.addProduct(v, v) }
-                    let f = LRN.power(acc * k + b, beta)
+                    let f = LRN.power(windowSum(xs, q0, q1, j, vectors), beta)
                     LRN.store(xs[ch * vectors + j] * f, dst + base + ch * hw + j * 16, lanes)
                 }
             }
@@ -120,7 +125,7 @@ public struct LRN: Layer {
         let gx = Tensor(uninitialized: x.shape)   // every element is written
         let src = UnsafePointer(x.data), gy = UnsafePointer(gradOutput.data), dst = gx.data
         let (below, above) = reach
-        let beta = beta, k = alpha / Float(size), b = bias, k2 = 2 * alpha * beta / Float(size)
+        let beta = beta, k2 = 2 * alpha * beta / Float(size)
         forColumns(x.shape, buffers: 3) { image, o, lanes, vectors, scratch in
             let xs = scratch, fs = scratch + c * vectors, ts = scratch + 2 * c * vectors
             let base = image * c * hw + o
@@ -128,9 +133,7 @@ public struct LRN: Layer {
             for ch in 0..<c {
                 let q0 = Swift.max(0, ch - below), q1 = Swift.min(c - 1, ch + above)
                 for j in 0..<vectors {
-                    var acc = SIMD16<Float>()
-                    for q in q0...q1 { let v = xs[q * vectors + j]; acc.addProduct(v, v) }
-                    let s = acc * k + b, f = LRN.power(s, beta), i = ch * vectors + j
+                    let s = windowSum(xs, q0, q1, j, vectors), f = LRN.power(s, beta), i = ch * vectors + j
                     fs[i] = f
                     ts[i] = LRN.load(gy + base + ch * hw + j * 16, lanes) * xs[i] * f / s
                 }
