@@ -59,6 +59,32 @@ final class NetworkTests: XCTestCase {
         XCTAssertTrue(conv.toArray().contains { $0 < 0 }, "the test must exercise the ReLU")
     }
 
+    /// Add → Relu (a residual block's end) runs as one fused pass, bit-identical to the two steps, and stays fused in
+    /// runs kept for backward (Add's backward reads no values) with the same input gradient.
+    func testAddReluFusionGivesTheSameValuesAndGradient() throws {
+        var b = ModelBuilder()
+        b.input("x", [nil, 2, 4, 4])
+        b.floats("w", [2, 2, 1, 1], [0.6, -0.9, 0.3, 0.4])
+        b.node("Conv", ["x", "w"], ["c"])
+        b.node("Add", ["c", "x"], ["s"])
+        b.node("Relu", ["s"], ["y"])
+        b.output("y")
+        let net = try Network(model: try b.read())
+        let x = TestData.uniform([2, 2, 4, 4], seed: 21)
+        let fused = try net.forward(x, capture: ["y"])["y"]!
+        let both = try net.forward(x, capture: ["y", "s"])
+        XCTAssertEqual(fused.toArray().map(\.bitPattern), both["y"]!.toArray().map(\.bitPattern))
+        XCTAssertEqual(fused.toArray(), both["s"]!.toArray().map { max($0, 0) })
+        XCTAssertTrue(both["s"]!.toArray().contains { $0 < 0 }, "the test must exercise the ReLU")
+        let seed = TestData.uniform(fused.shape, seed: 22)
+        _ = try net.forward(x, capture: ["y"], keepForBackward: true)
+        XCTAssertThrowsError(try net.backward(from: ["y": seed], at: ["s"], keepForward: true), "the Add output is never kept")
+        let g1 = try net.backward(from: ["y": seed])
+        _ = try net.forward(x, capture: ["y", "s"], keepForBackward: true)
+        let g2 = try net.backward(from: ["y": seed])
+        XCTAssertEqual(g1.toArray().map(\.bitPattern), g2.toArray().map(\.bitPattern))
+    }
+
     /// A forward kept for backward holds only what backward reads: Relu's backward reads its output and Conv's
     /// none, so Conv → Relu stays fused, the pre-ReLU value is never kept, and the gradient equals an unfused run's
     /// (the Conv output captured, which turns the fusion off) bit for bit.

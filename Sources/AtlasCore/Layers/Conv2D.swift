@@ -8,7 +8,7 @@
 /// batch never materializes a whole-batch column matrix. Work is parallel over (image, group, chunk) with
 /// problem-defined chunk boundaries; the bias is added per chunk.
 /// The input gradient runs the same multiply-adds transposed: dX = col2im(Wᵀ·dY).
-public struct Conv2D: Layer {
+public struct Conv2D: Layer, ReluFusable {
     /// [M, C/groups, kH, kW].
     public let weight: Tensor
     /// [M], or nil.

@@ -72,9 +72,9 @@ extension Network {
             let t0 = Network.now()
             let out: Tensor
             if let relu = Network.fusableRelu(after: pos, executed, plan, keep: keep, lastUse: lastUse),
-               let conv = plan.steps[i].layer as? Conv2D {
-                // Conv → Relu where nothing else wants the Conv's output: one pass, the Relu's value only.
-                out = conv.forward(ins, relu: true)
+               let fusable = plan.steps[i].layer as? any ReluFusable {
+                // Conv/Add → Relu where nothing else wants the first output: one pass, the Relu's value only.
+                out = fusable.forward(ins, relu: true)
                 fusedInto = relu
                 values[plan.stepOutput[relu]] = out
             } else {
@@ -128,10 +128,11 @@ extension Network {
         }
     }
 
-    /// The Relu step right after the Conv at `pos` when it is the only reader of the Conv's output and that
-    /// output is neither requested nor kept for backward (so no one can see that it was never materialized).
+    /// The Relu step right after the `ReluFusable` step (Conv, Add) at `pos` when it is the only reader of that
+    /// step's output and the output is neither requested nor kept for backward (so no one can see that it was never
+    /// materialized).
     static func fusableRelu(after pos: Int, _ executed: [Int], _ plan: Plan, keep: [Bool], lastUse: [Int]) -> Int? {
-        guard pos + 1 < executed.count, plan.steps[executed[pos]].layer is Conv2D else { return nil }
+        guard pos + 1 < executed.count, plan.steps[executed[pos]].layer is any ReluFusable else { return nil }
         let next = executed[pos + 1], convOut = plan.stepOutput[executed[pos]]
         guard plan.steps[next].layer is Relu, plan.stepInputs[next] == [convOut], !keep[convOut],
               lastUse[convOut] == pos + 1 else { return nil }
