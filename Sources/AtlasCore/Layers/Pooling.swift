@@ -49,6 +49,13 @@ struct PoolGeometry {
 
     var outputShape: [Int] { [planes, outH, outW] }
 
+    /// Output columns whose taps (and, for column stride 2, one extra odd element) stay inside the input row: where
+    /// the eight-lane max-pool paths may load (used only with unit column dilation and stride 1 or 2).
+    var vectorColumns: (start: Int, end: Int) {
+        let span = inW - 1 - (kw - 1) + left - (sw == 2 ? 1 : 0)
+        return ((left + sw - 1) / sw, span < 0 ? 0 : Swift.min(outW, span / sw + 1))
+    }
+
     /// Valid tap range [lo, hi) of a window starting at `start` over `n` inputs (taps start + i·d inside 0..<n).
     @inline(__always) static func taps(start: Int, kernel: Int, dilation: Int, n: Int) -> (Int, Int) {
         let lo = start >= 0 ? 0 : (-start + dilation - 1) / dilation
@@ -136,10 +143,7 @@ public struct MaxPool: Layer {
     static func forwardPlane(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
         let rowLo = g.rowLo, rowHi = g.rowHi, colLo = g.colLo, colHi = g.colHi
         let sw = g.sw, kw = g.kw, inW = g.inW
-        // Outputs q whose taps (and, for stride 2, one extra odd element) stay inside the row.
-        let vecStart = (g.left + sw - 1) / sw
-        let span = inW - 1 - (kw - 1) + g.left - (sw == 2 ? 1 : 0)
-        let vecEnd = span < 0 ? 0 : Swift.min(g.outW, span / sw + 1)
+        let (vecStart, vecEnd) = g.vectorColumns
         for oh in 0..<g.outH {
             let h0 = oh * g.sh - g.top
             let i0 = rowLo[oh], i1 = rowHi[oh]
@@ -200,9 +204,7 @@ public struct MaxPool: Layer {
                               _ dx: UnsafeMutablePointer<Float>) {
         let rowLo = g.rowLo, rowHi = g.rowHi
         let sw = g.sw, kw = g.kw, inW = g.inW
-        let vecStart = (g.left + sw - 1) / sw
-        let span = inW - 1 - (kw - 1) + g.left - (sw == 2 ? 1 : 0)
-        let vecEnd = span < 0 ? 0 : Swift.min(g.outW, span / sw + 1)
+        let (vecStart, vecEnd) = g.vectorColumns
         let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* Int32(sw)
         for oh in 0..<g.outH {
             let h0 = oh * g.sh - g.top
