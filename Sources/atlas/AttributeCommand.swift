@@ -2,6 +2,7 @@ import ArgumentParser
 import AtlasCore
 import AtlasExplain
 import AtlasImage
+import AtlasMap
 import AtlasNet
 import Foundation
 
@@ -26,6 +27,11 @@ struct Attribute: ParsableCommand {
         magnitude; the range tops at the 99.5th percentile for pixel methods, marked + when larger values are \
         saturated) and NNNN-name.kK.npy (the raw float32 map, input height × width), and an index.html contact \
         sheet that opens offline. Unreadable images are skipped and listed.
+
+        Long runs resume: OUT/attribute.json records the settings (model by SHA-256) and each finished image gets \
+        NNNN-name.json (NNNN: its position in the input list), written after its pictures and maps. Rerunning the \
+        same command after an interruption loads the finished images and computes the rest, giving the same files \
+        as an uninterrupted run (for the same --batch); a folder made with other settings is refused (exit 65).
 
           atlas attribute Assets/fashion-mnist/fashion_cnn.onnx Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz \\
               --limit 16 --method integrated-gradients --out attributions/
@@ -89,38 +95,70 @@ struct Attribute: ParsableCommand {
         }
         try Attribute.makeFolder(out)
         let source = try ImageSource(inputs: images, channels: setup.channels, limit: limit)
+        guard let modelSHA = SHA256.hex(file: model) else { throw CommandFailure(message: "cannot read \(model)", code: AtlasExit.noInput) }
+        let ig = method == .integratedGradients
+        let job = AttributeJob(model: (model as NSString).lastPathComponent, modelSHA256: modelSHA, method: method.rawValue,
+                               classes: `class`.map { "class \($0)" } ?? "top \(top ?? 1)", layer: attributor.layer,
+                               steps: ig ? steps : nil, baseline: ig ? base.rawValue : nil, colormap: cmap.rawValue, size: setup.size,
+                               channels: setup.channels, preprocess: setup.preprocessName,
+                               labelsSHA256: setup.labels.map { SHA256.hex(Array($0.joined(separator: "\n").utf8)) })
+        let resuming = try job.prepare(out: out)
         let writer = AttributionWriter(out: out, setup: setup, method: method, overlay: HeatmapOverlay(colormap: Colormap(cmap)),
                                        ranks: top ?? 1, fixedClass: `class`)
         let progress = ProgressBar("attribute", total: source.total, unit: "img", quiet: global.quiet || json)
         let start = Date()
-        let skipped = try source.forEachBatch(size: batch, preprocessor: setup.preprocessor) { b in
-            try writer.process(b, attributor: attributor)
-            progress.advance(b.files.count)
+        // Fixed chunks of --batch items: an image is computed in the same batch whether the run is resumed or not
+        // (a network's bits may depend on the batch composition). A chunk whose readable images all have records
+        // is loaded; any other goes through the network whole.
+        var records: [AttributionRecord] = [], failed: [(item: Int, error: ImageError)] = [], reused = 0
+        for first in stride(from: 0, to: source.total, by: batch) {
+            let chunk = first..<min(source.total, first + batch)
+            let earlier = chunk.map { i in
+                resuming ? AttributionRecord.finished(at: "\(out)/\(AttributionWriter.stem(source.name(i), number: i + 1)).json",
+                                                      file: source.name(i), out: out) : nil
+            }
+            if resuming, earlier.allSatisfy({ $0 != nil }) {
+                records += earlier.compactMap { $0 }
+                reused += chunk.count
+            } else {
+                failed += try source.forEachBatch(chunk, batch: batch, preprocessor: setup.preprocessor) { tensor, items in
+                    let known = items.compactMap { earlier[$0 - first] }
+                    if known.count == items.count {
+                        records += known
+                        reused += known.count
+                    } else {
+                        records += try writer.process(tensor, items: items, names: items.map { source.name($0) }, attributor: attributor)
+                    }
+                }
+            }
+            progress.advance(chunk.count)
         }
         progress.finish()
+        let skipped = source.inputProblems + failed.map { SkippedFile(path: source.name($0.item), error: $0.error) }
         let seconds = Date().timeIntervalSince(start)
         var settings: [(String, String)] = [("model", (model as NSString).lastPathComponent), ("method", method.rawValue),
                                             ("classes", `class`.map { "class \($0)" } ?? "top \(top ?? 1)"),
                                             ("preprocess", setup.preprocessName), ("size", "\(setup.size)"), ("colormap", cmap.rawValue)]
-        if method == .integratedGradients { settings += [("steps", "\(steps)"), ("baseline", base.rawValue)] }
+        if ig { settings += [("steps", "\(steps)"), ("baseline", base.rawValue)] }
         if let l = attributor.layer { settings.append(("layer", net.names.aliasOf[l] ?? l)) }
         let page = ContactSheet.html(title: "Attributions · \(method.rawValue) · \((model as NSString).lastPathComponent)", settings: settings,
-                                     entries: writer.entries, skipped: skipped.map { ($0.path, $0.error.reason) })
+                                     entries: records.map(\.entry), skipped: skipped.map { ($0.path, $0.error.reason) })
         try Attribute.write(Array(page.utf8), to: out + "/index.html")
-        try report(writer, skipped: skipped, seconds: seconds, settings: settings)
+        try report(records, reused: reused, skipped: skipped, seconds: seconds, settings: settings)
     }
 
-    func report(_ writer: AttributionWriter, skipped: [SkippedFile], seconds: Double, settings: [(String, String)]) throws {
+    func report(_ records: [AttributionRecord], reused: Int, skipped: [SkippedFile], seconds: Double, settings: [(String, String)]) throws {
         if json {
             let summary: [String: Any] = [
-                "out": out, "index": out + "/index.html", "images": writer.records.count, "seconds": seconds,
+                "out": out, "index": out + "/index.html", "images": records.count, "reused": reused, "seconds": seconds,
                 "settings": Dictionary(settings, uniquingKeysWith: { a, _ in a }),
-                "results": writer.records, "skipped": skipped.map { ["file": $0.path, "reason": $0.error.description] },
+                "results": records.map(\.json), "skipped": skipped.map { ["file": $0.path, "reason": $0.error.description] },
             ]
             let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             FileHandle.standardOutput.write(data + Data("\n".utf8))
         } else {
-            note("\(writer.records.count) images in \(String(format: "%.2f", seconds)) s → \(out)/index.html", quiet: global.quiet)
+            let resumed = reused > 0 ? " (\(reused) reused from an earlier run)" : ""
+            note("\(records.count) images\(resumed) in \(String(format: "%.2f", seconds)) s → \(out)/index.html", quiet: global.quiet)
         }
         if !skipped.isEmpty && !json {
             note("skipped \(skipped.count) file(s):")

@@ -5,22 +5,19 @@ import AtlasNet
 import Foundation
 
 /// The per-batch work of `atlas attribute`: pick the classes, compute the maps, write overlays, raw maps and
-/// input pictures (atomically, encoded in parallel), and collect the contact sheet rows and JSON records.
-final class AttributionWriter {
+/// input pictures (atomically, encoded in parallel), then each image's record `NNNN-name.json` (after its
+/// pictures and maps, so a record means a finished image; see `AttributionRecord`).
+struct AttributionWriter {
     let out: String
     let setup: ModelSetup
     let method: AttributionMethod
     let overlay: HeatmapOverlay
     let ranks: Int
     let fixedClass: Int?
-    private(set) var entries: [ContactSheet.Entry] = []
-    private(set) var records: [[String: Any]] = []
 
-    init(out: String, setup: ModelSetup, method: AttributionMethod, overlay: HeatmapOverlay, ranks: Int, fixedClass: Int?) {
-        self.out = out; self.setup = setup; self.method = method; self.overlay = overlay; self.ranks = ranks; self.fixedClass = fixedClass
-    }
-
-    /// `NNNN-name`: the image's position and its file name reduced to `[A-Za-z0-9._-]` (IDX items keep their number).
+    /// `NNNN-name`: the image's item number (1-based position in the input list, skipped items included, so it
+    /// never depends on what a run computed before) and its file name reduced to `[A-Za-z0-9._-]` (IDX items keep
+    /// their number).
     static func stem(_ path: String, number: Int) -> String {
         let name = (path as NSString).lastPathComponent
         let base = name.contains("#") ? name : (name as NSString).deletingPathExtension
@@ -28,9 +25,11 @@ final class AttributionWriter {
         return String(format: "%04d-", number) + safe
     }
 
-    func process(_ batch: ImageBatch, attributor: Attributor) throws {
-        let n = batch.files.count
-        let scores = try attributor.scores(batch.tensor)
+    /// Explains the `[n, C, H, W]` batch `tensor` whose rows are items `items` named `names`, writes every image's
+    /// files and record, and returns the records in batch order.
+    func process(_ tensor: Tensor, items: [Int], names: [String], attributor: Attributor) throws -> [AttributionRecord] {
+        let n = items.count
+        let scores = try attributor.scores(tensor)
         let k = scores.shape[1]
         let probabilities = (0..<n).map { ClassScores.probabilities(Array(UnsafeBufferPointer(start: scores.data + $0 * k, count: k))) }
         let targets: [[Int]] = probabilities.map { p in fixedClass.map { [$0] } ?? ClassScores.top(p, k: min(ranks, k)) }
@@ -38,19 +37,18 @@ final class AttributionWriter {
             throw CommandFailure(message: "--class \(c) is out of range: the model has \(k) classes (0…\(k - 1))", code: AtlasExit.usage)
         }
         var results: [AttributionResult] = []
-        for r in 0..<targets[0].count { results.append(try attributor.attribute(batch.tensor, classes: targets.map { $0[r] })) }
+        for r in 0..<targets[0].count { results.append(try attributor.attribute(tensor, classes: targets.map { $0[r] })) }
 
-        let shown = batch.tensor.copy()
+        let shown = tensor.copy()
         try setup.normalization.invert(shown)
-        let first = entries.count
-        let (h, w) = (batch.tensor.shape[2], batch.tensor.shape[3])
-        let made: [Result<(ContactSheet.Entry, [String: Any]), Error>] = Parallel.mapChunks(n) { i in
+        let (h, w) = (tensor.shape[2], tensor.shape[3])
+        let made: [Result<AttributionRecord, Error>] = Parallel.mapChunks(n) { i in
             Result {
-                let stem = AttributionWriter.stem(batch.files[i], number: first + i + 1)
+                let stem = AttributionWriter.stem(names[i], number: items[i] + 1)
                 let image = try Image(tensor: shown, index: i)
                 let clamped = try Image(width: image.width, height: image.height, channels: image.channels, pixels: image.pixels.map { min(1, max(0, $0)) })
                 try ImageCodec.writeAtomically(try ImageCodec.encodePNG(self.overlay.enlarged(clamped)), to: "\(self.out)/\(stem).input.png")
-                var overlays: [ContactSheet.Overlay] = [], maps: [[String: Any]] = []
+                var maps: [AttributionRecord.Map] = []
                 for result in results {
                     let c = result.classes[i]
                     let map = Array(UnsafeBufferPointer(start: result.maps.data + i * h * w, count: h * w))
@@ -60,29 +58,85 @@ final class AttributionWriter {
                     try ImageCodec.writeAtomically(try ImageCodec.encodePNG(picture), to: "\(self.out)/\(name).png")
                     try ImageCodec.writeAtomically(Array(NPY.encode(Tensor(shape: [h, w], values: map))), to: "\(self.out)/\(name).npy")
                     let rangeText = "\(self.method.isSigned ? "|map| " : "")\(HeatmapOverlay.format(range.low))…\(HeatmapOverlay.format(range.high))\(range.clipped ? "+" : "")"
-                    overlays.append(.init(caption: "\(self.setup.label(c)) (\(String(format: "%.3f", probabilities[i][c])))",
-                                          image: "\(name).png", npy: "\(name).npy", range: rangeText))
-                    var record: [String: Any] = ["class": c, "label": self.setup.label(c), "probability": Double(probabilities[i][c]),
-                                                 "overlay": "\(name).png", "map": "\(name).npy",
-                                                 "min": Double(map.min() ?? 0), "max": Double(map.max() ?? 0),
-                                                 "sum": map.reduce(0.0) { $0 + Double($1) }]
-                    if let delta = result.logitDelta { record["logit_delta"] = Double(delta[i]) }
-                    maps.append(record)
+                    maps.append(.init(class: c, label: self.setup.label(c), probability: probabilities[i][c], overlay: "\(name).png",
+                                      map: "\(name).npy", range: rangeText, min: map.min() ?? 0, max: map.max() ?? 0,
+                                      sum: map.reduce(0.0) { $0 + Double($1) }, logitDelta: result.logitDelta?[i]))
                 }
                 let best = ClassScores.top(probabilities[i], k: min(5, k))
-                let entry = ContactSheet.Entry(file: batch.files[i], input: "\(stem).input.png", overlays: overlays,
-                                               top: best.map { (self.setup.label($0), probabilities[i][$0]) })
-                let record: [String: Any] = ["file": batch.files[i], "input": "\(stem).input.png", "maps": maps,
-                                             "top": best.map { ["class": $0, "label": self.setup.label($0), "probability": Double(probabilities[i][$0])] }]
-                return (entry, record)
+                let record = AttributionRecord(file: names[i], input: "\(stem).input.png", maps: maps,
+                                               top: best.map { .init(class: $0, label: self.setup.label($0), probability: probabilities[i][$0]) })
+                try ImageCodec.writeAtomically(try record.encoded(), to: "\(self.out)/\(stem).json")
+                return record
             }
         }
-        for m in made {
-            switch m {
-            case let .success((entry, record)): entries.append(entry); records.append(record)
-            case let .failure(error):
-                throw CommandFailure(message: "cannot write into \(out): \(error)", code: AtlasExit.cannotCreate)
-            }
+        return try made.map { m in
+            do { return try m.get() } catch { throw CommandFailure(message: "cannot write into \(out): \(error)", code: AtlasExit.cannotCreate) }
         }
+    }
+}
+
+/// One finished image of `atlas attribute`, as stored in `OUT/NNNN-name.json`: the contact sheet row and the
+/// `--json` result are both made from it, so a resumed run's summary equals an uninterrupted run's.
+struct AttributionRecord: Codable, Equatable {
+    struct Map: Codable, Equatable {
+        var `class`: Int
+        var label: String
+        var probability: Float
+        var overlay: String
+        var map: String
+        /// The legend's value range as shown under the overlay.
+        var range: String
+        var min: Float
+        var max: Float
+        var sum: Double
+        var logitDelta: Float?
+        enum CodingKeys: String, CodingKey { case `class`, label, probability, overlay, map, range, min, max, sum, logitDelta = "logit_delta" }
+    }
+    struct Top: Codable, Equatable {
+        var `class`: Int
+        var label: String
+        var probability: Float
+    }
+    /// The input as named by `ImageSource.name(_:)`.
+    var file: String
+    var input: String
+    var maps: [Map]
+    var top: [Top]
+
+    /// The record's file contents (sorted keys, so equal records are equal bytes).
+    func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(self)) + [10]
+    }
+
+    /// The record in `path` when it parses, describes `file` and every file it names exists in `out`; else nil.
+    static func finished(at path: String, file: String, out: String) -> AttributionRecord? {
+        guard let data = FileManager.default.contents(atPath: path),
+              let record = try? JSONDecoder().decode(AttributionRecord.self, from: data), record.file == file,
+              !record.maps.isEmpty else { return nil }
+        let files = [record.input] + record.maps.flatMap { [$0.overlay, $0.map] }
+        guard files.allSatisfy({ !$0.contains("/") && FileManager.default.fileExists(atPath: out + "/" + $0) }) else { return nil }
+        return record
+    }
+
+    /// The contact sheet row.
+    var entry: ContactSheet.Entry {
+        ContactSheet.Entry(file: file, input: input,
+                           overlays: maps.map { .init(caption: "\($0.label) (\(String(format: "%.3f", $0.probability)))", image: $0.overlay,
+                                                      npy: $0.map, range: $0.range) },
+                           top: top.map { ($0.label, $0.probability) })
+    }
+
+    /// The `--json` result.
+    var json: [String: Any] {
+        ["file": file, "input": input,
+         "maps": maps.map { m -> [String: Any] in
+             var r: [String: Any] = ["class": m.class, "label": m.label, "probability": Double(m.probability), "overlay": m.overlay,
+                                     "map": m.map, "min": Double(m.min), "max": Double(m.max), "sum": m.sum]
+             if let d = m.logitDelta { r["logit_delta"] = Double(d) }
+             return r
+         },
+         "top": top.map { ["class": $0.class, "label": $0.label, "probability": Double($0.probability)] as [String: Any] }]
     }
 }

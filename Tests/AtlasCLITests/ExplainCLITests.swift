@@ -32,6 +32,50 @@ extension CLITests {
         XCTAssertEqual(npy.count, 128 + 28 * 28 * 4, "a 28×28 float32 map")
     }
 
+    /// A rerun after an interruption loads finished images and recomputes the rest: the folder and the --json
+    /// results equal an uninterrupted run's byte for byte; other settings are refused.
+    func testAttributeResumesAnInterruptedRun() throws {
+        let dir = try temporaryDirectory()
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: dir + "/broken.png"))
+        // 16 items in chunks of 4: {broken.png, #0…#2}, {#3…#6}, {#7…#10}, {#11…#14}.
+        func attribute(_ out: String) throws -> [String: Any] {
+            let (stdout, _) = try run(["attribute", fashion, dir + "/broken.png", fashionImages, "--limit", "16", "--batch", "4", "--json",
+                                       "--out", out])
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any])
+        }
+        let (a, b) = (dir + "/a", dir + "/b")
+        let full = try attribute(a)
+        XCTAssertEqual(full["images"] as? Int, 15)
+        XCTAssertEqual(full["reused"] as? Int, 0)
+        _ = try attribute(b)
+        // A kill: records of items 5, 6 (chunk 1) and 10 (chunk 2) never written, an overlay of item 9 (chunk 2) gone.
+        let names = try FileManager.default.contentsOfDirectory(atPath: b).sorted()
+        for prefix in ["0006-", "0007-", "0011-"] { try FileManager.default.removeItem(atPath: b + "/" + names.first { $0.hasPrefix(prefix) && $0.hasSuffix(".json") }!) }
+        try FileManager.default.removeItem(atPath: b + "/" + names.first { $0.hasPrefix("0010-") && $0.hasSuffix(".png") && !$0.contains("input") }!)
+        let kept = b + "/" + names.first { $0.hasPrefix("0013-") && $0.hasSuffix(".input.png") }!
+        let inode = try FileManager.default.attributesOfItem(atPath: kept)[.systemFileNumber] as? UInt64
+
+        let resumed = try attribute(b)
+        XCTAssertEqual(resumed["reused"] as? Int, 7, "chunk 0's three images (after decoding broken.png again) and chunk 3's four")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: kept)[.systemFileNumber] as? UInt64, inode, "not rewritten")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: a).sorted(), try FileManager.default.contentsOfDirectory(atPath: b).sorted())
+        for name in try FileManager.default.contentsOfDirectory(atPath: a) {
+            XCTAssertEqual(FileManager.default.contents(atPath: a + "/" + name), FileManager.default.contents(atPath: b + "/" + name), name)
+        }
+        func results(_ report: [String: Any]) throws -> Data {
+            try JSONSerialization.data(withJSONObject: report.filter { ["images", "results", "settings", "skipped"].contains($0.key) },
+                                       options: [.sortedKeys])
+        }
+        XCTAssertEqual(String(decoding: try results(full), as: UTF8.self), String(decoding: try results(resumed), as: UTF8.self))
+        XCTAssertEqual((resumed["results"] as? [Any])?.count, 15)
+        XCTAssertEqual((resumed["skipped"] as? [[String: String]])?.first?["file"], dir + "/broken.png")
+
+        let settings = try Data(contentsOf: URL(fileURLWithPath: b + "/attribute.json"))
+        let (_, refusal) = try run(["attribute", fashion, fashionImages, "--method", "gradxinput", "--out", b], expect: 65)
+        XCTAssertTrue(refusal.contains("--method (was saliency)"), refusal)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: b + "/attribute.json")), settings, "the refused run changed nothing")
+    }
+
     func testActivationsAndGraphOutputs() throws {
         let dir = try temporaryDirectory()
         let (stdout, _) = try run(["activations", fashion, fashionImages + "#3", "--layer", "features.conv3.2", "--rank", "mean", "--json",
