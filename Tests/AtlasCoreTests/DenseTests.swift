@@ -28,6 +28,23 @@ final class DenseTests: XCTestCase {
         return y
     }
 
+    /// A batch row gets the same bits alone as inside any batch (forward and input gradient): feature-vis icons and
+    /// resumed attributions rely on it, and small products would otherwise take a path that sums in another order.
+    func testGemmRowsAreBatchInvariant() throws {
+        let (k, n) = (300, 1000)
+        let g = Gemm(b: TestData.uniform([n, k], seed: 61), c: TestData.uniform([n], seed: 62), alpha: 1, beta: 1,
+                     transA: false, transB: true)
+        let batch = TestData.uniform([6, k], seed: 63), gy = TestData.uniform([6, n], seed: 64)
+        let y = g.forward([batch]), gx = g.backward([batch], output: y, gradOutput: gy, needsGrad: [true])[0]!
+        for rows in [0..<1, 2..<5, 5..<6] {
+            let part = batch.slice(batch: rows).copy()
+            let yp = g.forward([part])
+            let gp = g.backward([part], output: yp, gradOutput: gy.slice(batch: rows).copy(), needsGrad: [true])[0]!
+            XCTAssertEqual(yp.toArray().map(\.bitPattern), y.slice(batch: rows).toArray().map(\.bitPattern), "rows \(rows)")
+            XCTAssertEqual(gp.toArray().map(\.bitPattern), gx.slice(batch: rows).toArray().map(\.bitPattern), "rows \(rows)")
+        }
+    }
+
     func testGemmForwardAndGradient() throws {
         let (m, k, n) = (5, 19, 11)
         let cShapes: [[Int]?] = [nil, [n], [m, 1], [m, n], [], [1, n]]

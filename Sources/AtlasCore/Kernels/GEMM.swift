@@ -22,16 +22,20 @@ public enum GEMM {
     /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored (A is k×m when `transA`, B is n×k when `transB`).
     /// Runs in parallel with `Parallel`; serially when called from inside a `Parallel` worker.
     /// `packedA`, when it packs this op(A) for the current kernel, replaces packing A (same results).
+    /// `rowInvariant` always takes the packed path, whose arithmetic for C(i, j) depends only on k: a row (or column)
+    /// of C then has the same bits whatever m and n are, so an image gets the same result alone or in any batch
+    /// (the unpacked path for small products sums in another order).
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA? = nil) {
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA? = nil,
+                             rowInvariant: Bool = false) {
         if m <= 0 || n <= 0 { return }
         if k <= 0 || alpha == 0 {
             scale(m: m, n: n, beta: beta, c: c, ldc: ldc)
             return
         }
         let kernel = GEMM.kernel
-        if m < 4 || n < 8 || m * n * k <= 24 * 24 * 24 {
+        if !rowInvariant && (m < 4 || n < 8 || m * n * k <= 24 * 24 * 24) {
             GEMMDirect.run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                            a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         } else {

@@ -65,7 +65,7 @@ public struct Gemm: Layer {
             betaC = 1
         }
         GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a.data, lda: a.shape[1],
-                   b: b.data, ldb: b.shape[1], beta: betaC, c: y.data, ldc: n)
+                   b: b.data, ldb: b.shape[1], beta: betaC, c: y.data, ldc: n, rowInvariant: true)
         return y
     }
 
@@ -78,11 +78,11 @@ public struct Gemm: Layer {
         if transA {
             // A is [K, M]: dA = alpha·op(B)·dYᵀ.
             GEMM.sgemm(transA: transB, transB: true, m: k, n: m, k: n, alpha: alpha, a: b.data, lda: ldb,
-                       b: dy, ldb: n, beta: 0, c: da.data, ldc: m)
+                       b: dy, ldb: n, beta: 0, c: da.data, ldc: m, rowInvariant: true)
         } else {
             // A is [M, K]: dA = alpha·dY·op(B)ᵀ.
             GEMM.sgemm(transA: false, transB: !transB, m: m, n: k, k: n, alpha: alpha, a: dy, lda: n,
-                       b: b.data, ldb: ldb, beta: 0, c: da.data, ldc: k)
+                       b: b.data, ldb: ldb, beta: 0, c: da.data, ldc: k, rowInvariant: true)
         }
         return [da]
     }
@@ -169,12 +169,12 @@ public struct MatMul: Layer {
         let (m, n, k) = (p.m, p.n, p.k)
         if p.isStackedOverSharedB {
             GEMM.sgemm(transA: false, transB: false, m: p.batches * m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
-                       beta: 0, c: out, ldc: n)
+                       beta: 0, c: out, ldc: n, rowInvariant: true)
             return y
         }
         GEMM.forEachProduct(p.batches) { t in
             GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a + p.aOffsets[t], lda: k,
-                       b: b + p.bOffsets[t], ldb: n, beta: 0, c: out + t * m * n, ldc: n)
+                       b: b + p.bOffsets[t], ldb: n, beta: 0, c: out + t * m * n, ldc: n, rowInvariant: true)
         }
         return y
     }
@@ -190,14 +190,14 @@ public struct MatMul: Layer {
             if p.isStackedOverSharedB {
                 // dA (all batches stacked) = dY · Bᵀ.
                 GEMM.sgemm(transA: false, transB: true, m: p.batches * m, n: k, k: n, alpha: 1, a: dy, lda: n, b: b, ldb: n,
-                           beta: 0, c: out, ldc: k)
+                           beta: 0, c: out, ldc: k, rowInvariant: true)
             } else {
                 // dA[slot] = Σ over the output batches reading that slot of dY[t] · B[t]ᵀ, in batch order.
                 let slots = MatMul.groups(p.aOffsets, size: m * k, slotCount: inputs[0].count / max(1, m * k))
                 GEMM.forEachProduct(slots.count) { s in
                     for (i, t) in slots[s].enumerated() {
                         GEMM.sgemm(transA: false, transB: true, m: m, n: k, k: n, alpha: 1, a: dy + t * m * n, lda: n,
-                                   b: b + p.bOffsets[t], ldb: n, beta: i == 0 ? 0 : 1, c: out + s * m * k, ldc: k)
+                                   b: b + p.bOffsets[t], ldb: n, beta: i == 0 ? 0 : 1, c: out + s * m * k, ldc: k, rowInvariant: true)
                     }
                 }
             }
@@ -209,13 +209,13 @@ public struct MatMul: Layer {
             if p.isStackedOverSharedB {
                 // dB = Aᵀ · dY with all batches stacked along the summed dimension.
                 GEMM.sgemm(transA: true, transB: false, m: k, n: n, k: p.batches * m, alpha: 1, a: a, lda: k, b: dy, ldb: n,
-                           beta: 0, c: out, ldc: n)
+                           beta: 0, c: out, ldc: n, rowInvariant: true)
             } else {
                 let slots = MatMul.groups(p.bOffsets, size: k * n, slotCount: inputs[1].count / max(1, k * n))
                 GEMM.forEachProduct(slots.count) { s in
                     for (i, t) in slots[s].enumerated() {
                         GEMM.sgemm(transA: true, transB: false, m: k, n: n, k: m, alpha: 1, a: a + p.aOffsets[t], lda: k,
-                                   b: dy + t * m * n, ldb: n, beta: i == 0 ? 0 : 1, c: out + s * k * n, ldc: n)
+                                   b: dy + t * m * n, ldb: n, beta: i == 0 ? 0 : 1, c: out + s * k * n, ldc: n, rowInvariant: true)
                     }
                 }
             }
