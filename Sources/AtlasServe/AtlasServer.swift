@@ -66,12 +66,15 @@ public final class AtlasServer: @unchecked Sendable {
         public var fileThreads: Int
         /// Receives one line per request (`GET /a.png 200`), when set.
         public var log: (@Sendable (String) -> Void)?
+        /// A keep-alive connection that sends nothing for this long between requests is closed (never while a
+        /// response is being written); nil keeps idle connections open.
+        public var idleTimeout: TimeAmount?
 
         public init(root: String, host: String = "127.0.0.1", port: Int = 8080, eventLoopThreads: Int? = nil,
-                    fileThreads: Int = 4, log: (@Sendable (String) -> Void)? = nil) {
+                    fileThreads: Int = 4, idleTimeout: TimeAmount? = .seconds(60), log: (@Sendable (String) -> Void)? = nil) {
             self.root = root; self.host = host; self.port = port
             self.eventLoopThreads = eventLoopThreads ?? min(4, System.coreCount)
-            self.fileThreads = fileThreads; self.log = log
+            self.fileThreads = fileThreads; self.idleTimeout = idleTimeout; self.log = log
         }
     }
 
@@ -170,6 +173,9 @@ public final class AtlasServer: @unchecked Sendable {
             .childChannelInitializer { [weak self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard let self, let serve = self.track(channel) else { throw ChannelError.ioOnClosedChannel }
+                    if let idle = self.configuration.idleTimeout {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(RequestHandler(serve: serve))
                 }

@@ -36,6 +36,8 @@ final class RequestHandler: ChannelInboundHandler {
 
     private let serve: ServeContext
     private var request: HTTPRequestHead?
+    /// Responses started and not yet written (a read timeout then means a slow download, not an idle client).
+    private var inFlight = 0
 
     init(serve: ServeContext) { self.serve = serve }
 
@@ -46,8 +48,18 @@ final class RequestHandler: ChannelInboundHandler {
         case .end:
             guard let head = request else { return }
             request = nil
+            inFlight += 1
             respond(to: head, context: context)
         }
+    }
+
+    /// Closes a keep-alive connection that stayed idle past the server's `idleTimeout` between requests.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            if inFlight == 0 && request == nil { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -159,7 +171,9 @@ final class RequestHandler: ChannelInboundHandler {
         serve.log?("\(head.method) \(head.uri) \(status.code)")
         let keepAlive = head.isKeepAlive
         let channel = context.channel
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            handler.value.inFlight -= 1
             done?()
             if !keepAlive { channel.close(promise: nil) }
         }

@@ -22,6 +22,7 @@ struct Serve: ParsableCommand {
         then open http://localhost:8080/ in your browser. --host 0.0.0.0 makes the folder readable by anyone \
         who can reach the machine (a warning says so).
 
+        Keep-alive connections that stay idle for 60 s between requests are closed. \
         Ctrl-C (SIGINT) or SIGTERM stops it cleanly: the listener closes, responses in flight finish, exit \
         status 0. A port already in use exits with status 73. --port 0 picks a free port; --json prints the \
         bound address as one JSON line on stdout once listening, for scripts:

@@ -164,6 +164,22 @@ final class ServerTests: ServerTestCase {
         server.shutdown()  // idempotent
     }
 
+    func testIdleKeepAliveConnectionsAreClosedAfterTheTimeout() throws {
+        let quick = try AtlasServer(.init(root: fixture.root, host: "127.0.0.1", port: 0, idleTimeout: .milliseconds(300)))
+        let address = try quick.start()
+        defer { quick.shutdown() }
+        let start = Date()
+        // The client keeps the connection open; `exchange` returns when the server closes it.
+        let quickClient = RawClient(port: address.port)
+        let bytes = try quickClient.exchange(Array(RawClient.requestText("/gal/notes.txt", close: false).utf8),
+                                             timeout: .seconds(10)).wait()
+        let waited = Date().timeIntervalSince(start)
+        XCTAssertEqual(try RawClient.parse(bytes).map(\.status), [200])
+        XCTAssertGreaterThan(waited, 0.25, "closed only once idle for the timeout")
+        for _ in 0..<200 where quick.connectionCount > 0 { usleep(10_000) }
+        XCTAssertEqual(quick.connectionCount, 0)
+    }
+
     func testBindErrorsAreTyped() throws {
         XCTAssertThrowsError(try AtlasServer(.init(root: fixture.root, port: bound.port)).start()) { error in
             XCTAssertEqual(error as? ServeError, .addressInUse(host: "127.0.0.1", port: bound.port))
