@@ -99,24 +99,28 @@ public struct MaxPool: Layer {
     /// Calls `visit(outputIndex, inputIndex of the first max or −1, max)` for every output of one plane.
     @inline(__always)
     static func scan(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ visit: (Int, Int, Float) -> Void) {
-        let rowLo = g.rowLo, rowHi = g.rowHi, colLo = g.colLo, colHi = g.colHi
         for oh in 0..<g.outH {
-            let h0 = oh * g.sh - g.top
-            let i0 = rowLo[oh], i1 = rowHi[oh]
             for ow in 0..<g.outW {
-                let w0 = ow * g.sw - g.left
-                let j0 = colLo[ow], j1 = colHi[ow]
-                var best = -Float.infinity, arg = -1
-                for i in i0..<i1 {
-                    let rowStart = (h0 + i * g.dh) * g.inW + w0
-                    for j in j0..<j1 {
-                        let v = src[rowStart + j * g.dw]
-                        if v > best { best = v; arg = rowStart + j * g.dw }
-                    }
-                }
+                let (arg, best) = firstMax(g, src, oh, ow)
                 visit(oh * g.outW + ow, arg, best)
             }
         }
+    }
+
+    /// The window of output (oh, ow) in one plane: the input index of its first maximum in row-major order (−1 when
+    /// every tap is NaN or −∞, or there is none) and the maximum.
+    @inline(__always)
+    static func firstMax(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ oh: Int, _ ow: Int) -> (Int, Float) {
+        let h0 = oh * g.sh - g.top, w0 = ow * g.sw - g.left
+        var best = -Float.infinity, arg = -1
+        for i in g.rowLo[oh]..<g.rowHi[oh] {
+            let rowStart = (h0 + i * g.dh) * g.inW + w0
+            for j in g.colLo[ow]..<g.colHi[ow] {
+                let v = src[rowStart + j * g.dw]
+                if v > best { best = v; arg = rowStart + j * g.dw }
+            }
+        }
+        return (arg, best)
     }
 
     public func forward(_ inputs: [Tensor]) -> Tensor {
@@ -141,7 +145,7 @@ public struct MaxPool: Layer {
     /// the whole window row lies inside the input (stride 2 deinterleaves a 16-wide load; a row's last block
     /// may overlap the previous one), scalar elsewhere.
     static func forwardPlane(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
-        let rowLo = g.rowLo, rowHi = g.rowHi, colLo = g.colLo, colHi = g.colHi
+        let rowLo = g.rowLo, rowHi = g.rowHi
         let sw = g.sw, kw = g.kw, inW = g.inW
         let (vecStart, vecEnd) = g.vectorColumns
         for oh in 0..<g.outH {
@@ -165,13 +169,7 @@ public struct MaxPool: Layer {
                     store8(best, out + q)
                     ow = q + 8
                 } else {
-                    let w0 = ow * sw - g.left
-                    var best = -Float.infinity
-                    for i in i0..<i1 {
-                        let row = src + (h0 + i * g.dh) * inW + w0
-                        for j in colLo[ow]..<colHi[ow] where row[j] > best { best = row[j] }
-                    }
-                    out[ow] = best
+                    out[ow] = firstMax(g, src, oh, ow).1
                     ow += 1
                 }
             }
@@ -229,14 +227,7 @@ public struct MaxPool: Layer {
                     for k in (ow - q)..<8 where arg[k] >= 0 { dx[Int(arg[k])] += go[q + k] }
                     ow = q + 8
                 } else {
-                    let w0 = ow * sw - g.left
-                    var best = -Float.infinity, arg = -1
-                    for i in i0..<i1 {
-                        let rowStart = (h0 + i * g.dh) * inW + w0
-                        for j in g.colLo[ow]..<g.colHi[ow] where src[rowStart + j] > best {
-                            best = src[rowStart + j]; arg = rowStart + j
-                        }
-                    }
+                    let arg = firstMax(g, src, oh, ow).0
                     if arg >= 0 { dx[arg] += go[ow] }
                     ow += 1
                 }
