@@ -11,6 +11,10 @@ public protocol ElementwiseLayer: Layer {
     func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float>
     /// Whether `grad` reads x (when false it gets zeros, and a forward kept for backward need not hold x).
     var gradientReadsInput: Bool { get }
+    /// y = f(y) in place over `count` elements, with the same per-element function as `forward`, so a layer that
+    /// applies it to its own output (`ActivationFusable`) gives the bits of a separate step. The vector `apply`
+    /// must equal the scalar one lane by lane (every type here keeps to that).
+    func applyInPlace(_ p: UnsafeMutablePointer<Float>, count: Int)
 }
 
 extension ElementwiseLayer {
@@ -21,6 +25,12 @@ extension ElementwiseLayer {
         var r = SIMD8<Float>()
         for i in 0..<8 { r[i] = apply(x[i]) }
         return r
+    }
+
+    public func applyInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count { store8(apply(load8(p + i)), p + i); i += 8 }
+        while i < count { p[i] = apply(p[i]); i += 1 }
     }
 
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] {
@@ -90,18 +100,22 @@ public struct LeakyRelu: ElementwiseLayer {
     }
 }
 
-/// min(max(x, min), max); the gradient passes where min ≤ x ≤ max.
+/// min(max(x, min), max). The gradient passes where min < y < max, which is exactly where min < x < max (PyTorch's
+/// rule for hardtanh and ReLU6; `torch.clamp` also passes at the bounds themselves, a measure-zero difference), so
+/// backward reads only the output and a preceding Conv can be fused with it in runs kept for backward, as with Relu.
+/// Clip(0, +∞) therefore has Relu's gradient bit for bit.
 public struct Clip: ElementwiseLayer {
     public var min: Float
     public var max: Float
     public init(min: Float, max: Float) { self.min = min; self.max = max }
     public var name: String { "Clip" }
+    public var gradientReadsInput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { x < min ? min : (x > max ? max : x) }
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
         x.replacing(with: SIMD8(repeating: min), where: x .< min).replacing(with: SIMD8(repeating: max), where: x .> max)
     }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
-        g.replacing(with: 0, where: (x .< min) .| (x .> max))
+        g.replacing(with: 0, where: .!((y .> min) .& (y .< max)))
     }
 }
 
@@ -112,6 +126,19 @@ public struct Sigmoid: ElementwiseLayer {
     @inline(__always) public func apply(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
         g * y * (1 - y)
+    }
+}
+
+/// x · σ(x) (SiLU, Swish): the exporters' `x * Sigmoid(x)` as one step (the load-time pass `silu`), with the
+/// values of that pair bit for bit (σ as `Sigmoid` computes it, then the product).
+public struct SiLU: ElementwiseLayer {
+    public init() {}
+    public var name: String { "SiLU" }
+    @inline(__always) public func apply(_ x: Float) -> Float { x * (1 / (1 + Foundation.exp(-x))) }
+    @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        var s = SIMD8<Float>()
+        for i in 0..<8 { s[i] = 1 / (1 + Foundation.exp(-x[i])) }
+        return g * s + g * x * s * (1 - s)
     }
 }
 

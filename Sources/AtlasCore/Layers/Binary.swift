@@ -167,37 +167,43 @@ func scaleInPlace(_ t: Tensor, _ s: Float) {
     }
 }
 
-/// A layer that can apply a following Relu to its own output while it is still in cache (bit-identical to a
-/// separate Relu, since max(0, x) is exact). The executor fuses `ReluFusable → Relu` where nothing else reads the
-/// layer's own output.
-public protocol ReluFusable: Layer {
-    func forward(_ inputs: [Tensor], relu: Bool) -> Tensor
+/// A layer that can apply a following elementwise activation (Relu, Clip, SiLU, …) to its own output while it is
+/// still in cache, bit-identical to a separate step (`ElementwiseLayer.applyInPlace` is the step's own per-element
+/// function). The executor fuses `ActivationFusable → ElementwiseLayer` where nothing else reads the layer's output.
+public protocol ActivationFusable: Layer {
+    func forward(_ inputs: [Tensor], activation: (any ElementwiseLayer)?) -> Tensor
+}
+
+extension ActivationFusable {
+    /// Forward followed by a fused Relu (`relu: true`) or by nothing.
+    public func forward(_ inputs: [Tensor], relu: Bool) -> Tensor { forward(inputs, activation: relu ? Relu() : nil) }
 }
 
 /// y = a + b with numpy broadcasting.
-public struct Add: Layer, ReluFusable {
+public struct Add: Layer, ActivationFusable {
     public init() {}
     public var name: String { "Add" }
     /// The partial derivatives are constants: backward needs the inputs' shapes only.
     public var backwardReads: BackwardReads { [] }
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] { try BinaryKernel<AddRule>.outputShape(inputs) }
     public func forward(_ inputs: [Tensor]) -> Tensor { BinaryKernel<AddRule>.forward(inputs[0], inputs[1]) }
-    /// max(0, a + b): one pass when the shapes are equal (residual blocks), else the add then the Relu.
-    public func forward(_ inputs: [Tensor], relu: Bool) -> Tensor {
+    /// f(a + b): one pass over each chunk when the shapes are equal (residual blocks), else the add then f.
+    public func forward(_ inputs: [Tensor], activation: (any ElementwiseLayer)?) -> Tensor {
         let a = inputs[0], b = inputs[1]
-        guard relu else { return forward(inputs) }
+        guard let activation else { return forward(inputs) }
         guard a.shape == b.shape else {
             let y = forward(inputs)
             let p = y.data
-            Parallel.forRanges(y.count, grain: Broadcast.grain) { r in Vector.relu(p + r.lowerBound, count: r.count) }
+            Parallel.forRanges(y.count, grain: Broadcast.grain) { r in activation.applyInPlace(p + r.lowerBound, count: r.count) }
             return y
         }
         let y = Tensor(uninitialized: a.shape)   // every element is written
-        let pa = UnsafePointer(a.data), pb = UnsafePointer(b.data), py = y.data, rule = Relu()
+        let pa = UnsafePointer(a.data), pb = UnsafePointer(b.data), py = y.data
         Parallel.forRanges(y.count, grain: Broadcast.grain) { r in
             var i = r.lowerBound
-            while i + 8 <= r.upperBound { store8(rule.apply(load8(pa + i) + load8(pb + i)), py + i); i += 8 }
-            while i < r.upperBound { py[i] = rule.apply(pa[i] + pb[i]); i += 1 }
+            while i + 8 <= r.upperBound { store8(load8(pa + i) + load8(pb + i), py + i); i += 8 }
+            while i < r.upperBound { py[i] = pa[i] + pb[i]; i += 1 }
+            activation.applyInPlace(py + r.lowerBound, count: r.count)
         }
         return y
     }

@@ -8,7 +8,7 @@
 /// batch never materializes a whole-batch column matrix. Work is parallel over (image, group, chunk) with
 /// problem-defined chunk boundaries; the bias is added per chunk.
 /// The input gradient runs the same multiply-adds transposed: dX = col2im(Wᵀ·dY).
-public struct Conv2D: Layer, ReluFusable {
+public struct Conv2D: Layer, ActivationFusable {
     /// [M, C/groups, kH, kW].
     public let weight: Tensor
     /// [M], or nil.
@@ -89,11 +89,11 @@ public struct Conv2D: Layer, ReluFusable {
         return (count, (plane + count - 1) / count)
     }
 
-    public func forward(_ inputs: [Tensor]) -> Tensor { forward(inputs, relu: false) }
+    public func forward(_ inputs: [Tensor]) -> Tensor { forward(inputs, activation: nil) }
 
-    /// Forward, with `relu: true` giving max(0, conv(x) + bias) — bit-identical to a separate Relu after it —
-    /// with the ReLU applied to each chunk while it is still in cache (the executor fuses Conv → Relu this way).
-    public func forward(_ inputs: [Tensor], relu: Bool) -> Tensor {
+    /// Forward followed by `activation` (e.g. max(0, conv(x) + bias)), bit-identical to a separate step after it,
+    /// applied to each chunk while it is still in cache (the executor fuses Conv → Relu/Clip/SiLU… this way).
+    public func forward(_ inputs: [Tensor], activation: (any ElementwiseLayer)?) -> Tensor {
         let g = validated(inputs[0].shape)
         // Every path below writes every output element.
         let y = Tensor(uninitialized: [g.batch, g.outChannels, g.outH, g.outW])
@@ -102,9 +102,7 @@ public struct Conv2D: Layer, ReluFusable {
         if g.batch == 0 || g.outPlane == 0 { return y }
         if g.isDepthwise {
             Depthwise.forward(g, x: x, weight: w, bias: b, y: out)
-            if relu {
-                Parallel.forRanges(y.count, grain: 1 << 16) { r in Vector.relu(out + r.lowerBound, count: r.count) }
-            }
+            Conv2D.activate(activation, out, count: y.count)
             return y
         }
         let kernel = GEMM.kernel
@@ -115,7 +113,8 @@ public struct Conv2D: Layer, ReluFusable {
             }
             WinogradConv(tile: tile, batch: g.batch, channels: g.channels, height: g.height, width: g.width,
                          outChannels: g.outChannels, outH: g.outH, outW: g.outW, top: -g.padTop, left: -g.padLeft)
-                .run(x: x, packs: packs, bias: b, relu: relu, y: out)
+                .run(x: x, packs: packs, bias: b, relu: activation is Relu, y: out)
+            if !(activation is Relu) { Conv2D.activate(activation, out, count: y.count) }
             return y
         }
         let mg = g.groupOutChannels, kdim = g.columnRows
@@ -131,7 +130,7 @@ public struct Conv2D: Layer, ReluFusable {
                 let dst = out + (n * g.outChannels + group * mg) * g.outPlane + c0
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
                            lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group])
-                Conv2D.epilogue(b.map { $0 + group * mg }, relu: relu, dst, rows: mg, cols: cols, ldc: g.outPlane)
+                Conv2D.epilogue(b.map { $0 + group * mg }, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane)
             }
             return y
         }
@@ -148,18 +147,24 @@ public struct Conv2D: Layer, ReluFusable {
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
                            lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group])
             }
-            Conv2D.epilogue(b.map { $0 + group * mg }, relu: relu, dst, rows: mg, cols: cols, ldc: g.outPlane)
+            Conv2D.epilogue(b.map { $0 + group * mg }, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane)
         }
         return y
     }
 
-    /// Adds the bias of each row (output channel) and applies the fused ReLU, if any, to one chunk of C.
-    static func epilogue(_ b: UnsafePointer<Float>?, relu: Bool, _ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
-                         ldc: Int) {
+    /// Adds the bias of each row (output channel) and applies the fused activation, if any, to one chunk of C.
+    static func epilogue(_ b: UnsafePointer<Float>?, activation: (any ElementwiseLayer)?, _ c: UnsafeMutablePointer<Float>,
+                         rows: Int, cols: Int, ldc: Int) {
         for r in 0..<rows {
             if let b { Vector.addScalar(b[r], into: c + r * ldc, count: cols) }
-            if relu { Vector.relu(c + r * ldc, count: cols) }
+            activation?.applyInPlace(c + r * ldc, count: cols)
         }
+    }
+
+    /// Applies the fused activation, if any, to a whole output in parallel chunks (paths without a per-chunk epilogue).
+    static func activate(_ activation: (any ElementwiseLayer)?, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        guard let activation else { return }
+        Parallel.forRanges(count, grain: 1 << 16) { r in activation.applyInPlace(y + r.lowerBound, count: r.count) }
     }
 
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {

@@ -55,7 +55,7 @@ extension Network {
         for (pos, i) in executed.enumerated() { for s in plan.stepInputs[i] { lastUse[s] = pos } }
 
         MemoryStats.resetPeak()
-        var fusedInto: Int? = nil   // a Relu step whose work the previous Conv step did
+        var fusedInto: Int? = nil   // an activation step whose work the previous Conv/Add step did
         for (pos, i) in executed.enumerated() {
             if fusedInto == i {
                 fusedInto = nil
@@ -71,12 +71,14 @@ extension Network {
             }
             let t0 = Network.now()
             let out: Tensor
-            if let relu = Network.fusableRelu(after: pos, executed, plan, keep: keep, lastUse: lastUse),
-               let fusable = plan.steps[i].layer as? any ReluFusable {
-                // Conv/Add → Relu where nothing else wants the first output: one pass, the Relu's value only.
-                out = fusable.forward(ins, relu: true)
-                fusedInto = relu
-                values[plan.stepOutput[relu]] = out
+            if let next = Network.fusableActivation(after: pos, executed, plan, keep: keep, lastUse: lastUse),
+               let fusable = plan.steps[i].layer as? any ActivationFusable,
+               let activation = plan.steps[next].layer as? any ElementwiseLayer {
+                // Conv/Add → Relu/Clip/SiLU… where nothing else wants the first output: one pass, the activation's
+                // value only.
+                out = fusable.forward(ins, activation: activation)
+                fusedInto = next
+                values[plan.stepOutput[next]] = out
             } else {
                 out = plan.steps[i].layer.forward(ins)
                 values[plan.stepOutput[i]] = out
@@ -128,13 +130,14 @@ extension Network {
         }
     }
 
-    /// The Relu step right after the `ReluFusable` step (Conv, Add) at `pos` when it is the only reader of that
-    /// step's output and the output is neither requested nor kept for backward (so no one can see that it was never
-    /// materialized).
-    static func fusableRelu(after pos: Int, _ executed: [Int], _ plan: Plan, keep: [Bool], lastUse: [Int]) -> Int? {
-        guard pos + 1 < executed.count, plan.steps[executed[pos]].layer is any ReluFusable else { return nil }
+    /// The elementwise activation step right after the `ActivationFusable` step (Conv, Add) at `pos` when it is the
+    /// only reader of that step's output and the output is neither requested nor kept for backward (so no one can see
+    /// that it was never materialized; activations whose gradient reads only their output, Relu and Clip, keep it so
+    /// in runs kept for backward too).
+    static func fusableActivation(after pos: Int, _ executed: [Int], _ plan: Plan, keep: [Bool], lastUse: [Int]) -> Int? {
+        guard pos + 1 < executed.count, plan.steps[executed[pos]].layer is any ActivationFusable else { return nil }
         let next = executed[pos + 1], convOut = plan.stepOutput[executed[pos]]
-        guard plan.steps[next].layer is Relu, plan.stepInputs[next] == [convOut], !keep[convOut],
+        guard plan.steps[next].layer is any ElementwiseLayer, plan.stepInputs[next] == [convOut], !keep[convOut],
               lastUse[convOut] == pos + 1 else { return nil }
         return next
     }

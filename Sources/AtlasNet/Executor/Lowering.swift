@@ -58,6 +58,10 @@ public enum Lowering {
 
     /// The steps computing `node`'s outputs, given the shapes of all its (present) inputs.
     public static func lower(_ node: Node, inputShapes: [[Int]?], constants: [String: Constant]) throws -> [Step] {
+        if node.domain == Passes.atlasDomain, let layer = Passes.atlasLayer(node.opType), let x = node.input(0),
+           let y = node.outputs.first {
+            return [Step(layer: layer, node: node.name, op: node.opType, inputs: [x], output: y)]
+        }
         guard node.domain.isEmpty, supportedOps.contains(node.opType) else {
             throw ModelError.unsupportedOp(op: node.opType, node: node.name, domain: node.domain, opset: node.opset)
         }
@@ -102,14 +106,7 @@ public enum Lowering {
         case "Sqrt": return [c.step(Sqrt())]
         case "Neg": return [c.step(Neg())]
         case "Clip":
-            var lo = -Float.greatestFiniteMagnitude, hi = Float.greatestFiniteMagnitude
-            if node.opset < 11 {
-                lo = try node.float("min", default: lo)
-                hi = try node.float("max", default: hi)
-            } else {
-                if node.input(1) != nil { lo = try scalar(c, 1) }
-                if node.input(2) != nil { hi = try scalar(c, 2) }
-            }
+            let (lo, hi) = try clipBounds(node, constants: constants)
             return [c.step(Clip(min: lo, max: hi))]
         case "LRN":
             return [c.step(LRN(size: try node.int("size"), alpha: try node.float("alpha", default: 1e-4),
@@ -160,6 +157,41 @@ public enum Lowering {
             return [c.step(Identity())]
         default: return try lowerShapeOp(c)
         }
+    }
+
+    /// The steps of `node` and the shape of every value they produce (the node's outputs and its temporaries).
+    public static func lowerWithShapes(_ node: Node, inputShapes: [[Int]?], constants: [String: Constant]) throws
+        -> (steps: [Step], shapes: [String: [Int]]) {
+        let lowered = try lower(node, inputShapes: inputShapes, constants: constants)
+        var local: [String: [Int]] = [:]
+        for st in lowered {
+            let ins = try st.inputs.map { name -> [Int] in
+                if let s = local[name] { return s }
+                if let i = node.inputs.firstIndex(of: name), i < inputShapes.count, let s = inputShapes[i] { return s }
+                if let c = constants[name] { return c.shape }
+                throw ModelError.shape(node: node.name, op: node.opType, reason: "shape of '\(name)' is unknown")
+            }
+            do {
+                local[st.output] = try st.layer.outputShape(ins)
+            } catch let e as ModelError {
+                throw e
+            } catch {
+                throw ModelError.shape(node: node.name, op: node.opType, reason: "\(error) (input shapes \(ins))")
+            }
+        }
+        return (lowered, local)
+    }
+
+    /// A Clip node's bounds (±greatest finite where absent), from attributes (opset < 11) or constant inputs.
+    public static func clipBounds(_ node: Node, constants: [String: Constant]) throws -> (min: Float, max: Float) {
+        var lo = -Float.greatestFiniteMagnitude, hi = Float.greatestFiniteMagnitude
+        if node.opset < 11 {
+            return (try node.float("min", default: lo), try node.float("max", default: hi))
+        }
+        let c = Context(node: node, shapes: [], constants: constants)
+        if node.input(1) != nil { lo = try scalar(c, 1) }
+        if node.input(2) != nil { hi = try scalar(c, 2) }
+        return (lo, hi)
     }
 
     /// Input `i` (must be present).

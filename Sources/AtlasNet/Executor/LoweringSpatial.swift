@@ -102,7 +102,14 @@ extension Lowering {
     }
 
     static func lowerPad(_ c: Context) throws -> [Step] {
-        let node = c.node, rank = c.xShape.count
+        let (pads, mode) = try padSpec(c.node, rank: c.xShape.count, constants: c.constants)
+        return [c.step(Pad(pads: pads, mode: mode))]
+    }
+
+    /// A Pad node's pads (all begins, then all ends, one pair per axis of a rank-`rank` input) and mode, from its
+    /// attributes (opset < 11) or constant inputs, `axes` (opset 18) expanded to every axis.
+    public static func padSpec(_ node: Node, rank: Int, constants: [String: Constant]) throws -> (pads: [Int], mode: PadMode) {
+        let c = Context(node: node, shapes: [], constants: constants)
         var pads: [Int]
         var value: Float = 0
         if node.opset < 11 {
@@ -128,14 +135,12 @@ extension Lowering {
             }
         }
         guard pads.count == 2 * rank else { throw node.invalid("\(pads.count) pads for rank \(rank)") }
-        let mode: PadMode
         switch try node.string("mode", default: "constant") {
-        case "constant": mode = .constant(value)
-        case "reflect": mode = .reflect
-        case "edge": mode = .edge
+        case "constant": return (pads, .constant(value))
+        case "reflect": return (pads, .reflect)
+        case "edge": return (pads, .edge)
         case let other: throw node.invalid("pad mode '\(other)' is not supported")
         }
-        return [c.step(Pad(pads: pads, mode: mode))]
     }
 
     static func lowerResize(_ c: Context) throws -> [Step] {

@@ -11,10 +11,19 @@ public final class Network {
     public struct Options: Sendable {
         /// Fold BatchNormalization into the preceding Conv (the conv's own output then no longer exists).
         public var foldBatchNorm = true
-        public init(foldBatchNorm: Bool = true) { self.foldBatchNorm = foldBatchNorm }
+        /// The optimizer passes each plan runs (`GraphOptimizer`; default: what `ATLAS_PASSES` asks for).
+        public var passes: PassSelection
+        public init(foldBatchNorm: Bool = true, passes: PassSelection = .environment) {
+            self.foldBatchNorm = foldBatchNorm
+            self.passes = passes
+        }
+
+        /// The file's own graph: no BatchNorm folding, no optimizer passes (`atlas inspect --raw`).
+        public static let raw = Options(foldBatchNorm: false, passes: .none)
     }
 
     public let model: Model
+    public let options: Options
     /// The graph after load-time passes (Identity/Dropout removal, shape-independent folding, BN folding).
     public let graph: Graph
     /// Value names and aliases users may request.
@@ -37,6 +46,7 @@ public final class Network {
         if options.foldBatchNorm { Passes.foldBatchNorm(&g) }
         Passes.eliminateDeadNodes(&g)
         self.model = model
+        self.options = options
         self.graph = g
         self.names = LayerNames(graph: g)
     }
@@ -64,7 +74,7 @@ public final class Network {
     /// The plan for these input shapes (built and cached on first use).
     public func plan(for inputShapes: [String: [Int]]) throws -> Plan {
         if let p = plans[inputShapes] { return p }
-        let p = try Plan(graph: graph, inputShapes: inputShapes)
+        let p = try Plan(graph: graph, inputShapes: inputShapes, passes: options.passes)
         plans[inputShapes] = p
         planOrder.append(inputShapes)
         if planOrder.count > 8 { plans[planOrder.removeFirst()] = nil }
@@ -119,6 +129,9 @@ public final class Network {
                 requested.append((name, s))
             } else if let c = plan.graph.constants[value] {
                 folded[name] = c.tensor   // a value that folded to a constant for this input shape
+            } else if let pass = plan.optimization.removed[value] {
+                throw ModelError.invalidGraph("'\(name)' is computed inside a pattern that the load-time pass '\(pass)' "
+                                              + "replaced; run with ATLAS_PASSES=-\(pass) to keep it")
             } else {
                 throw ModelError.unknownLayer(name)
             }

@@ -30,8 +30,11 @@ public final class Plan: @unchecked Sendable {
     let constantSlots: [Int: Tensor]
     let inputSlots: [String: Int]
 
-    /// Folds and lowers `graph` for the given runtime input shapes.
-    public init(graph source: Graph, inputShapes: [String: [Int]]) throws {
+    /// What the load-time optimizer rewrote (pass → count) and the values it removed (value → pass).
+    public let optimization: OptimizationReport
+
+    /// Folds `graph` for the given runtime input shapes, runs the selected optimizer passes and lowers the result.
+    public init(graph source: Graph, inputShapes: [String: [Int]], passes: PassSelection = .all) throws {
         for info in source.inputs {
             guard let s = inputShapes[info.name] else { throw ModelError.invalidGraph("no shape given for input '\(info.name)'") }
             _ = try ModelLimits.elementCount(s, tensor: info.name)
@@ -40,6 +43,12 @@ public final class Plan: @unchecked Sendable {
             }
         }
         var g = source
+        // Shape-dependent folding first (shapes from lowering each node that stays), then the optimizer on the
+        // folded graph, whose shapes and constants are all known by then.
+        let folded = try Passes.foldConstants(&g, inputShapes: inputShapes) { node, inShapes, constants in
+            (try? Lowering.lowerWithShapes(node, inputShapes: inShapes, constants: constants).shapes) ?? [:]
+        }
+        let optimization = try GraphOptimizer.run(&g, shapes: folded, selection: passes)
         var steps: [Step] = []
         var errors: [String: ModelError] = [:]
         var stepShapes: [String: [Int]] = [:]
@@ -50,23 +59,7 @@ public final class Plan: @unchecked Sendable {
                 return [:]
             }
             do {
-                let lowered = try Lowering.lower(node, inputShapes: inShapes, constants: constants)
-                var local: [String: [Int]] = [:]
-                for st in lowered {
-                    let ins = try st.inputs.map { name -> [Int] in
-                        if let s = local[name] { return s }
-                        if let i = node.inputs.firstIndex(of: name), let s = inShapes[i] { return s }
-                        if let c = constants[name] { return c.shape }
-                        throw ModelError.shape(node: node.name, op: node.opType, reason: "shape of '\(name)' is unknown")
-                    }
-                    do {
-                        local[st.output] = try st.layer.outputShape(ins)
-                    } catch let e as ModelError {
-                        throw e
-                    } catch {
-                        throw ModelError.shape(node: node.name, op: node.opType, reason: "\(error) (input shapes \(ins))")
-                    }
-                }
+                let (lowered, local) = try Lowering.lowerWithShapes(node, inputShapes: inShapes, constants: constants)
                 steps.append(contentsOf: lowered)
                 for (k, v) in local { stepShapes[k] = v }
                 return local
@@ -100,6 +93,10 @@ public final class Plan: @unchecked Sendable {
             stepInputs.append(st.inputs.map { slot($0) })
             stepOutput.append(slot(st.output))
         }
+        // A value a pass found to equal another (a no-op reshape) reads that value's slot.
+        for (alias, value) in optimization.aliases where slotOf[alias] == nil {
+            if let s = slotOf[value] { slotOf[alias] = s; allShapes[alias] = allShapes[value] }
+        }
         var producer = [Int?](repeating: nil, count: names.count)
         for (i, o) in stepOutput.enumerated() { producer[o] = i }
         for o in g.outputs where slotOf[o.name] == nil && errors[o.name] == nil {
@@ -107,6 +104,7 @@ public final class Plan: @unchecked Sendable {
         }
 
         self.inputShapes = inputShapes
+        self.optimization = optimization
         self.steps = steps
         self.shapes = allShapes
         self.graph = g
