@@ -25,75 +25,6 @@ final class FixtureTests: XCTestCase {
         return (root?["models"] as? [[String: Any]] ?? []).map { Entry(name: $0["name"] as? String ?? "?", dir: dir, json: $0) }
     }
 
-    /// max |a − b| ≤ 1e-4 · max |b|, same shapes.
-    /// Max |a − b| ≤ tolerance × max |b|. Outputs and activations use the 1e-4 against onnxruntime; input
-    /// gradients use 5e-4 against PyTorch's float64 autograd, since our float32 backward through a deep net (DenseNet's
-    /// 121 layers) accumulates rounding that depends on the GEMM blocking (measured: 2.1e-4 of the scale there).
-    func assertClose(_ a: Tensor, _ b: Tensor, _ what: String, tolerance: Float = 1e-4,
-                     file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.shape, b.shape, what, file: file, line: line)
-        guard a.shape == b.shape else { return }
-        var scale: Float = 0, err: Float = 0
-        for i in 0..<b.count {
-            scale = max(scale, abs(b.data[i]))
-            let d = abs(a.data[i] - b.data[i])
-            err = d.isNaN ? .infinity : max(err, d)
-        }
-        XCTAssertGreaterThan(scale, 0, "\(what): the reference is all zeros", file: file, line: line)
-        XCTAssertLessThanOrEqual(err, tolerance * scale, "\(what): max error \(err), scale \(scale)", file: file, line: line)
-    }
-
-    /// Output, activation and gradient of one fixture. Tiny nets: gradient of mean(output[:, 0]);
-    /// models: gradient of the mean of one activation channel.
-    func check(_ e: Entry, foldBatchNorm: Bool = true, looseGradient: Bool = false) throws {
-        let net = try Network(contentsOf: e.path("model")!, options: .init(foldBatchNorm: foldBatchNorm))
-        let input = try NPY.read(path: e.path("input")!)
-        let outputName = e.json["output_name"] as? String ?? "output"
-        let activation = e.json["activation"] as? [String: Any]
-        let actValue = activation?["onnx_value"] as? String
-        var capture: Set<String> = [outputName]
-        if let actValue { capture.insert(actValue) }
-        let values = try net.forward(input, capture: capture, keepForBackward: true)
-        assertClose(values[outputName]!, try NPY.read(path: e.path("output")!), "\(e.name) output")
-        let objective: MeanObjective
-        if let actValue, let module = activation?["module"] as? String {
-            assertClose(values[actValue]!, try NPY.read(path: e.path("act")!), "\(e.name) activation")
-            XCTAssertEqual(net.names.resolve(module), actValue, "\(e.name): alias of module \(module)")
-            let channel = (e.json["gradient"] as? [String: Any])?["channel"] as? Int ?? 0
-            objective = try MeanObjective(parsing: "\(module):\(channel)", names: net.names)
-        } else {
-            objective = try MeanObjective(parsing: "\(outputName):0", names: net.names)
-        }
-        let seed = try objective.seed(like: values[actValue ?? outputName]!)
-        let grad = try net.backward(from: [actValue ?? outputName: seed])
-        if looseGradient {
-            assertMostlyClose(grad, try NPY.read(path: e.path("grad")!), "\(e.name) input gradient")
-        } else {
-            assertClose(grad, try NPY.read(path: e.path("grad")!), "\(e.name) input gradient", tolerance: 5e-4)
-        }
-    }
-
-    /// For deep networks at full size: relative L2 error ≤ 5e-3 and 99 % of entries within 1e-4 of the scale.
-    /// A max-pool window whose two largest inputs differ by less than float32 rounding can pick a different
-    /// winner than the reference and move one unit's gradient to a neighbouring pixel, so an elementwise bound
-    /// over all entries is not meaningful. Seen in the full InceptionV1: maxpool1 window (0, 3) of channel 165
-    /// of image 1 has a relative gap of 1.6e-7 between its two largest inputs (onnxruntime values); all of
-    /// the gradient error (0.3 % of the entries, relative L2 1.4e-3) lies in that window's 13×23-pixel field.
-    func assertMostlyClose(_ a: Tensor, _ b: Tensor, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.shape, b.shape, what, file: file, line: line)
-        guard a.shape == b.shape else { return }
-        var scale: Float = 0, diff2 = 0.0, ref2 = 0.0
-        for i in 0..<b.count {
-            scale = max(scale, abs(b.data[i]))
-            diff2 += Double(a.data[i] - b.data[i]) * Double(a.data[i] - b.data[i])
-            ref2 += Double(b.data[i]) * Double(b.data[i])
-        }
-        var outside = 0
-        for i in 0..<b.count where !(abs(a.data[i] - b.data[i]) <= 1e-4 * scale) { outside += 1 }
-        XCTAssertLessThanOrEqual((diff2 / max(ref2, 1e-30)).squareRoot(), 5e-3, "\(what): relative L2 error", file: file, line: line)
-        XCTAssertLessThanOrEqual(Double(outside), 1e-2 * Double(b.count), "\(what): \(outside) entries off", file: file, line: line)
-    }
-
     func testTinyNets() throws {
         for e in try FixtureTests.manifest(FixtureTests.fixtures.appendingPathComponent("tiny")) {
             try check(e)
@@ -148,5 +79,78 @@ final class FixtureTests: XCTestCase {
         for (alias, info) in e.json["layers"] as? [String: [String: Any]] ?? [:] {
             XCTAssertEqual(net.names.resolve(alias), info["onnx_value"] as? String, "alias \(alias)")
         }
+    }
+}
+
+/// Comparisons against the fixtures' references, shared by the fixture-based test cases.
+extension XCTestCase {
+    /// max |a − b| ≤ 1e-4 · max |b|, same shapes.
+    /// Max |a − b| ≤ tolerance × max |b|. Outputs and activations use the 1e-4 against onnxruntime; input
+    /// gradients use 5e-4 against PyTorch's float64 autograd, since our float32 backward through a deep net (DenseNet's
+    /// 121 layers) accumulates rounding that depends on the GEMM blocking (measured: 2.1e-4 of the scale there).
+    func assertClose(_ a: Tensor, _ b: Tensor, _ what: String, tolerance: Float = 1e-4,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.shape, b.shape, what, file: file, line: line)
+        guard a.shape == b.shape else { return }
+        var scale: Float = 0, err: Float = 0
+        for i in 0..<b.count {
+            scale = max(scale, abs(b.data[i]))
+            let d = abs(a.data[i] - b.data[i])
+            err = d.isNaN ? .infinity : max(err, d)
+        }
+        XCTAssertGreaterThan(scale, 0, "\(what): the reference is all zeros", file: file, line: line)
+        XCTAssertLessThanOrEqual(err, tolerance * scale, "\(what): max error \(err), scale \(scale)", file: file, line: line)
+    }
+
+    /// Output, activation and gradient of one fixture. Tiny nets: gradient of mean(output[:, 0]);
+    /// models: gradient of the mean of one activation channel.
+    func check(_ e: FixtureTests.Entry, foldBatchNorm: Bool = true, passes: PassSelection = .environment,
+               looseGradient: Bool = false) throws {
+        let net = try Network(contentsOf: e.path("model")!, options: .init(foldBatchNorm: foldBatchNorm, passes: passes))
+        let input = try NPY.read(path: e.path("input")!)
+        let outputName = e.json["output_name"] as? String ?? "output"
+        let activation = e.json["activation"] as? [String: Any]
+        let actValue = activation?["onnx_value"] as? String
+        var capture: Set<String> = [outputName]
+        if let actValue { capture.insert(actValue) }
+        let values = try net.forward(input, capture: capture, keepForBackward: true)
+        assertClose(values[outputName]!, try NPY.read(path: e.path("output")!), "\(e.name) output")
+        let objective: MeanObjective
+        if let actValue, let module = activation?["module"] as? String {
+            assertClose(values[actValue]!, try NPY.read(path: e.path("act")!), "\(e.name) activation")
+            XCTAssertEqual(net.names.resolve(module), actValue, "\(e.name): alias of module \(module)")
+            let channel = (e.json["gradient"] as? [String: Any])?["channel"] as? Int ?? 0
+            objective = try MeanObjective(parsing: "\(module):\(channel)", names: net.names)
+        } else {
+            objective = try MeanObjective(parsing: "\(outputName):0", names: net.names)
+        }
+        let seed = try objective.seed(like: values[actValue ?? outputName]!)
+        let grad = try net.backward(from: [actValue ?? outputName: seed])
+        if looseGradient {
+            assertMostlyClose(grad, try NPY.read(path: e.path("grad")!), "\(e.name) input gradient")
+        } else {
+            assertClose(grad, try NPY.read(path: e.path("grad")!), "\(e.name) input gradient", tolerance: 5e-4)
+        }
+    }
+
+    /// For deep networks at full size: relative L2 error ≤ 5e-3 and 99 % of entries within 1e-4 of the scale.
+    /// A max-pool window whose two largest inputs differ by less than float32 rounding can pick a different
+    /// winner than the reference and move one unit's gradient to a neighbouring pixel, so an elementwise bound
+    /// over all entries is not meaningful. Seen in the full InceptionV1: maxpool1 window (0, 3) of channel 165
+    /// of image 1 has a relative gap of 1.6e-7 between its two largest inputs (onnxruntime values); all of
+    /// the gradient error (0.3 % of the entries, relative L2 1.4e-3) lies in that window's 13×23-pixel field.
+    func assertMostlyClose(_ a: Tensor, _ b: Tensor, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.shape, b.shape, what, file: file, line: line)
+        guard a.shape == b.shape else { return }
+        var scale: Float = 0, diff2 = 0.0, ref2 = 0.0
+        for i in 0..<b.count {
+            scale = max(scale, abs(b.data[i]))
+            diff2 += Double(a.data[i] - b.data[i]) * Double(a.data[i] - b.data[i])
+            ref2 += Double(b.data[i]) * Double(b.data[i])
+        }
+        var outside = 0
+        for i in 0..<b.count where !(abs(a.data[i] - b.data[i]) <= 1e-4 * scale) { outside += 1 }
+        XCTAssertLessThanOrEqual((diff2 / max(ref2, 1e-30)).squareRoot(), 5e-3, "\(what): relative L2 error", file: file, line: line)
+        XCTAssertLessThanOrEqual(Double(outside), 1e-2 * Double(b.count), "\(what): \(outside) entries off", file: file, line: line)
     }
 }
