@@ -11,6 +11,12 @@ struct Inspect: ParsableCommand {
         discussion: """
         Layer names printed here (the ONNX value names and the short aliases from the exporter's module path) \
         are the names other commands accept with --layer.
+
+        The listing is the graph every command runs: after the load-time optimizer (constant Pads folded into \
+        convolutions and pools, Clip(0, inf) as Relu, SiLU and HardSwish patterns as one step, torch's LRN \
+        decomposition as LRN, reshape chains merged, Transpose pairs cancelled) and BatchNorm folding. The line \
+        line "optimized" says what each pass rewrote. --raw lists the file's own graph; ATLAS_PASSES=-NAME[,-NAME] \
+        (or none) switches passes off in any command, for diagnosis.
         """
     )
 
@@ -26,9 +32,13 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Keep BatchNormalization separate instead of folding it into the preceding Conv.")
     var noFoldBatchNorm = false
 
+    @Flag(help: "List the file's own graph: no optimizer passes and no BatchNorm folding.")
+    var raw = false
+
     func run() throws {
         if let size, !(1...16384).contains(size) { throw ValidationError("--size must be between 1 and 16384") }
-        let net = try Network(contentsOf: model, options: .init(foldBatchNorm: !noFoldBatchNorm))
+        let options: Network.Options = raw ? .raw : .init(foldBatchNorm: !noFoldBatchNorm)
+        let net = try Network(contentsOf: model, options: options)
         let shape = try ModelSetup.plannedInputShape(net, modelPath: model, size: size)
         let plan = try net.plan(for: shape)
         let rows = plan.layers(names: net.names)
@@ -70,6 +80,8 @@ struct InspectReport: Encodable {
     let layers: [Row]
     let totalParameters: Int
     let totalMultiplyAdds: Int
+    /// Rewrites per optimizer pass (those that rewrote something).
+    let passes: [String: Int]
 
     init(model: String, net: Network, inputShape: [Int], plan: Plan, rows: [LayerInfo]) {
         self.model = model
@@ -90,6 +102,7 @@ struct InspectReport: Encodable {
         for n in plan.graph.nodes { read.formUnion(n.inputs) }
         totalParameters = plan.graph.constants.filter { read.contains($0.key) && $0.value.isFloat }.map(\.value.count).reduce(0, +)
         totalMultiplyAdds = rows.map(\.multiplyAdds).reduce(0, +)
+        passes = Dictionary(uniqueKeysWithValues: plan.optimization.rewrites.filter { $0.count > 0 }.map { ($0.pass, $0.count) })
     }
 
     var text: String {
@@ -97,6 +110,8 @@ struct InspectReport: Encodable {
         lines.append("model     \(model)  (producer \(producer.isEmpty ? "?" : producer), IR \(irVersion), opset \(opset))")
         for i in inputs { lines.append("input     \(i.name)  [\(i.shape.joined(separator: ", "))]  planned as \(inputShape)") }
         for o in outputs { lines.append("output    \(o.name)  [\(o.shape.joined(separator: ", "))]") }
+        let rewrites = GraphOptimizer.passes.compactMap { p in passes[p.name].map { "\(p.name) \($0)" } }
+        lines.append("optimized \(rewrites.isEmpty ? "nothing to rewrite" : rewrites.joined(separator: ", "))")
         lines.append("")
         let header = ["alias", "value", "op", "shape", "channels", "params", "mult-adds"]
         var table = [header]
