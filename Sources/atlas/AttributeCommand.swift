@@ -36,6 +36,9 @@ struct Attribute: ParsableCommand {
           atlas attribute Assets/fashion-mnist/fashion_cnn.onnx Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz \\
               --limit 16 --method integrated-gradients --out attributions/
           atlas attribute resnet18.onnx photos/ --method gradcam --top 3 --out cams/
+
+        Convolutions run on the accurate path here (Winograd F(2x2) or im2col, within float32 rounding of a \
+        float64 reference), since the output is a gradient; ATLAS_CONV overrides.
         """
     )
 

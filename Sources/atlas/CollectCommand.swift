@@ -126,6 +126,9 @@ struct CollectCommand: ParsableCommand {
           atlas collect Assets/fashion-mnist/fashion_cnn.onnx --images Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz \\
             --layer features.conv3.0 --per-image 2 --out acts/
           atlas collect … --out /shared/acts --shard 1/3    (and 0/3, 2/3 elsewhere), then atlas merge /shared/acts
+
+        Convolutions run on the accurate path here (Winograd F(2x2) or im2col, within float32 rounding of a \
+        float64 reference), since the attributions are gradients; ATLAS_CONV overrides.
         """
     )
 

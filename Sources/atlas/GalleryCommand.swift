@@ -24,6 +24,9 @@ struct GalleryCommand: ParsableCommand {
         atlas.json, atlas.js, the viewer index.html and atlas.png when small), byte for byte what one machine \
         writes; a final run without --shard does the same after rendering what is missing. --shard auto reads \
         the index from a Slurm array or Kubernetes Indexed Job; atlas plan prints such jobs.
+
+        Convolutions use the fast path (Winograd F(4x4) on large 3x3 layers, about 1e-5 of each layer's scale), \
+        since only the optimized image is kept; ATLAS_CONV=accurate (or direct) overrides.
         """
     )
 

@@ -36,6 +36,9 @@ struct MapCommand: ParsableCommand {
             --layer features.conv3.0 --grid 8,16 --steps 128 --out atlas/
           open atlas/index.html
           atlas map … --activations acts/ --out /shared/atlas --layout-only, then --shard 0/2 and 1/2, then atlas merge /shared/atlas
+
+        Collecting runs convolutions on the accurate path (Winograd F(2x2) or im2col; its attributions are \
+        gradients), the icons on the fast one (Winograd F(4x4) on large 3x3 layers); ATLAS_CONV overrides both.
         """
     )
 

@@ -18,7 +18,9 @@ struct Run: ParsableCommand {
         Tensors: --input-npy is a float32 C-order .npy array in the model's layout (NCHW for images). --layer and \
         --gradient-of take ONNX value names or the aliases that `atlas inspect` lists. The gradient is that of \
         the mean of the named value, or with NAME:CHANNEL of the mean of one channel over batch and space, \
-        with respect to the input.
+        with respect to the input. Gradients and the forward under them use the accurate convolution path \
+        (Winograd F(2x2) or im2col: within float32 rounding of a float64 reference) rather than the faster \
+        F(4x4) Winograd that feature visualization uses; ATLAS_CONV=auto|direct|winograd2|winograd4 overrides.
         """
     )
 
@@ -107,7 +109,9 @@ struct Run: ParsableCommand {
         if outputNpy != nil || (layer == nil && gradient == nil) { capture.insert(outputName) }
         if let layer { capture.insert(layer) }
         if let gradient { capture.insert(gradient.value) }
-        let values = try net.forward(input, capture: capture, keepForBackward: gradient != nil)
+        let values = try Conv2D.withAccurateGradients {
+            try net.forward(input, capture: capture, keepForBackward: gradient != nil)
+        }
 
         if let outputNpy, let y = values[outputName] { try NPY.write(y, path: outputNpy) }
         if let layer, let activationsNpy, let a = values[layer] {
@@ -116,7 +120,7 @@ struct Run: ParsableCommand {
         }
         if let gradient, let gradientNpy, let v = values[gradient.value] {
             let seed = try gradient.seed(like: v)
-            let g = try net.backward(from: [gradient.value: seed])
+            let g = try Conv2D.withAccurateGradients { try net.backward(from: [gradient.value: seed]) }
             try NPY.write(g, path: gradientNpy)
             print("d mean(\(gradientOf ?? "")) / d input: \(g.shape) → \(gradientNpy)")
         }

@@ -27,6 +27,9 @@ struct Visualize: ParsableCommand {
         --thresholds 32,128,512 also writes FILE-32.png, FILE-128.png, … after those steps. --batch-seeds K \
         renders seeds SEED…SEED+K−1 of the objective as one batch and writes them side by side. \
         Same seed, same bytes, at any --threads.
+
+        Convolutions use the fast path (Winograd F(4x4) on large 3x3 layers, about 1e-5 of each layer's scale), \
+        since only the optimized image is kept; ATLAS_CONV=accurate (or direct) overrides.
         """
     )
 

@@ -11,6 +11,11 @@ public enum ConvAlgorithm: String, Sendable, CaseIterable {
     /// Winograd F(4×4, 3×3) or F(2×2, 3×3) where `Conv2D.winogradTile` finds it pays, im2col + GEMM elsewhere
     /// (the default).
     case auto
+    /// F(2×2, 3×3) Winograd wherever `auto` picks Winograd, im2col + GEMM elsewhere: results within float32 rounding
+    /// of im2col's (measured 3e-7 of the output scale per layer), where F(4×4)'s larger transforms lose up to ~1e-2
+    /// of an input gradient's scale over a deep network. What commands whose output *is* a gradient use
+    /// (`Conv2D.withAccurateGradients`).
+    case accurate
     /// im2col + GEMM for every convolution (`ATLAS_CONV=direct`), for comparison and diagnosis.
     case direct
     /// Winograd F(2×2, 3×3) for every eligible convolution, whatever its size.
@@ -35,6 +40,13 @@ extension Conv2D {
     public static var algorithm: ConvAlgorithm {
         get { selected.withLock { $0 } }
         set { selected.withLock { $0 = newValue } }
+    }
+
+    /// Runs `body` under `.accurate` (attribution, `atlas run --gradient-of`, collect's attribution: outputs that are
+    /// gradients) unless `ATLAS_CONV` names an algorithm, which then applies everywhere.
+    public static func withAccurateGradients<T>(_ body: () throws -> T) rethrows -> T {
+        if getenv("ATLAS_CONV") != nil { return try body() }
+        return try withAlgorithm(.accurate, body)
     }
 
     /// Runs `body` with `algorithm` temporarily set (for tests and benchmarks).
@@ -63,10 +75,10 @@ extension Conv2D {
         case .direct: return nil
         case .winograd2: return .f2
         case .winograd4: return .f4
-        case .auto:
+        case .auto, .accurate:
             guard min(g.channels, g.outChannels) >= 8 else { return nil }
             func tiles(_ m: Int) -> Int { ((g.outH + m - 1) / m) * ((g.outW + m - 1) / m) }
-            if tiles(4) >= 9 { return .f4 }
+            if tiles(4) >= 9 { return algorithm == .accurate ? .f2 : .f4 }
             if tiles(2) >= 16 { return .f2 }
             return nil
         }

@@ -71,12 +71,18 @@ public final class Attributor {
 
     /// Scores (`[N, classes]`, pre-softmax) of a batch.
     public func scores(_ x: Tensor) throws -> Tensor {
-        guard let y = try network.forward(x, capture: [logits])[logits] else { throw AttributionError.model("no output") }
+        let values = try Conv2D.withAccurateGradients { try network.forward(x, capture: [logits]) }
+        guard let y = values[logits] else { throw AttributionError.model("no output") }
         return try flat(y, batch: x.shape[0])
     }
 
-    /// Maps for `x` (`[N, C, H, W]`, preprocessed), explaining class `classes[n]` of image n.
+    /// Maps for `x` (`[N, C, H, W]`, preprocessed), explaining class `classes[n]` of image n, computed on the accurate
+    /// convolution path (`Conv2D.withAccurateGradients`: the maps are gradients).
     public func attribute(_ x: Tensor, classes: [Int]) throws -> AttributionResult {
+        try Conv2D.withAccurateGradients { try attributeBatch(x, classes: classes) }
+    }
+
+    private func attributeBatch(_ x: Tensor, classes: [Int]) throws -> AttributionResult {
         let n = x.shape[0]
         guard classes.count == n else { throw AttributionError.invalidOption("\(classes.count) classes for \(n) images") }
         switch options.method {

@@ -29,8 +29,13 @@ public struct ActivationSampler {
     }
 
     /// Rows for `batch` (`[n, C, H, W]` network input) whose images are items `items`: the activation vectors
-    /// (`n·perImage × C`, row-major, image by image) and one record per row (`image` left empty).
+    /// (`n·perImage × C`, row-major, image by image) and one record per row (`image` left empty). Runs on the accurate
+    /// convolution path (`Conv2D.withAccurateGradients`): the records' attributions are gradients.
     public func sample(_ batch: Tensor, items: [Int]) throws -> (rows: [Float], channels: Int, records: [CollectRecord]) {
+        try Conv2D.withAccurateGradients { try sampleBatch(batch, items: items) }
+    }
+
+    private func sampleBatch(_ batch: Tensor, items: [Int]) throws -> (rows: [Float], channels: Int, records: [CollectRecord]) {
         var capture: Set<String> = [value]
         if let logits { capture.insert(logits) }
         let out = try network.forward(batch, capture: capture, keepForBackward: attribution == .gradxact)
