@@ -161,6 +161,18 @@ final class GalleryTests: XCTestCase {
         }
     }
 
+    /// The CPU's SHA extensions (where present) and the portable path agree on every length around block edges.
+    func testSHA256PathsAgree() {
+        var rng = SplitMix64(seed: 17, stream: 1)
+        for n in [0, 1, 55, 56, 63, 64, 65, 119, 128, 1000, 100_003] {
+            let bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.nextInt(below: 256)) }
+            let fast = bytes.withUnsafeBytes { SHA256.digest($0, portable: false) }
+            let portable = bytes.withUnsafeBytes { SHA256.digest($0, portable: true) }
+            XCTAssertEqual(fast, portable, "\(n) bytes")
+            XCTAssertEqual(SHA256.digest(bytes), portable)
+        }
+    }
+
     func testSHA256KnownVectors() {
         XCTAssertEqual(SHA256.hex([UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

@@ -1,5 +1,6 @@
 #ifndef ATLAS_CKERNELS_H
 #define ATLAS_CKERNELS_H
+#include <stdint.h>
 /// CPU feature detection for run-time kernel selection.
 /// Returns 1 when the CPU and OS support AVX-512F (ZMM state enabled), else 0.
 int ck_cpu_has_avx512f(void);
@@ -40,4 +41,12 @@ void ck_wino_output_tiles(int m, const float *mo, long xiStride, long groups, co
 
 /// Hints the CPU to fetch [p, p + bytes) into cache (no effect on results).
 void ck_prefetch(const void *p, long bytes);
+/// SHA-256 compression of `blocks` whole 64-byte blocks into `state` (eight words, FIPS 180-4 order): the x86 SHA
+/// extensions where ck_sha256_has_extensions() says the CPU has them, else portable C.
+void ck_sha256_blocks(uint32_t state[8], const uint8_t *data, long blocks);
+/// The portable path of ck_sha256_blocks (for tests that compare the two).
+void ck_sha256_blocks_portable(uint32_t state[8], const uint8_t *data, long blocks);
+/// 1 when ck_sha256_blocks uses the CPU's SHA extensions.
+int ck_sha256_has_extensions(void);
+
 #endif
