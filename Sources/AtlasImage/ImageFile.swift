@@ -1,6 +1,7 @@
 /// File input/output for images with POSIX calls: reading whole files with typed errors (missing, directory,
 /// unreadable, empty, over the size cap) and writing atomically (temporary file in the same directory,
 /// fsync, rename), so a crash never leaves a half-written image under the final name.
+import AtlasCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -44,43 +45,12 @@ extension ImageCodec {
         return bytes
     }
 
-    /// Writes `bytes` to `path` atomically: a temporary sibling file is written, flushed and renamed over `path`.
+    /// Writes `bytes` to `path` atomically and durably (`AtomicFile`).
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[..<$0]) } ?? "."
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        guard !base.isEmpty else { throw ImageError(.invalidArgument, file: path, reason: "no file name") }
-        var template = Array("\(directory.isEmpty ? "/" : directory)/.\(base).tmp-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        if fd < 0 { throw ImageError(.writeFailed, file: path, reason: "cannot create a temporary file: \(errnoText(errno))") }
-        let temp = String(cString: template)
-        var failure: String? = nil
-        bytes.withUnsafeBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let wrote = posixWrite(fd, buffer.baseAddress! + done, buffer.count - done)
-                if wrote < 0 {
-                    if errno == EINTR { continue }
-                    failure = errnoText(errno)
-                    return
-                }
-                done += wrote
-            }
-        }
-        if failure == nil && fchmod(fd, 0o644) != 0 { failure = errnoText(errno) }
-        if failure == nil && fsync(fd) != 0 { failure = errnoText(errno) }
-        if close(fd) != 0 && failure == nil { failure = errnoText(errno) }
-        if failure == nil && rename(temp, path) != 0 { failure = errnoText(errno) }
-        if let failure {
-            unlink(temp)
-            throw ImageError(.writeFailed, file: path, reason: failure)
+        do { try AtomicFile.write(bytes, to: path) } catch {
+            throw ImageError(.writeFailed, file: path, reason: error.reason)
         }
     }
-}
-
-/// POSIX write(2), out of reach of `ImageCodec.write` inside the extension.
-private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    write(fd, buffer, count)
 }
 
 /// `strerror` text for an errno value.

@@ -111,10 +111,10 @@ public enum NPY {
         return data
     }
 
-    /// Writes a tensor atomically (temporary file, then rename).
+    /// Writes a tensor atomically and durably (`AtomicFile`).
     public static func write(_ t: Tensor, path: String) throws {
-        do { try encode(t).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw Error.io(path: path, reason: "\(error)")
+        do { try AtomicFile.write([UInt8](encode(t)), to: path) } catch {
+            throw Error.io(path: path, reason: error.reason)
         }
     }
 }

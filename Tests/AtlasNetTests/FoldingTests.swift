@@ -1,3 +1,4 @@
+import AtlasCore
 import AtlasNet
 import Foundation
 import XCTest
@@ -166,6 +167,12 @@ final class FoldingTests: XCTestCase {
         let s = try eval("Slice", [Constant(ints: [0, 1, 2, 3, 4, 5, 6]), Constant(ints: [-2]), Constant(ints: [Int.min]),
                                    Constant(ints: [0]), Constant(ints: [-2])])
         XCTAssertEqual(s.ints, [5, 3, 1])
+        // A negative step clamps the start to [0, d − 1] (ONNX), as the runtime Slice layer does: element 0 remains.
+        let back = try eval("Slice", [Constant(ints: [0, 1, 2, 3, 4, 5, 6]), Constant(ints: [-20]), Constant(ints: [-30]),
+                                      Constant(ints: [0]), Constant(ints: [-1])])
+        XCTAssertEqual(back.ints, [0])
+        XCTAssertEqual(Slice(starts: [-20], ends: [-30], steps: [-1]).forward([Tensor(shape: [7], values: (0..<7).map(Float.init))])
+                        .toArray(), [0])
         XCTAssertEqual(try eval("Slice", [v], opset: 9, ["starts": .ints([1]), "ends": .ints([100]), "axes": .ints([1])]).ints,
                        [2, 3, 5, 6])
         XCTAssertEqual(try eval("Squeeze", [Constant(shape: [1, 3, 1], ints: [7, 8, 9])]).shape, [3])

@@ -139,8 +139,9 @@ public struct Slice: Layer {
     }
     public var name: String { "Slice" }
 
-    /// First index, step and length along every dimension of `shape`.
-    func resolve(_ shape: [Int]) throws -> (first: [Int], step: [Int], count: [Int]) {
+    /// First index, step and length along every dimension of `shape` (also what constant folding slices with).
+    /// Starts clamp to [0, d] for positive steps and to [0, d − 1] for negative ones; ends to [0, d] and [−1, d − 1].
+    public func resolve(_ shape: [Int]) throws -> (first: [Int], step: [Int], count: [Int]) {
         let rank = shape.count
         let ax = axes.isEmpty ? Array(0..<starts.count) : axes
         let st = steps.isEmpty ? [Int](repeating: 1, count: starts.count) : steps

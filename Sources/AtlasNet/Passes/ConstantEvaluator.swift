@@ -1,3 +1,5 @@
+import AtlasCore
+
 /// Evaluates ONNX ops on constant inputs at load time (shape subgraphs and constant arithmetic), so that
 /// exporter-generated `Shape → Gather → Unsqueeze → Concat → Reshape` chains become plain constants.
 public enum ConstantEvaluator {
@@ -192,22 +194,22 @@ public enum ConstantEvaluator {
             axes = x.count > 3 ? x[3]?.ints : nil
             steps = x.count > 4 ? x[4]?.ints : nil
         }
-        let spec: SliceSpec
+        // The clamping rules are the Slice layer's own (one implementation for runtime and folded slices).
+        let spec: (first: [Int], step: [Int], count: [Int])
         do {
-            spec = try SliceSpec(shape: data.shape, starts: starts, ends: ends, axes: axes ?? Array(0..<starts.count),
-                                 steps: steps ?? [Int](repeating: 1, count: starts.count), rank: rank)
-        } catch let e as SliceSpecError {
+            spec = try Slice(starts: starts, ends: ends, axes: axes ?? [], steps: steps ?? []).resolve(data.shape)
+        } catch let e as ShapeError {
             throw node.invalid(e.message)
         }
         let strides = contiguousStridesOf(data.shape)
         var flat: [Int] = []
-        flat.reserveCapacity(spec.outShape.reduce(1, *))
+        flat.reserveCapacity(spec.count.reduce(1, *))
         func walk(_ d: Int, _ base: Int) {
             if d == rank { flat.append(base); return }
-            for k in 0..<spec.outShape[d] { walk(d + 1, base + (spec.start[d] + k * spec.step[d]) * strides[d]) }
+            for k in 0..<spec.count[d] { walk(d + 1, base + (spec.first[d] + k * spec.step[d]) * strides[d]) }
         }
-        if spec.outShape.allSatisfy({ $0 > 0 }) { walk(0, 0) }
-        return data.gather(flat, shape: spec.outShape)
+        if spec.count.allSatisfy({ $0 > 0 }) { walk(0, 0) }
+        return data.gather(flat, shape: spec.count)
     }
 
     static func concat(_ node: Node, _ parts: [CValue], axis: Int) throws -> CValue {
