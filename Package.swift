@@ -5,14 +5,16 @@ import PackageDescription
 /// Release builds of the numeric targets must use the CPU's vector units: without AVX2+FMA target flags,
 /// `SIMD8<Float>.addProduct` lowers to one libm `fma` call per lane (measured 140× slower).
 /// Package.swift is compiled for the host, so `#if arch` picks the flags of the machine that builds.
+/// `-Ounchecked` (no overflow or bounds checks) only where the numeric kernels live: the tensor kernels and layers,
+/// feature visualization and the atlas maths (UMAP, NN-descent, grids). The targets that parse what users bring
+/// (ONNX, images, IDX files, HTTP requests) and the command line keep Swift's checks (`-O`).
 #if arch(x86_64)
-let vectorFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
-    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
-]
+let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"])]
 #else
-let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+let vectorFlags: [SwiftSetting] = []
 #endif
+let kernelFlags = vectorFlags + [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+let checkedFlags = vectorFlags + [.unsafeFlags(["-wmo"], .when(configuration: .release))]
 
 let package = Package(
     name: "Atlas",
@@ -41,22 +43,22 @@ let package = Package(
         // Hand-written C micro-kernels picked at run time by CPU feature (e.g. AVX-512 on CPUs that have it).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Tensor, parallelFor, SIMD kernels; each layer's forward and backward-to-input side by side.
-        .target(name: "AtlasCore", dependencies: ["CKernels"], swiftSettings: vectorFlags),
+        .target(name: "AtlasCore", dependencies: ["CKernels"], swiftSettings: kernelFlags),
         // Image type, PNG/JPEG decode/encode, resize/crop/normalize, canvas and tile pyramid.
-        .target(name: "AtlasImage", dependencies: ["CCodecs", "AtlasCore"], swiftSettings: vectorFlags),
+        .target(name: "AtlasImage", dependencies: ["CCodecs", "AtlasCore"], swiftSettings: checkedFlags),
         // Graph IR, ONNX reader, load-time passes, executor (truncated forward, backward to input).
         .target(
             name: "AtlasNet",
             dependencies: ["AtlasCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Proto/onnx.proto"],
-            swiftSettings: vectorFlags
+            swiftSettings: checkedFlags
         ),
         // Feature visualization: parameterization, transforms, objectives, renderer.
-        .target(name: "AtlasVis", dependencies: ["AtlasNet", "AtlasImage"], swiftSettings: vectorFlags),
+        .target(name: "AtlasVis", dependencies: ["AtlasNet", "AtlasImage"], swiftSettings: kernelFlags),
         // Activation atlas: collection, whitening, UMAP, grids, assembly, index.
-        .target(name: "AtlasMap", dependencies: ["AtlasVis"], swiftSettings: vectorFlags),
+        .target(name: "AtlasMap", dependencies: ["AtlasVis"], swiftSettings: kernelFlags),
         // Seeing why: attribution heatmaps, activation maps, network diagrams.
-        .target(name: "AtlasExplain", dependencies: ["AtlasMap"], swiftSettings: vectorFlags),
+        .target(name: "AtlasExplain", dependencies: ["AtlasMap"], swiftSettings: checkedFlags),
         // `atlas serve`: a SwiftNIO HTTP server for output folders (loopback by default, no escapes from the root).
         .target(
             name: "AtlasServe",
@@ -66,7 +68,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: vectorFlags
+            swiftSettings: checkedFlags
         ),
         // The `atlas` command line.
         .executableTarget(
@@ -75,25 +77,25 @@ let package = Package(
                 "AtlasCore", "AtlasImage", "AtlasNet", "AtlasVis", "AtlasMap", "AtlasExplain", "AtlasServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: vectorFlags
+            swiftSettings: checkedFlags
         ),
         // Shared test helpers: random tensors, finite-difference gradient checks.
-        .target(name: "AtlasTestSupport", dependencies: ["AtlasCore"], path: "Tests/AtlasTestSupport", swiftSettings: vectorFlags),
-        .testTarget(name: "AtlasCoreTests", dependencies: ["AtlasCore", "AtlasTestSupport"], swiftSettings: vectorFlags),
+        .target(name: "AtlasTestSupport", dependencies: ["AtlasCore"], path: "Tests/AtlasTestSupport", swiftSettings: checkedFlags),
+        .testTarget(name: "AtlasCoreTests", dependencies: ["AtlasCore", "AtlasTestSupport"], swiftSettings: checkedFlags),
         .testTarget(
             name: "AtlasImageTests", dependencies: ["AtlasImage", "AtlasTestSupport"],
-            resources: [.copy("Fixtures")], swiftSettings: vectorFlags
+            resources: [.copy("Fixtures")], swiftSettings: checkedFlags
         ),
         .testTarget(
             name: "AtlasNetTests", dependencies: ["AtlasNet", "AtlasTestSupport"],
-            resources: [.copy("Fixtures")], swiftSettings: vectorFlags
+            resources: [.copy("Fixtures")], swiftSettings: checkedFlags
         ),
         // Runs the built `atlas` executable (demo, classification, exit codes).
-        .testTarget(name: "AtlasCLITests", dependencies: ["atlas", "AtlasMap"], swiftSettings: vectorFlags),
-        .testTarget(name: "AtlasVisTests", dependencies: ["AtlasVis", "AtlasTestSupport"], swiftSettings: vectorFlags),
-        .testTarget(name: "AtlasMapTests", dependencies: ["AtlasMap", "AtlasTestSupport"], swiftSettings: vectorFlags),
-        .testTarget(name: "AtlasExplainTests", dependencies: ["AtlasExplain", "AtlasTestSupport"], swiftSettings: vectorFlags),
-        .testTarget(name: "AtlasServeTests", dependencies: ["AtlasServe"], swiftSettings: vectorFlags),
+        .testTarget(name: "AtlasCLITests", dependencies: ["atlas", "AtlasMap"], swiftSettings: checkedFlags),
+        .testTarget(name: "AtlasVisTests", dependencies: ["AtlasVis", "AtlasTestSupport"], swiftSettings: checkedFlags),
+        .testTarget(name: "AtlasMapTests", dependencies: ["AtlasMap", "AtlasTestSupport"], swiftSettings: checkedFlags),
+        .testTarget(name: "AtlasExplainTests", dependencies: ["AtlasExplain", "AtlasTestSupport"], swiftSettings: checkedFlags),
+        .testTarget(name: "AtlasServeTests", dependencies: ["AtlasServe"], swiftSettings: checkedFlags),
     ],
     swiftLanguageModes: [.v5]
 )
