@@ -3,6 +3,7 @@
 
   /tmp/atlas-ref/bin/python Benchmarks/peers/exported.py --threads 2 [--models inceptionv1 lite0 …] [--quick]
       [--steps 16] [--batch 1 8] [--repeats 3] [--measure forward vis gallery] [--torch] [--json] [--out DIR]
+  /tmp/atlas-ref/bin/python Benchmarks/peers/exported.py --show run.json     # the tables of a saved --json run
 
 Exports zoo.py's modules (Lucent InceptionV1, torchvision GoogLeNet, ResNet-50, EfficientNet-B0, MobileNetV3-Large,
 pretrained EfficientNet-Lite0) once into --out (default /tmp/atlas-peers; reused while the settings match), then
@@ -15,7 +16,8 @@ times, each side in its own process with the same thread count, back to back, be
   gallery   the whole `atlas gallery FILE` command (load → icons, tiles, index written) for --gallery-icons
             channels at the vis settings, as icon-steps/s, against Lucent and against `atlas bench --vis`
 With inceptionv1, the exported file is also compared with the built-in `atlas bench --arch inceptionv1`.
-A file or layer that Atlas cannot load or run is reported on its row; the run goes on. Build Atlas first:
+A file or layer that Atlas cannot load or run is reported on its row; the run goes on. Each finished row is
+printed on stderr and kept in OUT/last-run.json (print its tables with --show). Build Atlas first:
 `swift build -c release --product atlas`. The reference Python is made by scripts/reference-python.sh.
 """
 import argparse, datetime, json, os, platform, subprocess, sys
@@ -47,6 +49,7 @@ def parse():
     ap.add_argument("--atlas", default=os.path.join(ROOT, ".build", "release", "atlas"))
     ap.add_argument("--out", default="/tmp/atlas-peers", help="exported files, gallery scratch folders")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--show", metavar="FILE", help="print the tables of a saved --json run, measure nothing")
     a = ap.parse_args()
     for key, full, quick in [("repeats", 3, 1), ("steps", 16, 8), ("batch", [1, 8], [8]), ("gallery_icons", 16, 8)]:
         if getattr(a, key) is None:
@@ -98,8 +101,7 @@ class Sides:
         return cmd + (["--upsample", str(upsample)] if upsample else [])
 
 
-def forward_rows(a, s, files):
-    rows = []
+def forward_rows(a, s, files, rows, done):
     for name, f in files.items():
         print(f"forward {name}…", file=sys.stderr)
         r = {"model": name, "file": f["path"], "batch": a.forward_batch, "commands": {}}
@@ -114,8 +116,7 @@ def forward_rows(a, s, files):
         r["atlas/onnxruntime"] = ratio(r["atlas"], r["onnxruntime"])
         r["atlas/pytorch"] = ratio(r["atlas"], r.get("pytorch"))
         r["file/arch"] = ratio(r["atlas"], r.get("atlas_arch"))
-        rows.append(r)
-    return rows
+        done(rows, r)
 
 
 def vis_rate(a, key, cmd):
@@ -125,8 +126,7 @@ def vis_rate(a, key, cmd):
     return best_rate(a.repeats, lambda: run_json(cmd)["visualization"]["icon_steps_per_second"])
 
 
-def vis_rows(a, s, files):
-    rows = []
+def vis_rows(a, s, files, rows, done):
     for name, f in files.items():
         m = MODELS[name]
         for upsample in [None, a.upsample]:
@@ -151,8 +151,7 @@ def vis_rows(a, s, files):
                 r["gallery/lucent"] = ratio(r.get("gallery"), r["lucent"])
                 r["gallery/bench"] = ratio(r.get("gallery"), r["atlas"])
                 r["file/arch"] = ratio(r["atlas"], r.get("atlas_arch"))
-                rows.append(r)
-    return rows
+                done(rows, r)
 
 
 def mark(value, target):
@@ -166,7 +165,8 @@ def commands_note(rows, keys):
     return "commands (first row; the others change file, layer, batch, upsample):\n" + "\n".join(lines)
 
 
-def report(a, result):
+def report(result):
+    a = argparse.Namespace(**result["settings"])
     fw, vis = result["forward"], result["vis"]
     if fw:
         cols = [("model", "model", ""), ("atlas img/s", "atlas", ".2f"), ("ort img/s", "onnxruntime", ".2f"),
@@ -207,18 +207,34 @@ def machine():
 
 def main():
     a = parse()
+    if a.show:
+        return report(json.load(open(a.show)))
     if not os.path.exists(a.atlas):
         sys.exit(f"no Atlas binary at {a.atlas}: swift build -c release --product atlas, or give --atlas")
     files = export_all(a.models, a.out, redirected_relu=not a.plain_relu, log=lambda m: print(m, file=sys.stderr))
     s = Sides(a)
     result = {"schema": "atlas-peers-exported/1", "date": datetime.datetime.now().isoformat(timespec="seconds"),
-              "machine": machine(), "threads": a.threads, "steps": a.steps, "repeats": a.repeats,
-              "exports": files, "forward": forward_rows(a, s, files) if "forward" in a.measure else [],
-              "vis": vis_rows(a, s, files) if {"vis", "gallery"} & set(a.measure) else []}
+              "machine": machine(), "settings": {k: v for k, v in vars(a).items() if k not in ("json", "show")},
+              "exports": files, "forward": [], "vis": []}
+    partial = os.path.join(a.out, "last-run.json")
+
+    def done(rows, row):
+        """Keeps each finished row: on stderr at once, and in OUT/last-run.json (--show prints it)."""
+        rows.append(row)
+        figures = {k: round(v, 2) for k, v in row.items() if isinstance(v, float)}
+        print(f"  {row['model']} {row.get('label', '')}: {figures}", file=sys.stderr)
+        with open(partial + ".tmp", "w") as f:
+            json.dump(result, f, indent=2)
+        os.replace(partial + ".tmp", partial)
+
+    if "forward" in a.measure:
+        forward_rows(a, s, files, result["forward"], done)
+    if {"vis", "gallery"} & set(a.measure):
+        vis_rows(a, s, files, result["vis"], done)
     if a.json:
         print(json.dumps(result, indent=2))
     else:
-        report(a, result)
+        report(result)
 
 
 if __name__ == "__main__":
