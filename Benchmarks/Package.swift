@@ -21,6 +21,17 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // The measured bodies shared by NetworkBenchmarks, VisBenchmarks and LucentExportBenchmarks.
+        .target(
+            name: "Workloads",
+            dependencies: [
+                .product(name: "AtlasNet", package: "Atlas"),
+                .product(name: "AtlasVis", package: "Atlas"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Support/Workloads",
+            swiftSettings: vectorFlags
+        ),
         // SGEMM and convolution (forward and input gradient) throughput, with % of the machine's FP32 peak.
         .executableTarget(
             name: "KernelBenchmarks",
@@ -47,6 +58,7 @@ let package = Package(
         .executableTarget(
             name: "NetworkBenchmarks",
             dependencies: [
+                "Workloads",
                 .product(name: "AtlasNet", package: "Atlas"),
                 .product(name: "Benchmark", package: "package-benchmark"),
             ],
@@ -58,10 +70,25 @@ let package = Package(
         .executableTarget(
             name: "VisBenchmarks",
             dependencies: [
+                "Workloads",
                 .product(name: "AtlasVis", package: "Atlas"),
                 .product(name: "Benchmark", package: "package-benchmark"),
             ],
             path: "Benchmarks/VisBenchmarks",
+            swiftSettings: vectorFlags,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        // The exported Lucent InceptionV1 (ATLAS_LUCENT_ONNX, from peers/exported.py) against the built-in one:
+        // forward batch 16 and vis icon-steps/s; registers nothing when the file is absent.
+        .executableTarget(
+            name: "LucentExportBenchmarks",
+            dependencies: [
+                "Workloads",
+                .product(name: "AtlasNet", package: "Atlas"),
+                .product(name: "AtlasVis", package: "Atlas"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/LucentExportBenchmarks",
             swiftSettings: vectorFlags,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),

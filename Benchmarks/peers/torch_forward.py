@@ -1,35 +1,24 @@
 #!/usr/bin/env python3
-"""Peer: PyTorch (CPU) forward throughput of a torchvision architecture with random weights.
+"""Peer: PyTorch (CPU) forward throughput of one of zoo.py's torch modules (the module exported.py exports).
 
   python Benchmarks/peers/torch_forward.py --arch googlenet --batch 16 --size 224 --threads 2 [--json]
 """
 import argparse, json, time
 import torch
-import torchvision
-
-
-def build(arch):
-    m = {"googlenet": lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True),
-         "resnet50": lambda: torchvision.models.resnet50(weights=None),
-         "vgg16": lambda: torchvision.models.vgg16(weights=None)}
-    if arch == "inceptionv1":
-        from lucent.modelzoo import inceptionv1
-        return inceptionv1(pretrained=False)
-    return m[arch]()
+from zoo import MODELS, build
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--arch", default="googlenet")
+    ap.add_argument("--arch", default="googlenet", choices=sorted(MODELS))
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    torch.manual_seed(0)
     torch.set_num_threads(a.threads)
-    model = build(a.arch).eval()
+    model = build(a.arch)
     x = torch.randn(a.batch, 3, a.size, a.size)
     best = float("inf")
     with torch.inference_mode():

@@ -1,8 +1,7 @@
-import AtlasCore
 import AtlasNet
 import AtlasVis
 import Benchmark
-import Foundation
+import Workloads
 
 // Feature-visualization throughput (issue #5): icon-steps/s of channel objectives at InceptionV1 mixed4a (Lucent's
 // architecture, seeded random weights), 128 px icons, Lucid's standard transforms and FFT parameterization, batch 1,
@@ -10,22 +9,13 @@ import Foundation
 // Run: `swift package benchmark --target VisBenchmarks`. Benchmarks/peers/lucent_icons.py is the Lucent side
 // (it feeds the network 224 px; the "→224" variants match that).
 
-let iconStepsPerSecond = BenchmarkMetric.custom("icon-steps/s", polarity: .prefersLarger, useScalingFactor: false)
 let steps = 4
 
 let benchmarks: @Sendable () -> Void = {
     for upsample in [nil, 224] as [Int?] {
         for batch in [1, 8, 32] {
-            let configuration = Benchmark.Configuration(metrics: [.wallClock, .peakMemoryResident, iconStepsPerSecond],
-                                                        timeUnits: .milliseconds, warmupIterations: 1,
-                                                        maxDuration: .seconds(20), maxIterations: 5)
             let name = "InceptionV1 mixed4a 128 px\(upsample.map { "→\($0)" } ?? "") batch \(batch)"
-            Benchmark(name, configuration: configuration) { benchmark, work in
-                for _ in benchmark.scaledIterations {
-                    let seconds = try work.run(steps: steps)
-                    benchmark.measurement(iconStepsPerSecond, Int(work.rate(steps: steps, seconds: seconds).rounded()))
-                }
-            } setup: {
+            iconBenchmark(name, steps: steps) {
                 try IconThroughput(network: try ZooArchitecture.inceptionv1.network(seed: 0), layer: "mixed4a", batch: batch,
                                    options: RenderOptions(size: 128, upsample: upsample))
             }
