@@ -83,19 +83,28 @@ def preprocess(image):
     return t(image.convert("RGB")).unsqueeze(0)
 
 
+def stored_size(width, height):
+    """Shorter side 256 and an even margin around the 224 crop, so that `Resize(256)` is the identity and the center
+    crop is one exact offset in every implementation (PIL's and Atlas's resampling filters differ)."""
+    scale = 256 / min(width, height)
+    w, h = (round(width * scale), round(height * scale))
+    return (w - (w - SIZE) % 2, h - (h - SIZE) % 2)
+
+
 def write_photos():
-    """Copies the sample photos as JPEG (quality 90) and their licences; returns name → path."""
+    """Copies the sample photos as JPEG (quality 90, shorter side 256) and their licences; returns name → path."""
     import skimage.data
     from PIL import Image
     out = os.path.join(ASSETS, "photos")
     os.makedirs(out, exist_ok=True)
     lines = ["Sample photos from scikit-image's data/ folder (scikit-image " + __import__("skimage").__version__ + "),",
-             "re-encoded as JPEG (quality 90) by scripts/imagenet/export_lite0.py. Licences, from each photo's",
+             "resized to a shorter side of 256 px (Lanczos) and re-encoded as JPEG (quality 90) by scripts/imagenet/export_lite0.py. Licences, from each photo's",
              "docstring in skimage/data/_fetchers.py:", ""]
     paths = {}
     for name, licence in PHOTOS.items():
         path = os.path.join(out, name + ".jpg")
-        Image.fromarray(getattr(skimage.data, name)()).save(path, quality=90)
+        image = Image.fromarray(getattr(skimage.data, name)())
+        image.resize(stored_size(*image.size), Image.LANCZOS).save(path, quality=90)
         paths[name] = path
         lines.append(f"{name}.jpg: {licence}")
     with open(os.path.join(out, "LICENSES"), "w") as f:
