@@ -89,7 +89,10 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: vectorFlags
         ),
         // Runs the built `atlas` executable (demo, classification, exit codes).
-        .testTarget(name: "AtlasCLITests", dependencies: ["atlas", "AtlasMap"], swiftSettings: vectorFlags),
+        .testTarget(
+            name: "AtlasCLITests", dependencies: ["atlas", "AtlasMap", "AtlasNet"],
+            resources: [.copy("Fixtures")], swiftSettings: vectorFlags
+        ),
         .testTarget(name: "AtlasVisTests", dependencies: ["AtlasVis", "AtlasTestSupport"], swiftSettings: vectorFlags),
         .testTarget(name: "AtlasMapTests", dependencies: ["AtlasMap", "AtlasTestSupport"], swiftSettings: vectorFlags),
         .testTarget(name: "AtlasExplainTests", dependencies: ["AtlasExplain", "AtlasTestSupport"], swiftSettings: vectorFlags),
