@@ -22,7 +22,9 @@ struct ImageNetDemo {
         let model = assets + "/" + ImageNetDemo.model, photos = assets + "/photos", root = out + "/imagenet"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let q = quiet ? ["--quiet"] : []
-        let render = quick ? ["--size", "64", "--steps", "4"] : ["--size", "112", "--steps", "160"]
+        // Sized for about two minutes on two cores: classes need more steps than mid-layer textures.
+        let size = ["--size", quick ? "64" : "112"]
+        let classSteps = ["--steps", quick ? "4" : "160"], channelSteps = ["--steps", quick ? "4" : "96"]
         let classList = (quick ? Array(ImageNetDemo.classes.prefix(4)) : ImageNetDemo.classes).map(String.init).joined(separator: ",")
         let channels = quick ? "0..3" : "0..15"
         var made: [[String: Any]] = []
@@ -38,12 +40,12 @@ struct ImageNetDemo {
         }
         try step("classes") {
             try GalleryCommand.parse([model, "--classes", "--channels", classList, "--seed", String(seed), "--batch", "8",
-                                      "--title", "EfficientNet-Lite0 classes", "--out", root + "/classes"] + render + q).run()
+                                      "--title", "EfficientNet-Lite0 classes", "--out", root + "/classes"] + size + classSteps + q).run()
         }
         try step("channels") {
             try GalleryCommand.parse([model, "--layer", ImageNetDemo.block, "--channels", channels, "--seed", String(seed),
                                       "--batch", "8", "--title", "EfficientNet-Lite0 \(ImageNetDemo.block) channels",
-                                      "--out", root + "/channels"] + render + q).run()
+                                      "--out", root + "/channels"] + size + channelSteps + q).run()
         }
         for (name, method, extra) in [("gradcam", "gradcam", [String]()),
                                       ("integrated-gradients", "integrated-gradients", ["--steps", quick ? "2" : "16"])] {
