@@ -91,7 +91,10 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: checkedFlags
         ),
         // Runs the built `atlas` executable (demo, classification, exit codes).
-        .testTarget(name: "AtlasCLITests", dependencies: ["atlas", "AtlasMap"], swiftSettings: checkedFlags),
+        .testTarget(
+            name: "AtlasCLITests", dependencies: ["atlas", "AtlasMap", "AtlasNet"],
+            resources: [.copy("Fixtures")], swiftSettings: checkedFlags
+        ),
         .testTarget(name: "AtlasVisTests", dependencies: ["AtlasVis", "AtlasTestSupport"], swiftSettings: checkedFlags),
         .testTarget(name: "AtlasMapTests", dependencies: ["AtlasMap", "AtlasTestSupport"], swiftSettings: checkedFlags),
         .testTarget(name: "AtlasExplainTests", dependencies: ["AtlasExplain", "AtlasTestSupport"], swiftSettings: checkedFlags),

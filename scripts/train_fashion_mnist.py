@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train Atlas's embedded default model on Fashion-MNIST and export it to ONNX.
 
-Data: Debian's `dataset-fashion-mnist` (/usr/share/datasets/fashion-mnist). Python env: shared/tools/reference-python.sh
+Data: Debian's `dataset-fashion-mnist` (/usr/share/datasets/fashion-mnist). Python env: scripts/reference-python.sh
 (PyTorch CPU). Run:   /tmp/atlas-ref/bin/python scripts/train_fashion_mnist.py
 Writes Assets/fashion-mnist/{fashion_cnn.onnx, labels.txt, model.json, t10k-2000-*.idx*-ubyte.gz} and prints test accuracy.
 

@@ -24,13 +24,19 @@ struct Demo: ParsableCommand {
         Browse them with `atlas serve OUT` (or open an index.html from disk).
 
         Rerunning keeps finished icons (galleries resume). --quick renders fewer steps and channels (for tests).
+
+        --imagenet runs the tour on a real ImageNet network instead (Assets/imagenet: EfficientNet-Lite0, Apache-2.0, \
+        and four public-domain photos), into OUT/imagenet/: the photos' top classes, a gallery of 16 classes, a \
+        channel gallery of _blocks.7, Grad-CAM and integrated gradients on the photos, the cat photo's activations \
+        at _blocks.7 linked to that gallery, and the network diagram linked to both (index.html links them all; \
+        atlas serve OUT/imagenet). About two minutes on two cores.
         """
     )
 
     @Option(help: "Output folder.")
     var out = "atlas-demo"
 
-    @Option(help: "Folder holding fashion_cnn.onnx, labels.txt and the IDX sample (default: Assets/fashion-mnist, found from the working directory or the executable).")
+    @Option(help: "Folder holding fashion_cnn.onnx, labels.txt and the IDX sample (default: Assets/fashion-mnist, found from the working directory or the executable); with --imagenet, the one holding efficientnet_lite0.onnx and photos/ (default: Assets/imagenet).")
     var assets: String?
 
     @Option(help: "Layer of the channel gallery.")
@@ -45,13 +51,17 @@ struct Demo: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
-    @Flag(help: "A reduced run: 24 steps, 8 channels, 200 images, atlas grids 4 and 8.")
+    @Flag(help: "A reduced run: 24 steps, 8 channels, 200 images, atlas grids 4 and 8 (with --imagenet: 4 steps, 4 classes, 4 channels, 64 px).")
     var quick = false
+
+    @Flag(help: "Run the tour on the embedded ImageNet model (Assets/imagenet, EfficientNet-Lite0) into OUT/imagenet.")
+    var imagenet = false
 
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try global.apply()
+        if imagenet { return try runImageNet() }
         let dir = try Demo.locateAssets(assets)
         let modelPath = dir + "/fashion_cnn.onnx"
         let started = Date()
@@ -125,6 +135,16 @@ struct Demo: ParsableCommand {
         """)
     }
 
+    /// The ImageNet stage alone (`--imagenet`).
+    func runImageNet() throws {
+        let started = Date()
+        let stage = ImageNetDemo(assets: try Demo.locateAssets(assets, folder: "imagenet", model: ImageNetDemo.model),
+                                 out: out, seed: seed, quick: quick, quiet: global.quiet)
+        let lines = try stage.run()
+        print("Atlas ImageNet demo finished in \(String(format: "%.0f", Date().timeIntervalSince(started))) s:\n  "
+              + lines.joined(separator: "\n  ") + "\nBrowse them:  atlas serve \(out)/imagenet")
+    }
+
     /// Top-1 accuracy of `net` on IDX images in batches of 64.
     static func accuracy(_ net: Network, setup: ModelSetup, images: [Image], truth: [Int], quiet: Bool) throws -> Double {
         let pre = setup.preprocessor
@@ -152,19 +172,19 @@ struct Demo: ParsableCommand {
         return Double(correct) / Double(max(images.count, 1))
     }
 
-    /// The assets folder: the option, else Assets/fashion-mnist under the working directory, else next to the
-    /// package that built this executable (.build/<config>/atlas → ../../Assets).
-    static func locateAssets(_ given: String?) throws -> String {
+    /// The assets folder: the option, else Assets/`folder` under the working directory, else next to the
+    /// package that built this executable (.build/<config>/atlas → ../../Assets); it must hold `model`.
+    static func locateAssets(_ given: String?, folder: String = "fashion-mnist", model: String = "fashion_cnn.onnx") throws -> String {
         let fm = FileManager.default
         var candidates = [given].compactMap { $0 }
         if given == nil {
-            candidates.append("Assets/fashion-mnist")
+            candidates.append("Assets/" + folder)
             let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../../Assets/fashion-mnist").standardized.path)
-            candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../Assets/fashion-mnist").standardized.path)
+            candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../../Assets/" + folder).standardized.path)
+            candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../Assets/" + folder).standardized.path)
         }
-        for c in candidates where fm.fileExists(atPath: c + "/fashion_cnn.onnx") { return c }
-        throw CommandFailure(message: "cannot find the embedded default (fashion_cnn.onnx) in \(candidates.joined(separator: ", ")); pass --assets DIR",
+        for c in candidates where fm.fileExists(atPath: c + "/" + model) { return c }
+        throw CommandFailure(message: "cannot find the embedded model (\(model)) in \(candidates.joined(separator: ", ")); pass --assets DIR",
                              code: AtlasExit.noInput)
     }
 }
