@@ -25,40 +25,7 @@ final class ConvTests: XCTestCase {
         return (conv, TestData.uniform([s.n, s.c, s.h, s.w], seed: seed + 2))
     }
 
-    /// The 7-loop definition, accumulated in double.
-    func reference(_ conv: Conv2D, _ x: Tensor) throws -> Tensor {
-        let out = try conv.outputShape([x.shape])
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (m, oh, ow) = (out[1], out[2], out[3])
-        let cg = c / conv.groups, mg = m / conv.groups
-        let (kh, kw) = (conv.weight.shape[2], conv.weight.shape[3])
-        let y = Tensor(zeros: out)
-        let wp = conv.weight.data, xp = x.data, yp = y.data
-        for b in 0..<n {
-            for o in 0..<m {
-                let group = o / mg
-                for i in 0..<oh {
-                    for j in 0..<ow {
-                        var s = Double(conv.bias?.data[o] ?? 0)
-                        for ci in 0..<cg {
-                            for ki in 0..<kh {
-                                let ih = i * conv.stride[0] - conv.pads[0] + ki * conv.dilation[0]
-                                if ih < 0 || ih >= h { continue }
-                                for kj in 0..<kw {
-                                    let iw = j * conv.stride[1] - conv.pads[1] + kj * conv.dilation[1]
-                                    if iw < 0 || iw >= w { continue }
-                                    s += Double(wp[((o * cg + ci) * kh + ki) * kw + kj])
-                                        * Double(xp[((b * c + group * cg + ci) * h + ih) * w + iw])
-                                }
-                            }
-                        }
-                        yp[((b * m + o) * oh + i) * ow + j] = Float(s)
-                    }
-                }
-            }
-        }
-        return y
-    }
+    func reference(_ conv: Conv2D, _ x: Tensor) throws -> Tensor { try ConvReference.forward(conv, x) }
 
     static let shapes: [Shape] = [
         Shape(c: 3, h: 9, w: 11, m: 5, kh: 3, kw: 3, pads: [1, 1, 1, 1]),

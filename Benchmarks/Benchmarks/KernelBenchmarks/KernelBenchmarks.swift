@@ -61,11 +61,12 @@ func sgemmBenchmark(_ label: String, m: Int, n: Int, k: Int, threads: Int, kerne
 
 /// A convolution layer at a given batch: forward and input gradient, under one `ConvAlgorithm` (`auto`: Winograd for
 /// 3×3 stride-1 layers; `direct`: im2col + GEMM, the same layer for comparison). GFLOPS count direct multiply-adds.
+/// `groups == c` is a depthwise layer (channel multiplier m / c).
 func convBenchmarks(_ label: String, batch: Int, c: Int, size: Int, m: Int, kernel: Int, stride: Int, pad: Int,
-                    algorithm: ConvAlgorithm = .auto) {
+                    groups: Int = 1, algorithm: ConvAlgorithm = .auto) {
     let threads = Parallel.cpuCount
-    let conv = Conv2D(weight: random([m, c, kernel, kernel], seed: 3), bias: random([m], seed: 4), stride: [stride, stride],
-                      pads: [pad, pad, pad, pad], dilation: [1, 1], groups: 1)
+    let conv = Conv2D(weight: random([m, c / groups, kernel, kernel], seed: 3), bias: random([m], seed: 4),
+                      stride: [stride, stride], pads: [pad, pad, pad, pad], dilation: [1, 1], groups: groups)
     let shape = [batch, c, size, size]
     let flops = 2 * Double(conv.multiplyAdds([shape]))
     let suffix = algorithm == .auto ? "" : " \(algorithm)"
@@ -106,5 +107,14 @@ let benchmarks: @Sendable () -> Void = {
     for algorithm in [ConvAlgorithm.auto, .direct] {
         convBenchmarks("3x3 64→192 56²", batch: 8, c: 64, size: 56, m: 192, kernel: 3, stride: 1, pad: 1, algorithm: algorithm)
         convBenchmarks("3x3 128→192 28²", batch: 8, c: 128, size: 28, m: 192, kernel: 3, stride: 1, pad: 1, algorithm: algorithm)
+    }
+    // EfficientNet-Lite0's depthwise layers (plus a 4×4 plane and a RegNet-style grouped layer), batch 1 and 8.
+    for batch in [1, 8] {
+        for (c, size, kernel, stride) in [(32, 112, 3, 1), (96, 112, 3, 2), (144, 56, 3, 1), (144, 56, 5, 2), (240, 28, 5, 1),
+                                          (480, 14, 3, 1), (672, 14, 5, 2), (1152, 7, 5, 1), (1152, 4, 3, 1)] {
+            convBenchmarks("dw\(kernel)x\(kernel)/\(stride) \(c)ch \(size)²", batch: batch, c: c, size: size, m: c,
+                           kernel: kernel, stride: stride, pad: kernel / 2, groups: c)
+        }
+        convBenchmarks("3x3 g8 224→224 28²", batch: batch, c: 224, size: 28, m: 224, kernel: 3, stride: 1, pad: 1, groups: 8)
     }
 }

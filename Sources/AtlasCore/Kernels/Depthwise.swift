@@ -1,87 +1,79 @@
-/// Direct kernels for depthwise convolution (one input channel per group, `multiplier` output channels each):
-/// no im2col, each output plane is a sum of shifted, scaled input rows.
+import CKernels
+
+/// Depthwise convolution (one input channel per group, `multiplier` output channels each), forward and input
+/// gradient, by the C kernels `ck_dw_forward` / `ck_dw_backward` (CKernels/depthwise.c).
+///
+/// The kernels vectorize across 8 channels (one interleaved, zero-padded strip of 8 planes in scratch), so any plane
+/// size, kernel, stride, dilation and padding runs at full vector width, down to 1×1 planes. Work items are
+/// (image, group of 8 channels, strip of rows); strips and the items per task depend only on the layer's shape,
+/// every output element is written by one item with one fixed sequence of FMAs, and the input gradient gathers
+/// (no scatter into dx): the bits do not depend on the thread count or on the other images of the batch.
 enum Depthwise {
-    /// Forward on all planes: y[n, m] = bias[m] + Σ_{ki,kj} w[m, ki, kj] · x[n, m / multiplier] shifted.
+    /// Output pixels per strip: the strip's interleaved input stays in L2.
+    static let stripPixels = 1024
+    /// Multiply-adds (vectors of 8) per parallel task, so that small planes share a task.
+    static let taskWork = 1 << 14
+
+    /// Rows per strip of a plane `width` wide and `height` high (evened out over the strips), and the strip count.
+    static func strips(height: Int, width: Int) -> (rows: Int, count: Int) {
+        let most = max(1, min(height, stripPixels / max(1, width)))
+        let count = (height + most - 1) / most
+        return ((height + count - 1) / count, count)
+    }
+
+    static func shape(_ g: ConvGeometry) -> ck_dw_shape {
+        ck_dw_shape(height: g.height, width: g.width, outH: g.outH, outW: g.outW, kernelH: g.kernelH,
+                    kernelW: g.kernelW, strideH: g.strideH, strideW: g.strideW, padTop: g.padTop,
+                    padLeft: g.padLeft, dilationH: g.dilationH, dilationW: g.dilationW)
+    }
+
+    /// Runs `body(image, firstChannel, lanes, rows)` for every (image, group of 8 of `channels`, strip of `height`
+    /// rows `width` wide), grouped into tasks of about `taskWork` vector multiply-adds (`work` per pixel).
+    static func forEachItem(batch: Int, channels: Int, height: Int, width: Int, work: Int,
+                            _ body: (Int, Int, Int, Range<Int>) -> Void) {
+        let (rows, stripCount) = strips(height: height, width: width)
+        let groups = (channels + 7) / 8
+        let grain = max(1, taskWork / max(1, rows * width * work))
+        Parallel.forRanges(batch * groups * stripCount, grain: grain) { range in
+            for item in range {
+                let strip = item % stripCount, group = (item / stripCount) % groups, n = item / (stripCount * groups)
+                let c0 = 8 * group
+                body(n, c0, min(8, channels - c0), strip * rows ..< min(height, (strip + 1) * rows))
+            }
+        }
+    }
+
+    /// Forward on all planes: y[n, m] = bias[m] + Σ_{ki,kj} w[m, ki, kj] · x[n, m / multiplier] shifted, then
+    /// max(0, ·) when `relu` (bit-identical to a separate Relu).
     static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>) {
+        let s = shape(g)
         let multiplier = g.outChannels / g.channels
-        let taps = g.kernelH * g.kernelW
-        let planes = g.batch * g.outChannels
-        let grain = max(1, (1 << 16) / max(1, g.outPlane * taps))
-        Parallel.forRanges(planes, grain: grain) { range in
-            for plane in range {
-                let n = plane / g.outChannels, m = plane % g.outChannels
-                let src = x + (n * g.channels + m / multiplier) * g.inPlane
-                let dst = y + plane * g.outPlane
-                dst.update(repeating: bias?[m] ?? 0, count: g.outPlane)
-                forwardPlane(g, src, weight + m * taps, dst)
+        let scratch = withUnsafePointer(to: s) { Int(ck_dw_forward_scratch($0, strips(height: g.outH, width: g.outW).rows)) }
+        forEachItem(batch: g.batch, channels: g.outChannels, height: g.outH, width: g.outW,
+                    work: g.kernelH * g.kernelW) { n, m0, lanes, rows in
+            Scratch.with(.columns, count: scratch) { buffer in
+                withUnsafePointer(to: s) { ck_dw_forward($0, x + n * g.channels * g.inPlane, weight, bias, m0, lanes, multiplier, relu ? 1 : 0,
+                              y + n * g.outChannels * g.outPlane, rows.lowerBound, rows.upperBound, buffer) }
             }
         }
     }
 
-    @inline(__always)
-    static func forwardPlane(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                             _ y: UnsafeMutablePointer<Float>) {
-        for oh in 0..<g.outH {
-            let yrow = y + oh * g.outW
-            for ki in 0..<g.kernelH {
-                let ih = g.inputRow(oh, ki)
-                if ih < 0 || ih >= g.height { continue }
-                let xrow = x + ih * g.width
-                for kj in 0..<g.kernelW {
-                    let (lo, hi, offset) = g.columnRange(kj)
-                    let wv = w[ki * g.kernelW + kj]
-                    if g.strideW == 1 {
-                        Vector.axpy(wv, xrow + lo + offset, into: yrow + lo, count: hi - lo)
-                    } else {
-                        for ow in lo..<hi { yrow[ow] = yrow[ow].addingProduct(wv, xrow[ow * g.strideW + offset]) }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Input gradient: dx[n, c] = Σ over the `multiplier` output channels of c of the transposed correlation.
+    /// Input gradient: dx[n, c] = Σ over the `multiplier` output channels of c of the transposed correlation,
+    /// every dx element written (no zeroing needed).
     static func backward(_ g: ConvGeometry, gradOutput dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>) {
+        let s = shape(g)
         let multiplier = g.outChannels / g.channels
-        let taps = g.kernelH * g.kernelW
-        let planes = g.batch * g.channels
-        let grain = max(1, (1 << 16) / max(1, g.outPlane * taps * multiplier))
-        Parallel.forRanges(planes, grain: grain) { range in
-            for plane in range {
-                let n = plane / g.channels, c = plane % g.channels
-                let dst = dx + plane * g.inPlane
-                dst.update(repeating: 0, count: g.inPlane)
-                for j in 0..<multiplier {
-                    let m = c * multiplier + j
-                    backwardPlane(g, dy + (n * g.outChannels + m) * g.outPlane, weight + m * taps, dst)
-                }
-            }
+        let scratch = withUnsafePointer(to: s) {
+            Int(ck_dw_backward_scratch($0, multiplier, strips(height: g.height, width: g.width).rows))
         }
-    }
-
-    @inline(__always)
-    static func backwardPlane(_ g: ConvGeometry, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                              _ dx: UnsafeMutablePointer<Float>) {
-        for oh in 0..<g.outH {
-            let dyrow = dy + oh * g.outW
-            for ki in 0..<g.kernelH {
-                let ih = g.inputRow(oh, ki)
-                if ih < 0 || ih >= g.height { continue }
-                let dxrow = dx + ih * g.width
-                for kj in 0..<g.kernelW {
-                    let (lo, hi, offset) = g.columnRange(kj)
-                    let wv = w[ki * g.kernelW + kj]
-                    if g.strideW == 1 {
-                        Vector.axpy(wv, dyrow + lo, into: dxrow + lo + offset, count: hi - lo)
-                    } else {
-                        for ow in lo..<hi {
-                            let i = ow * g.strideW + offset
-                            dxrow[i] = dxrow[i].addingProduct(wv, dyrow[ow])
-                        }
-                    }
-                }
+        // Each dx pixel gathers about kH·kW·multiplier / (sH·sW) taps.
+        let work = max(1, g.kernelH * g.kernelW * multiplier / (g.strideH * g.strideW))
+        forEachItem(batch: g.batch, channels: g.channels, height: g.height, width: g.width, work: work) { n, c0, lanes, rows in
+            Scratch.with(.columns, count: scratch) { buffer in
+                withUnsafePointer(to: s) { ck_dw_backward($0, dy + n * g.outChannels * g.outPlane, weight, c0, lanes, multiplier,
+                               dx + n * g.channels * g.inPlane, rows.lowerBound, rows.upperBound, buffer) }
             }
         }
     }

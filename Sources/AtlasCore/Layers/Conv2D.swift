@@ -3,8 +3,8 @@
 /// 3×3 stride-1 ungrouped convolutions use Winograd F(4×4, 3×3) or F(2×2, 3×3) where `Conv2D.winogradTile` finds it
 /// pays (`WinogradConv`, forward and input gradient; `Conv2D.algorithm`, `ATLAS_CONV=direct` turns it off). Other
 /// convolutions use one of three kernels: a plain GEMM on the input planes for 1×1 stride-1 unpadded convolutions,
-/// a direct depthwise kernel when every group has one input channel, and im2col + GEMM otherwise. im2col works on
-/// chunks of output rows whose columns stay under `columnBudget` floats per worker, so a large layer at a large
+/// a direct depthwise kernel vectorized across channels (`Depthwise`) when every group has one input channel, and
+/// im2col + GEMM otherwise. im2col works on chunks of output rows whose columns stay under `columnBudget` floats per worker, so a large layer at a large
 /// batch never materializes a whole-batch column matrix. Work is parallel over (image, group, chunk) with
 /// problem-defined chunk boundaries; the bias is added per chunk.
 /// The input gradient runs the same multiply-adds transposed: dX = col2im(Wᵀ·dY).
@@ -101,8 +101,8 @@ public struct Conv2D: Layer, ActivationFusable {
         let b = bias.map { UnsafePointer($0.data) }
         if g.batch == 0 || g.outPlane == 0 { return y }
         if g.isDepthwise {
-            Depthwise.forward(g, x: x, weight: w, bias: b, y: out)
-            Conv2D.activate(activation, out, count: y.count)
+            Depthwise.forward(g, x: x, weight: w, bias: b, relu: activation is Relu, y: out)
+            if !(activation is Relu) { Conv2D.activate(activation, out, count: y.count) }
             return y
         }
         let kernel = GEMM.kernel
@@ -185,8 +185,9 @@ public struct Conv2D: Layer, ActivationFusable {
                 .run(x: dy, packs: packs, bias: nil, relu: false, y: dx.data)
             return [dx]
         }
-        // The pointwise path writes every element (beta 0); the others accumulate into zeros.
-        let dx = g.isPointwise && g.groups == 1 && g.outPlane > 0 ? Tensor(uninitialized: inputs[0].shape) : Tensor(zeros: inputs[0].shape)
+        // The pointwise and depthwise paths write every element; the others accumulate into zeros.
+        let writesAll = g.outPlane > 0 && (g.isPointwise && g.groups == 1 || g.isDepthwise)
+        let dx = writesAll ? Tensor(uninitialized: inputs[0].shape) : Tensor(zeros: inputs[0].shape)
         let out = dx.data
         if g.batch == 0 || g.outPlane == 0 { return [dx] }
         if g.isDepthwise {

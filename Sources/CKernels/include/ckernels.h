@@ -39,6 +39,29 @@ void ck_wino_input_tiles(int m, const float *tmp, long stride, long groups, floa
 void ck_wino_output_tiles(int m, const float *mo, long xiStride, long groups, const float *bias, int relu,
                           float *y, long ldy, int rows, long cols);
 
+/// Geometry of a depthwise convolution's planes (input height × width, output outH × outW; the bottom and right pads
+/// follow from the output size).
+typedef struct {
+    long height, width, outH, outW, kernelH, kernelW, strideH, strideW, padTop, padLeft, dilationH, dilationW;
+} ck_dw_shape;
+
+/// Depthwise forward of output rows r0..<r1 of the `lanes` (≤ 8) output channels m0 ..< m0 + lanes of one image:
+/// y[m] = bias[m] (0 when bias is null) + Σ_{ki,kj} w[m][ki][kj] · x[m / mult] at (oh·sH − padTop + ki·dH,
+/// ow·sW − padLeft + kj·dW), 0 outside the input, then max(0, ·) when relu (ONNX Relu: NaN → 0). x and y point at
+/// the image's first plane, w at [M][kH·kW]. Each output element is one fixed sequence of FMAs (bias first, taps in
+/// row-major order). `scratch` holds ck_dw_forward_scratch(s, r1 − r0) floats, 32-byte aligned.
+void ck_dw_forward(const ck_dw_shape *s, const float *x, const float *w, const float *bias, long m0, long lanes,
+                   long mult, int relu, float *y, long r0, long r1, float *scratch);
+long ck_dw_forward_scratch(const ck_dw_shape *s, long rows);
+
+/// Depthwise input gradient of dx rows r0..<r1 of the `lanes` (≤ 8) input channels c0 ..< c0 + lanes of one image:
+/// dx[c] = Σ_{j < mult} the transposed correlation of dy[c·mult + j] with w[c·mult + j], gathered (every dx element
+/// written once, by one fixed sequence of FMAs). dy and dx point at the image's first plane. `scratch` holds
+/// ck_dw_backward_scratch(s, mult, r1 − r0) floats.
+void ck_dw_backward(const ck_dw_shape *s, const float *dy, const float *w, long c0, long lanes, long mult,
+                    float *dx, long r0, long r1, float *scratch);
+long ck_dw_backward_scratch(const ck_dw_shape *s, long mult, long rows);
+
 /// Hints the CPU to fetch [p, p + bytes) into cache (no effect on results).
 void ck_prefetch(const void *p, long bytes);
 /// SHA-256 compression of `blocks` whole 64-byte blocks into `state` (eight words, FIPS 180-4 order): the x86 SHA
