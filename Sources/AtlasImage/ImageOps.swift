@@ -1,5 +1,4 @@
-/// Geometry and value operations on `Image`s and image tensors: crop, center crop, pad, and per-channel
-/// normalization (mean/std, or a linear value range such as Lucid InceptionV1's [-117, 138]).
+/// Geometry operations on `Image`s: crop, center crop, pad (value maps live in `Preprocess`).
 import AtlasCore
 
 extension Image {
@@ -60,74 +59,5 @@ extension Image {
     public func padded(toWidth w: Int, height h: Int, value: [Float] = [0]) throws -> Image {
         let dw = max(0, w - width), dh = max(0, h - height)
         return try padded(top: dh / 2, left: dw / 2, bottom: dh - dh / 2, right: dw - dw / 2, value: value)
-    }
-}
-
-/// How [0, 1] image samples are mapped to network input values.
-public enum Normalization: Sendable, Equatable {
-    /// Leave samples in [0, 1].
-    case none
-    /// `(x - mean[c]) / std[c]` per channel (one value applies to all channels).
-    case meanStd(mean: [Float], std: [Float])
-    /// Linear map of [0, 1] onto [low, high].
-    case range(low: Float, high: Float)
-    /// `scale[c]·x + shift[c]` per channel (one value applies to all channels).
-    case affine(scale: [Float], shift: [Float])
-
-    /// torchvision's ImageNet statistics.
-    public static let imagenet = Normalization.meanStd(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
-    /// Lucid's InceptionV1 (`[-117, 138]`).
-    public static let lucidInception = Normalization.range(low: -117, high: 138)
-    /// Caffe-style 0…255.
-    public static let byteRange = Normalization.range(low: 0, high: 255)
-
-    /// Per-channel scale `a` and offset `b` so that `y = a·x + b`, or nil when the channel counts mismatch
-    /// or a std is zero.
-    public func affine(channels: Int) -> (scale: [Float], offset: [Float])? {
-        switch self {
-        case .none:
-            return ([Float](repeating: 1, count: channels), [Float](repeating: 0, count: channels))
-        case let .range(low, high):
-            return ([Float](repeating: high - low, count: channels), [Float](repeating: low, count: channels))
-        case let .affine(scale, shift):
-            guard scale.count == 1 || scale.count == channels, shift.count == 1 || shift.count == channels,
-                  !scale.contains(0) else { return nil }
-            return ((0..<channels).map { scale.count == 1 ? scale[0] : scale[$0] },
-                    (0..<channels).map { shift.count == 1 ? shift[0] : shift[$0] })
-        case let .meanStd(mean, std):
-            guard mean.count == 1 || mean.count == channels, std.count == 1 || std.count == channels,
-                  !std.contains(0) else { return nil }
-            let m = (0..<channels).map { mean.count == 1 ? mean[0] : mean[$0] }
-            let s = (0..<channels).map { std.count == 1 ? std[0] : std[$0] }
-            return ((0..<channels).map { 1 / s[$0] }, (0..<channels).map { -m[$0] / s[$0] })
-        }
-    }
-
-    /// Applies the normalization in place to an `[N, C, H, W]` tensor.
-    public func apply(to tensor: Tensor) throws {
-        guard tensor.rank == 4, let (scale, offset) = affine(channels: tensor.shape[1]) else {
-            throw ImageError(.invalidArgument, file: "<memory>", reason: "normalization \(self) for tensor \(tensor.shape)")
-        }
-        let c = tensor.shape[1], plane = tensor.shape[2] * tensor.shape[3]
-        let data = tensor.data
-        Parallel.forEach(tensor.shape[0] * c) { p in
-            let a = scale[p % c], b = offset[p % c]
-            let d = data + p * plane
-            for i in 0..<plane { d[i] = d[i] * a + b }
-        }
-    }
-
-    /// The inverse map (network values back to [0, 1] samples), applied in place; used to save inputs.
-    public func invert(_ tensor: Tensor) throws {
-        guard tensor.rank == 4, let (scale, offset) = affine(channels: tensor.shape[1]) else {
-            throw ImageError(.invalidArgument, file: "<memory>", reason: "normalization \(self) for tensor \(tensor.shape)")
-        }
-        let c = tensor.shape[1], plane = tensor.shape[2] * tensor.shape[3]
-        let data = tensor.data
-        Parallel.forEach(tensor.shape[0] * c) { p in
-            let a = scale[p % c], b = offset[p % c]
-            let d = data + p * plane
-            for i in 0..<plane { d[i] = (d[i] - b) / a }
-        }
     }
 }

@@ -1,5 +1,5 @@
 /// `Preprocessor`: turns a decoded `Image` into a network input — channel layout, resize (shorter side +
-/// center crop, or direct), normalization — producing `[1, C, H, W]` tensors or filling batch items.
+/// center crop, or direct), `Preprocess` — producing `[1, C, H, W]` tensors or filling batch items.
 import AtlasCore
 
 /// A fixed recipe from image to network input of a known shape.
@@ -14,22 +14,22 @@ public struct Preprocessor: Sendable, Equatable {
     }
 
     public var geometry: Geometry
-    public var normalization: Normalization
+    public var preprocess: Preprocess
     /// Channel layout of the output (default RGB; alpha handled by `alpha`).
     public var layout: ChannelLayout
     public var alpha: AlphaHandling
 
-    public init(geometry: Geometry, normalization: Normalization = .none, layout: ChannelLayout = .rgb,
+    public init(geometry: Geometry, preprocess: Preprocess = .identity, layout: ChannelLayout = .rgb,
                 alpha: AlphaHandling = .drop) {
         self.geometry = geometry
-        self.normalization = normalization
+        self.preprocess = preprocess
         self.layout = layout
         self.alpha = alpha
     }
 
     /// Resize shorter side to `size` and center-crop `crop × crop` (crop defaults to size).
-    public static func centerCrop(_ size: Int, resize: Int? = nil, normalization: Normalization = .none) -> Preprocessor {
-        Preprocessor(geometry: .shorterSide(resize: resize ?? size, width: size, height: size), normalization: normalization)
+    public static func centerCrop(_ size: Int, resize: Int? = nil, preprocess: Preprocess = .identity) -> Preprocessor {
+        Preprocessor(geometry: .shorterSide(resize: resize ?? size, width: size, height: size), preprocess: preprocess)
     }
 
     /// Output size (width, height).
@@ -66,8 +66,8 @@ public struct Preprocessor: Sendable, Equatable {
     /// Writes the preprocessed, normalized image to `destination` (`C·H·W` floats, e.g. a batch item).
     public func fill(_ destination: UnsafeMutablePointer<Float>, from image: Image) throws {
         let im = try geometryApplied(image)
-        guard let (scale, offset) = normalization.affine(channels: im.channels) else {
-            throw ImageError(.invalidArgument, file: "<memory>", reason: "normalization \(normalization) for \(im.channels) channels")
+        guard let (scale, offset) = preprocess.affine(channels: im.channels) else {
+            throw ImageError(.invalidArgument, file: "<memory>", reason: "preprocess \(preprocess) for \(im.channels) channels")
         }
         let n = im.planeSize
         im.pixels.withUnsafeBufferPointer { src in

@@ -1,46 +1,9 @@
 import AtlasCore
+import AtlasImage
 
-/// The model's input normalisation, applied to [0, 1] images inside the differentiated chain:
-/// `x' = x · scale[c] + shift[c]` per channel, so forward and backward are exact and cheap.
-public struct Preprocess: Equatable, Sendable, CustomStringConvertible {
-    /// Per-channel multipliers and offsets (one entry applies to every channel).
-    public let scale: [Float]
-    public let shift: [Float]
-
-    /// Leaves images in [0, 1].
-    public static let identity = Preprocess(scale: [1], shift: [0])
-
-    /// Maps [0, 1] linearly onto `[low, high]` (Lucid's InceptionV1: `range(-117, 138)`).
-    public static func range(_ low: Float, _ high: Float) -> Preprocess {
-        Preprocess(scale: [high - low], shift: [low])
-    }
-
-    /// `(x - mean[c]) / std[c]` (torchvision's ImageNet normalisation: `meanStd([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])`).
-    public static func meanStd(_ mean: [Float], _ std: [Float]) -> Preprocess {
-        precondition(mean.count == std.count && !mean.isEmpty, "Preprocess.meanStd: mean and std counts differ")
-        return Preprocess(scale: std.map { 1 / $0 }, shift: zip(mean, std).map { -$0 / $1 })
-    }
-
-    /// Lucid's InceptionV1 input range [-117, 138].
-    public static let inceptionV1 = Preprocess.range(-117, 138)
-
-    /// torchvision ImageNet mean/std.
-    public static let imagenet = Preprocess.meanStd([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-
-    public init(scale: [Float], shift: [Float]) {
-        precondition(scale.count == shift.count && !scale.isEmpty, "Preprocess: scale and shift counts differ")
-        self.scale = scale
-        self.shift = shift
-    }
-
-    public var description: String {
-        if scale.count == 1 { return "x·\(scale[0]) + \(shift[0])" }
-        return "x·\(scale) + \(shift)"
-    }
-
-    /// Whether this preprocessing fits images with `channels` channels.
-    public func accepts(channels: Int) -> Bool { scale.count == 1 || scale.count == channels }
-
+/// The model's input normalisation inside the differentiated chain of rendering: `Preprocess` (AtlasImage, the one
+/// preprocessing model of every command) applied to [0, 1] images, forward and backward, exact and cheap.
+extension Preprocess {
     /// `[N, C, H, W]` → normalised copy.
     public func forward(_ x: Tensor) -> Tensor { apply(x, withShift: true) }
 

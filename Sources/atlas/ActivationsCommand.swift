@@ -32,7 +32,7 @@ struct Activations: ParsableCommand {
     @Option(help: "A gallery folder of the same layer (atlas gallery --out) to link channels to.") var gallery: String?
     @Option(help: "Colormap: inferno | viridis.") var colormap = "inferno"
     @Option(help: "Input size in pixels (default: the model's declared size, model.json's, or 224).") var size: Int?
-    @Option(help: "auto | imagenet | inception ([-117,138]) | unit ([0,1]) | none ([0,255]).") var preprocess = "auto"
+    @Option(help: PreprocessHelp.option) var preprocess = "auto"
     @Option(help: "Output folder.") var out: String
     @Flag(help: "Print a JSON summary (channels in rank order with their statistics) on stdout.") var json = false
     @OptionGroup var global: GlobalOptions
@@ -49,7 +49,7 @@ struct Activations: ParsableCommand {
         let picture = try loadImage(channels: setup.channels)
         let x = try setup.preprocessor(picture)
         let shown = x.copy()
-        try setup.normalization.invert(shown)
+        try setup.choice.preprocess.invert(shown)
         let input = try Image(tensor: shown, index: 0)
         let clamped = try Image(width: input.width, height: input.height, channels: input.channels, pixels: input.pixels.map { min(1, max(0, $0)) })
         guard let a = try net.forward(x, capture: [value])[value] else { throw CommandFailure(message: "no value for \(layer)", code: AtlasExit.internalError) }
@@ -61,7 +61,7 @@ struct Activations: ParsableCommand {
         let settings = ActivationGrid.Settings(
             layer: layer, statistic: statistic, colormap: Colormap(cmap), input: clamped, galleryIcons: icons,
             model: .init(file: (model as NSString).lastPathComponent, sha256: sha), title: "\(layer) on \((image as NSString).lastPathComponent)",
-            recorded: ["image": .string((image as NSString).lastPathComponent), "preprocess": .string(setup.preprocessName),
+            recorded: ["image": .string((image as NSString).lastPathComponent), "preprocess": .string(setup.choice.summary),
                        "size": .int(setup.size), "gallery": gallery.map { .string(($0 as NSString).lastPathComponent) } ?? .null])
         let index: AtlasIndex
         do { index = try ActivationGrid.write(a, settings: settings, to: out) } catch let e as OutputError {

@@ -54,7 +54,7 @@ struct Attribute: ParsableCommand {
     @Option(help: "Images per forward/backward pass.") var batch = 16
     @Option(help: "At most this many images (in input order).") var limit: Int?
     @Option(help: "Input size in pixels (default: the model's declared size, model.json's, or 224).") var size: Int?
-    @Option(help: "auto | imagenet | inception ([-117,138]) | unit ([0,1]) | none ([0,255]).") var preprocess = "auto"
+    @Option(help: PreprocessHelp.option) var preprocess = "auto"
     @Option(help: "Class names, one per line (default: labels.txt next to the model).") var labels: String?
     @Option(help: "Refuse images with more pixels than this (checked before decoding).") var maxPixels = 100_000_000
     @Option(help: "Output folder.") var out: String
@@ -90,7 +90,7 @@ struct Attribute: ParsableCommand {
         let options = AttributionOptions(method: method, steps: steps, baseline: base, layer: layer)
         let attributor: Attributor
         do {
-            attributor = try Attributor(network: net, options: options, normalization: setup.normalization,
+            attributor = try Attributor(network: net, options: options, preprocess: setup.choice.preprocess,
                                         inputShape: [1, setup.channels, setup.size, setup.size])
         } catch let e as ModelError {
             if case .unknownLayer = e { throw CommandFailure(message: "--layer: \(e)", code: AtlasExit.usage) }
@@ -103,7 +103,7 @@ struct Attribute: ParsableCommand {
         let job = AttributeJob(model: (model as NSString).lastPathComponent, modelSHA256: modelSHA, method: method.rawValue,
                                classes: `class`.map { "class \($0)" } ?? "top \(top ?? 1)", layer: attributor.layer,
                                steps: ig ? steps : nil, baseline: ig ? base.rawValue : nil, colormap: cmap.rawValue, size: setup.size,
-                               channels: setup.channels, preprocess: setup.preprocessName,
+                               channels: setup.channels, preprocess: setup.choice.summary,
                                labelsSHA256: setup.labels.map { SHA256.hex(Array($0.joined(separator: "\n").utf8)) })
         let resuming = try job.prepare(out: out)
         let writer = AttributionWriter(out: out, setup: setup, method: method, overlay: HeatmapOverlay(colormap: Colormap(cmap)),
@@ -141,7 +141,7 @@ struct Attribute: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         var settings: [(String, String)] = [("model", (model as NSString).lastPathComponent), ("method", method.rawValue),
                                             ("classes", `class`.map { "class \($0)" } ?? "top \(top ?? 1)"),
-                                            ("preprocess", setup.preprocessName), ("size", "\(setup.size)"), ("colormap", cmap.rawValue)]
+                                            ("preprocess", setup.choice.summary), ("size", "\(setup.size)"), ("colormap", cmap.rawValue)]
         if ig { settings += [("steps", "\(steps)"), ("baseline", base.rawValue)] }
         if let l = attributor.layer { settings.append(("layer", net.names.aliasOf[l] ?? l)) }
         let page = ContactSheet.html(title: "Attributions · \(method.rawValue) · \((model as NSString).lastPathComponent)", settings: settings,

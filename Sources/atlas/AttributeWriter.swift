@@ -40,7 +40,7 @@ struct AttributionWriter {
         for r in 0..<targets[0].count { results.append(try attributor.attribute(tensor, classes: targets.map { $0[r] })) }
 
         let shown = tensor.copy()
-        try setup.normalization.invert(shown)
+        try setup.choice.preprocess.invert(shown)
         let (h, w) = (tensor.shape[2], tensor.shape[3])
         let made: [Result<AttributionRecord, Error>] = Parallel.mapChunks(n) { i in
             Result {

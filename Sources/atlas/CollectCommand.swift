@@ -19,7 +19,7 @@ struct CollectOptions: ParsableArguments {
     @Option(help: "Class values: gradxact (gradient × activation at the position), logit, or off (no classes).")
     var attribution = "gradxact"
     @Option(help: "Input size (default: the model's).") var size: Int?
-    @Option(help: "Model input normalisation: auto, imagenet, inception, unit, none.") var preprocess = "auto"
+    @Option(help: PreprocessHelp.option) var preprocess = "auto"
 
     /// What a collection run needs, checked and loaded.
     struct Job {
@@ -56,7 +56,7 @@ struct CollectOptions: ParsableArguments {
         guard !source.items.isEmpty else { throw CommandFailure(message: "no images found in \(images.joined(separator: ", "))", code: AtlasExit.noInput) }
         let settings = CollectSettings(layer: layer, value: value, perImage: perImage, limit: limit, batch: batch,
                                        partImages: partImages, top: mode == .off ? 0 : top, attribution: mode, seed: seed,
-                                       input: setup.preprocessor.itemShape, preprocess: setup.preprocessName)
+                                       input: setup.preprocessor.itemShape, preprocess: setup.choice.summary)
         let sampler = ActivationSampler(network: network, value: value, logits: logits, perImage: perImage, top: settings.top,
                                         attribution: mode, seed: seed)
         let modelRecord = AtlasIndex.Model(file: (model as NSString).lastPathComponent, sha256: SHA256.hex(file: model))

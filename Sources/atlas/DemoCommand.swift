@@ -80,11 +80,8 @@ struct Demo: ParsableCommand {
                     accuracy * 100), quiet: global.quiet)
 
         // 2. Galleries.
-        let (preprocess, parsedSource) = try Preprocess.parse("auto", modelPath: modelPath)
-        // Recorded by file name only, so that the index does not depend on where the assets lie.
-        let source = parsedSource.contains("/") ? (parsedSource as NSString).lastPathComponent : parsedSource
         var render = RenderOptions(size: size, steps: steps ?? (quick ? 24 : 256))
-        render.preprocess = preprocess
+        render.preprocess = setup.choice.preprocess
         let classes = GalleryItem.classes(Array(0..<10), labels: setup.labels)
         let layerShape = try net.forward(Tensor(zeros: [1, setup.channels, setup.size, setup.size]),
                                          capture: [layer])[layer]?.shape ?? []
@@ -97,7 +94,7 @@ struct Demo: ParsableCommand {
         for (name, items, title, galleryLayer) in [("classes", classes, "Fashion-MNIST classes", nil as String?),
                                                    ("channels", channels, "Fashion-MNIST \(layer) channels", layer)] {
             let settings = GallerySettings(render: render, seed: seed, batch: 8, format: .defaultJPEG,
-                                           title: title, preprocessSource: source)
+                                           title: title, preprocessSource: setup.choice.source)
             let bar = ProgressBar(name, total: items.count * render.steps, unit: "icon-steps", quiet: global.quiet)
             let result = try Gallery.build(network: net, modelPath: modelPath, layer: galleryLayer, items: items,
                                            settings: settings, outDir: out + "/" + name) { p in bar.update(p.stepsDone) }

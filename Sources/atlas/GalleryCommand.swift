@@ -41,7 +41,7 @@ struct GalleryCommand: ParsableCommand {
     @Option(help: "Adam learning rate.") var lr: Float = 0.05
     @Option(help: "Base seed (icon i uses SEED+i).") var seed: UInt64 = 0
     @Option(help: "Icons optimized together.") var batch = 8
-    @Option(help: "Model input normalisation: auto, none, inception, imagenet, mean:M,std:S, range:LO:HI.")
+    @Option(help: PreprocessHelp.option)
     var preprocess = "auto"
     @Option(help: "Render only part i of n (e.g. 0/4, or auto under a Slurm array / Kubernetes Indexed Job); no grid is assembled.") var shard: String?
     @OptionGroup var output: RenderOutputOptions
@@ -92,23 +92,21 @@ struct GalleryCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: model) else {
             throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput)
         }
-        let (options, preprocessSource) = try makeOptions()
         let network: Network, renderer: Renderer
         do {
             network = try Network(contentsOf: model)
             renderer = try Renderer(network: network)
         } catch { throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError) }
+        let (options, choice) = try makeOptions(channels: renderer.inputChannels)
 
         let items = try makeItems(renderer: renderer, options: options)
-        // The index records a sidecar by file name only, so that atlas.json does not depend on where the model lies.
-        let recordedSource = preprocessSource.contains("/") ? (preprocessSource as NSString).lastPathComponent : preprocessSource
         var settings = GallerySettings(render: options, seed: seed, batch: batch, format: tileFormat, title: output.title,
-                                       preprocessSource: recordedSource)
+                                       preprocessSource: choice.source)
         settings.gridId = classMode ? "classes" : "channels"
         let mine = shardSpec.map { s in items.indices.filter { $0 % s.count == s.index }.count } ?? items.count
         note("gallery \(classMode ? "classes" : layer!) · \(items.count) icons\(shardSpec.map { " (shard \($0.index)/\($0.count): \(mine))" } ?? "") · "
              + "\(renderer.inputChannels == 1 ? "grayscale " : "")\(options.param.rawValue) \(size) px · \(steps) steps · batch \(batch) · "
-             + "preprocess \(preprocessSource) · \(Parallel.threadCount) threads", quiet: global.quiet || output.json)
+             + "preprocess \(choice.summary) · \(Parallel.threadCount) threads", quiet: global.quiet || output.json)
 
         var bar: ProgressBar? = nil
         let result: GalleryResult
@@ -140,9 +138,9 @@ struct GalleryCommand: ParsableCommand {
         summarize(result, items: items, shard: shardSpec)
     }
 
-    func makeOptions() throws -> (RenderOptions, String) {
+    func makeOptions(channels: Int) throws -> (RenderOptions, PreprocessChoice) {
         try makeRenderOptions(param: output.param, size: size, steps: steps, lr: lr, upsample: output.upsample, transforms: output.transforms,
-                              preprocess: preprocess, model: model)
+                              preprocess: preprocess, model: model, channels: channels)
     }
 
     func parseShard() throws -> (index: Int, count: Int)? {

@@ -74,7 +74,11 @@ struct MapCommand: ParsableCommand {
         let start = Date()
         let shardSpec = try parseShardOption(shard)
         guard !(layoutOnly && shardSpec != nil) else { throw CommandFailure(message: "give --layout-only or --shard, not both", code: AtlasExit.usage) }
-        var settings = try makeSettings()
+        let network: Network
+        do { network = try Network(contentsOf: model) } catch { throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError) }
+        let made = try makeSettings(channels: try ModelSetup.inputChannels(network, modelPath: model))
+        var settings = made.0
+        let choice = made.1
         var seconds: [(String, Double)] = []
         let collectDir: String
         if let activations {
@@ -89,6 +93,10 @@ struct MapCommand: ParsableCommand {
         do { set = try ActivationSet(directory: collectDir) } catch { throw CommandFailure(message: "\(error)", code: AtlasExit.dataError) }
         guard set.manifest.complete else {
             throw CommandFailure(message: "\(collectDir) is an unfinished collection; rerun atlas collect on it first", code: AtlasExit.dataError)
+        }
+        if activations != nil, set.manifest.settings.preprocess != choice.summary {
+            note("note: \(collectDir) was collected with preprocess \(set.manifest.settings.preprocess); icons render with "
+                 + "\(choice.summary) (pass the same --preprocess to match)", quiet: quiet)
         }
         if let layer = collectOptions.layer, layer != set.manifest.settings.layer, activations != nil {
             throw CommandFailure(message: "--layer \(layer), but \(collectDir) holds \(set.manifest.settings.layer)", code: AtlasExit.usage)
@@ -106,8 +114,6 @@ struct MapCommand: ParsableCommand {
             return
         }
         if settings.title == nil { settings.title = "\((model as NSString).lastPathComponent) \(set.manifest.settings.layer) — activation atlas" }
-        let network: Network
-        do { network = try Network(contentsOf: model) } catch { throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError) }
         note("atlas of \(set.activations.shape[0]) vectors × \(set.manifest.channels) · grids \(settings.grids.map(String.init).joined(separator: ",")) · "
              + "\(settings.reduce.method.rawValue) · icons \(iconSize) px, \(steps) steps, power \(power), tries \(tries) · \(Parallel.threadCount) threads",
              quiet: quiet)
@@ -127,16 +133,8 @@ struct MapCommand: ParsableCommand {
         report(result, shard: shardSpec, seconds: seconds, total: Date().timeIntervalSince(start))
     }
 
-    /// The rendering spelling of the collect preprocessing (unit = [0, 1] = none; none = raw bytes = range:0:255).
-    var renderPreprocess: String {
-        switch collectOptions.preprocess {
-        case "unit": return "none"
-        case "none": return "range:0:255"
-        default: return collectOptions.preprocess
-        }
-    }
-
-    func makeSettings() throws -> AtlasSettings {
+    /// The settings of every stage; icons render with the same preprocessing collect resolves for the model.
+    func makeSettings(channels: Int) throws -> (AtlasSettings, PreprocessChoice) {
         var s = AtlasSettings()
         let sizes = grid.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && (1...1024).contains($0!) }), Set(sizes).count == sizes.count else {
@@ -151,13 +149,15 @@ struct MapCommand: ParsableCommand {
                                  + "--icon-size 1…2048, --steps ≥ 1, --power ≥ 0, --whitening ≥ 0", code: AtlasExit.usage)
         }
         s.reduce = ReduceSettings(method: method, neighbors: neighbors, minDist: minDist, metric: m, seed: seed)
-        (s.render, _) = try makeRenderOptions(param: output.param, size: iconSize, steps: steps, lr: lr, upsample: output.upsample,
-                                              transforms: output.transforms, preprocess: renderPreprocess,
-                                              model: model)
+        let choice: PreprocessChoice
+        (s.render, choice) = try makeRenderOptions(param: output.param, size: iconSize, steps: steps, lr: lr, upsample: output.upsample,
+                                              transforms: output.transforms, preprocess: collectOptions.preprocess,
+                                              model: model, channels: channels)
         s.format = try parseTileFormat(output.format)
         s.minCount = minCount; s.power = power; s.tries = tries; s.batch = iconBatch; s.seed = seed
         s.whitening = whitening; s.title = output.title
-        return s
+        s.preprocessSource = choice.source
+        return (s, choice)
     }
 
     func report(_ result: AtlasResult, shard: ShardSpec?, seconds: [(String, Double)], total: Double) {

@@ -9,7 +9,13 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify images, or run a model on a tensor and write outputs, activations or an input gradient.",
         discussion: """
-        Images: give files and/or folders (searched recursively; PNG and JPEG are recognised by their bytes) or         IDX image stacks (MNIST format, gzip or plain). They are decoded in parallel, preprocessed (--preprocess:         auto reads model.json next to the model, else ImageNet mean/std for RGB models and [0,1] for gray ones)         and classified in batches; the top --top classes per image are printed, with names from --labels or a         labels.txt next to the model. Unreadable files are skipped and listed at the end; the run still succeeds.         --truth (IDX labels or one class index per line, in input order) adds the accuracy.
+        Images: give files and/or folders (searched recursively; PNG and JPEG are recognised by their bytes) or \
+        IDX image stacks (MNIST format, gzip or plain). They are decoded in parallel, preprocessed (--preprocess) \
+        and classified in batches; the top --top classes per image are printed, with names from --labels or a \
+        labels.txt next to the model. Unreadable files are skipped and listed at the end; the run still succeeds. \
+        --truth (IDX labels or one class index per line, in input order) adds the accuracy.
+
+        \(PreprocessHelp.discussion)
 
           atlas run Assets/fashion-mnist/fashion_cnn.onnx Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz \
               --truth Assets/fashion-mnist/t10k-2000-labels-idx1-ubyte.gz
@@ -33,7 +39,7 @@ struct Run: ParsableCommand {
     @Option(help: "Input size in pixels (default: the model's declared size, model.json's, or 224).")
     var size: Int?
 
-    @Option(help: "auto | imagenet | inception ([-117,138]) | unit ([0,1]) | none ([0,255]).")
+    @Option(help: PreprocessHelp.option)
     var preprocess = "auto"
 
     @Option(help: "Class names, one per line (default: labels.txt next to the model).")

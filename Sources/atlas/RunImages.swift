@@ -50,7 +50,7 @@ extension Run {
         let accuracy = try truth.map { try Run.accuracy(predictions, truthPath: $0) }
 
         if json {
-            let report = Report(model: model, preprocess: setup.preprocessName, size: setup.size, images: predictions.count,
+            let report = Report(model: model, preprocess: setup.choice.summary, size: setup.size, images: predictions.count,
                                 seconds: seconds, imagesPerSecond: Double(predictions.count) / max(seconds, 1e-9),
                                 accuracy: accuracy, predictions: predictions,
                                 skipped: skipped.map { ["file": $0.path, "reason": $0.error.description] })

@@ -19,10 +19,7 @@ struct Visualize: ParsableCommand {
         (pre-softmax logit of the model output) or --objective EXPR (e.g. 'mixed4a:97 - 1e-3*tv'; see the \
         AtlasVis Objective.parse grammar). Layer names are ONNX value names or aliases (atlas inspect lists them).
 
-        --preprocess auto reads a sidecar next to the model (MODEL.json, else model.json) holding \
-        {"preprocess": {"mean": [...], "std": [...]}} or {"range": [-117, 138]}; without one the model sees \
-        [0, 1] images. Other values: none, inception (Lucid InceptionV1, −117…138), imagenet, mean:M,std:S \
-        (numbers separated by '/'), range:LO:HI.
+        \(PreprocessHelp.discussion)
 
         --thresholds 32,128,512 also writes FILE-32.png, FILE-128.png, … after those steps. --batch-seeds K \
         renders seeds SEED…SEED+K−1 of the objective as one batch and writes them side by side. \
@@ -54,7 +51,7 @@ struct Visualize: ParsableCommand {
     @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
     var transforms = "standard"
     @Option(help: "Parameterization: fft or pixel.") var param = "fft"
-    @Option(help: "Model input normalisation: auto, none, inception, imagenet, mean:M,std:S, range:LO:HI.")
+    @Option(help: PreprocessHelp.option)
     var preprocess = "auto"
     @Option(help: "Resize the transformed image to N×N (bilinear, align_corners) before the model, as Lucent does with 224.")
     var upsample: Int?
@@ -99,21 +96,10 @@ struct Visualize: ParsableCommand {
         }
     }
 
-    func makeOptions(modelPath: String) throws -> (RenderOptions, String) {
-        guard let kind = ParamKind(rawValue: param) else {
-            throw CommandFailure(message: "--param '\(param)': expected fft or pixel", code: AtlasExit.usage)
-        }
-        var options = RenderOptions(param: kind, size: size, steps: steps, learningRate: lr, upsample: upsample)
-        do {
-            options.transforms = try TransformPipeline.parse(transforms)
-        } catch { throw CommandFailure(message: "--transforms: \(error)", code: AtlasExit.usage) }
-        let source: String
-        do {
-            (options.preprocess, source) = try Preprocess.parse(preprocess, modelPath: modelPath)
-        } catch let e as PreprocessSpecError {
-            if case .sidecar = e { throw CommandFailure(message: "\(e)", code: AtlasExit.dataError) }
-            throw CommandFailure(message: "--preprocess: \(e)", code: AtlasExit.usage)
-        }
+    func makeOptions(modelPath: String, channels: Int) throws -> (RenderOptions, PreprocessChoice) {
+        var (options, choice) = try makeRenderOptions(param: param, size: size, steps: steps, lr: lr, upsample: upsample,
+                                                      transforms: transforms, preprocess: preprocess, model: modelPath,
+                                                      channels: channels)
         if let thresholds {
             let items = thresholds.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !items.isEmpty, items.allSatisfy({ $0 != nil }) else {
@@ -121,7 +107,7 @@ struct Visualize: ParsableCommand {
             }
             options.thresholds = items.map { $0! }
         }
-        return (options, source)
+        return (options, choice)
     }
 
     func render() throws {
@@ -139,14 +125,13 @@ struct Visualize: ParsableCommand {
             throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput)
         }
         let objective = try makeObjective()
-        let (options, preprocessSource) = try makeOptions(modelPath: model)
-
         let renderer: Renderer
         do {
             renderer = try Renderer(network: try Network(contentsOf: model))
         } catch {
             throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError)
         }
+        let (options, choice) = try makeOptions(modelPath: model, channels: renderer.inputChannels)
         let seeds = (0..<UInt64(batchSeeds)).map { seed &+ $0 }
         let objectives = [Objective](repeating: objective, count: batchSeeds)
         do {
@@ -161,7 +146,7 @@ struct Visualize: ParsableCommand {
         }
 
         note("visualize \(objective) · \(renderer.inputChannels == 1 ? "grayscale " : "")\(options.param.rawValue) \(size) px · "
-             + "\(steps) steps · batch \(batchSeeds) · preprocess \(preprocessSource) · \(Parallel.threadCount) threads",
+             + "\(steps) steps · batch \(batchSeeds) · preprocess \(choice.summary) · \(Parallel.threadCount) threads",
              quiet: global.quiet || json)
         let bar = ProgressBar("visualize", total: steps, unit: "steps", quiet: global.quiet)
         var snapshots: [String] = []
@@ -189,7 +174,7 @@ struct Visualize: ParsableCommand {
                 "model": model, "objective": objective.description, "out": out, "snapshots": snapshots,
                 "seeds": seeds.map { Int(truncatingIfNeeded: $0) }, "values": result.values,
                 "size": size, "steps": steps, "batch": batchSeeds, "param": options.param.rawValue,
-                "transforms": options.transforms.description, "preprocess": preprocessSource,
+                "transforms": options.transforms.description, "preprocess": choice.summary,
                 "upsample": upsample as Any, "learning_rate": Double(lr), "threads": Parallel.threadCount,
                 "seconds": result.seconds, "icon_steps_per_second": rate,
             ]

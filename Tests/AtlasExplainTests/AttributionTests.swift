@@ -16,7 +16,7 @@ final class AttributionTests: XCTestCase {
         let net = try TinyNets.smooth()
         let x = TestData.uniform([2, 3, 5, 5], seed: 5)
         let classes = [2, 0]
-        let a = try Attributor(network: net, options: .init(method: .saliency), normalization: .none, inputShape: x.shape)
+        let a = try Attributor(network: net, options: .init(method: .saliency), preprocess: .identity, inputShape: x.shape)
         let saliency = try a.attribute(x, classes: classes).maps
         XCTAssertEqual(saliency.shape, [2, 5, 5])
         let eps: Float = 1e-2
@@ -45,7 +45,7 @@ final class AttributionTests: XCTestCase {
     func testGradientTimesInputIsTheChannelSumOfInputTimesGradient() throws {
         let net = try TinyNets.smooth()
         let x = TestData.uniform([1, 3, 5, 5], seed: 6)
-        let a = try Attributor(network: net, options: .init(method: .gradientTimesInput), normalization: .none, inputShape: x.shape)
+        let a = try Attributor(network: net, options: .init(method: .gradientTimesInput), preprocess: .identity, inputShape: x.shape)
         let map = try a.attribute(x, classes: [1]).maps
         _ = try net.forward(x, capture: ["logits"], keepForBackward: true)
         let g = try net.backward(from: ["logits": Tensor(shape: [1, 3], values: [0, 1, 0])])
@@ -58,11 +58,11 @@ final class AttributionTests: XCTestCase {
     func testIntegratedGradientsAreComplete() throws {
         let net = try TinyNets.smooth()
         let x = TestData.uniform([2, 3, 5, 5], in: 0...1, seed: 7)
-        let normalization = Normalization.affine(scale: [2], shift: [-1])   // pixels [0, 1] → inputs [-1, 1]
+        let normalization = Preprocess(scale: [2], shift: [-1])   // pixels [0, 1] → inputs [-1, 1]
         try normalization.apply(to: x)
         for baseline in AttributionBaseline.allCases {
             let a = try Attributor(network: net, options: .init(method: .integratedGradients, steps: 32, baseline: baseline),
-                                   normalization: normalization, inputShape: x.shape)
+                                   preprocess: normalization, inputShape: x.shape)
             let r = try a.attribute(x, classes: [0, 2])
             let x0 = try a.baseline(for: x)
             if baseline == .black { XCTAssertEqual(x0.data[0], -1) }
@@ -83,7 +83,7 @@ final class AttributionTests: XCTestCase {
         for (n, s) in squares.enumerated() {
             for y in s.top..<(s.top + 4) { for xx in s.left..<(s.left + 4) { x.data[n * 256 + y * 16 + xx] = 1 } }
         }
-        let a = try Attributor(network: net, options: .init(method: .gradCAM), normalization: .none, inputShape: x.shape)
+        let a = try Attributor(network: net, options: .init(method: .gradCAM), preprocess: .identity, inputShape: x.shape)
         XCTAssertEqual(a.layer, "r", "default layer: the last one with spatial extent (the ReLU before pooling)")
         XCTAssertEqual(a.logits, "logits", "attribution reads the Softmax's input")
         let r = try a.attribute(x, classes: [0, 0])
@@ -107,11 +107,11 @@ final class AttributionTests: XCTestCase {
 
     func testBadOptionsAreTypedErrors() throws {
         let net = try TinyNets.smooth()
-        XCTAssertThrowsError(try Attributor(network: net, options: .init(method: .gradCAM, layer: "logits"), normalization: .none,
+        XCTAssertThrowsError(try Attributor(network: net, options: .init(method: .gradCAM, layer: "logits"), preprocess: .identity,
                                             inputShape: [1, 3, 5, 5])) { XCTAssertTrue($0 is AttributionError, "\($0)") }
-        XCTAssertThrowsError(try Attributor(network: net, options: .init(method: .integratedGradients, steps: 0), normalization: .none,
+        XCTAssertThrowsError(try Attributor(network: net, options: .init(method: .integratedGradients, steps: 0), preprocess: .identity,
                                             inputShape: [1, 3, 5, 5]))
-        let a = try Attributor(network: net, options: .init(), normalization: .none, inputShape: [1, 3, 5, 5])
+        let a = try Attributor(network: net, options: .init(), preprocess: .identity, inputShape: [1, 3, 5, 5])
         XCTAssertThrowsError(try a.attribute(Tensor(zeros: [1, 3, 5, 5]), classes: [3])) {
             XCTAssertEqual($0 as? AttributionError, .invalidOption("class 3 is out of range: the model has 3 classes (0…2)"))
         }

@@ -91,23 +91,26 @@ final class ImageOpsTests: XCTestCase {
         assertImageError(.invalidArgument) { try rgb.padded(top: 1, left: 0, bottom: 0, right: 0, value: [1, 2]) }
     }
 
-    func testNormalization() throws {
+    func testPreprocessMaps() throws {
         let t = Tensor(shape: [1, 3, 1, 2], values: [0, 1, 0.5, 0.25, 1, 0])
         let original = t.copy()
-        try Normalization.imagenet.apply(to: t)
+        try Preprocess.imagenet.apply(to: t)
         XCTAssertEqual(t[0, 0, 0, 0], -0.485 / 0.229, accuracy: 1e-5)
         XCTAssertEqual(t[0, 2, 0, 0], (1 - 0.406) / 0.225, accuracy: 1e-5)
-        try Normalization.imagenet.invert(t)
+        try Preprocess.imagenet.invert(t)
         XCTAssertLessThan(TestDataMax.diff(t, original), 1e-6)
-        try Normalization.lucidInception.apply(to: original)
+        try Preprocess.inceptionV1.apply(to: original)
         XCTAssertEqual(original.toArray(), [-117, 138, 10.5, -53.25, 138, -117])
-        assertImageError(.invalidArgument) { try Normalization.meanStd(mean: [0, 0], std: [1, 1]).apply(to: t) }
-        assertImageError(.invalidArgument) { try Normalization.meanStd(mean: [0], std: [0]).apply(to: t) }
+        assertImageError(.invalidArgument) { try Preprocess.meanStd([0, 0], [1, 1]).apply(to: t) }
+        XCTAssertThrowsError(try Preprocess.meanStd(checked: [0], [0]))
+        XCTAssertThrowsError(try Preprocess.meanStd(checked: [0, 0], [1]))
+        XCTAssertEqual(Preprocess.byteRange.affine(channels: 3)?.scale, [255, 255, 255])
+        XCTAssertNil(Preprocess.imagenet.affine(channels: 1))
     }
 
     func testPreprocess() throws {
         let image = Synthetic.bytesImage(width: 40, height: 20, channels: 1, seed: 5)
-        let pre = Preprocessor(geometry: .shorterSide(resize: 16, width: 12, height: 12), normalization: .lucidInception)
+        let pre = Preprocessor(geometry: .shorterSide(resize: 16, width: 12, height: 12), preprocess: .inceptionV1)
         let t = try pre(image)
         XCTAssertEqual(t.shape, [1, 3, 12, 12])
         let manual = try image.converted(to: .rgb).resized(width: 32, height: 16).centerCropped(width: 12, height: 12)

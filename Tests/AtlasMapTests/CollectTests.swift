@@ -15,7 +15,7 @@ final class CollectTests: XCTestCase {
     static let modelPath = assets + "/fashion_cnn.onnx"
     static let idxPath = assets + "/t10k-2000-images-idx3-ubyte.gz"
     static let layer = "features.conv3.0"
-    static let preprocessor = Preprocessor(geometry: .direct(width: 28, height: 28), normalization: .meanStd(mean: [0.286], std: [0.353]),
+    static let preprocessor = Preprocessor(geometry: .direct(width: 28, height: 28), preprocess: .meanStd([0.286], [0.353]),
                                            layout: .gray)
 
     func temporaryFolder() -> String {

@@ -1,4 +1,5 @@
 import AtlasCore
+import AtlasImage
 import AtlasTestSupport
 import AtlasVis
 import XCTest

@@ -177,24 +177,4 @@ final class RenderTests: XCTestCase {
         XCTAssertThrowsError(try r.validate([.classLogit(1)], seeds: [0], options: bad))
         XCTAssertThrowsError(try r.validate([.classLogit(1)], seeds: [0, 1], options: opts))
     }
-
-    func testPreprocessSpecs() throws {
-        XCTAssertEqual(try Preprocess.parse("none").preprocess, .identity)
-        XCTAssertEqual(try Preprocess.parse("inception").preprocess, .range(-117, 138))
-        XCTAssertEqual(try Preprocess.parse("imagenet").preprocess, .imagenet)
-        XCTAssertEqual(try Preprocess.parse("range:-1:1").preprocess, .range(-1, 1))
-        XCTAssertEqual(try Preprocess.parse("mean:0.485/0.456/0.406,std:0.229/0.224/0.225").preprocess, .imagenet)
-        XCTAssertEqual(try Preprocess.parse("auto", modelPath: RenderTests.modelPath).preprocess, RenderTests.fashion)
-        XCTAssertEqual(try Preprocess.parse("auto", modelPath: "/nonexistent/dir/m.onnx").preprocess, .identity)
-        for bad in ["mean:1", "mean:1,std:0", "range:2:1", "foo", "mean:a,std:1"] {
-            XCTAssertThrowsError(try Preprocess.parse(bad), bad)
-        }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("atlas-render-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try Data(#"{"range": [-117, 138]}"#.utf8).write(to: dir.appendingPathComponent("net.json"))
-        XCTAssertEqual(try Preprocess.sidecar(forModel: dir.appendingPathComponent("net.onnx").path)?.preprocess, .inceptionV1)
-        try Data(#"{"preprocess": {"mean": [0.5]}}"#.utf8).write(to: dir.appendingPathComponent("model.json"))
-        XCTAssertThrowsError(try Preprocess.sidecar(forModel: dir.appendingPathComponent("other.onnx").path))
-    }
 }

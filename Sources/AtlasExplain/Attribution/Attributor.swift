@@ -24,16 +24,16 @@ public final class Attributor {
     public let logits: String
     /// Grad-CAM's value name (resolved), nil for the other methods.
     public let layer: String?
-    let normalization: Normalization
+    let preprocess: Preprocess
 
-    /// Checks the options against the network at `inputShape` (`[N, C, H, W]`; N is not used). `normalization`
+    /// Checks the options against the network at `inputShape` (`[N, C, H, W]`; N is not used). `preprocess`
     /// maps [0, 1] pixels to network inputs (for the black and blur baselines).
-    public init(network: Network, options: AttributionOptions, normalization: Normalization, inputShape: [Int]) throws {
+    public init(network: Network, options: AttributionOptions, preprocess: Preprocess, inputShape: [Int]) throws {
         guard inputShape.count == 4 else { throw AttributionError.model("attribution needs an image input [N, C, H, W], got \(inputShape)") }
         guard (1...4096).contains(options.steps) else { throw AttributionError.invalidOption("--steps must be 1…4096") }
         self.network = network
         self.options = options
-        self.normalization = normalization
+        self.preprocess = preprocess
         self.logits = try Attributor.logitsValue(network)
         let plan = try network.plan(for: [1] + inputShape.dropFirst())
         if let e = plan.errors[logits] { throw e }
@@ -148,7 +148,7 @@ public final class Attributor {
         let b = Tensor(zeros: x.shape)
         switch options.baseline {
         case .zero: break
-        case .black: try normalization.apply(to: b)
+        case .black: try preprocess.apply(to: b)
         case .blur:
             let s = Double(min(x.shape[2], x.shape[3])) / 8
             Attributor.gaussianBlur(x, into: b, sigma: max(1, s))

@@ -19,6 +19,8 @@ public struct AtlasSettings: Sendable {
     public var power: Float = 3
     /// Icon rendering (size 80 px by default, steps, transforms, preprocessing).
     public var render = RenderOptions(size: 80, steps: 256)
+    /// How the preprocessing was chosen (e.g. `auto: model.json`), recorded in the index.
+    public var preprocessSource: String?
     /// Seeds tried per cell; the icon with the highest final objective value is kept.
     public var tries: Int = 1
     /// Icons optimized together.
@@ -204,6 +206,7 @@ public enum AtlasBuilder {
             "samples": .int(set.activations.shape[0]), "images": .int(set.manifest.items), "per_image": .int(c.perImage),
             "attribution": .string(c.attribution.rawValue), "collect_seed": .int(Int(truncatingIfNeeded: c.seed)),
             "format": .string(r.tiles.tileFormat.fileExtension),
+            "preprocess": .string(r.render.preprocessSource.map { "\($0) (\(r.render.preprocess))" } ?? r.render.preprocess),
         ]
     }
 }

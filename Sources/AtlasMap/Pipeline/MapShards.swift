@@ -19,6 +19,8 @@ public struct MapRecipe: Codable, Sendable, Equatable {
         public var transforms: String
         public var param: String
         public var preprocess: String
+        /// How the preprocessing was chosen (e.g. `auto: model.json`), recorded in the index.
+        public var preprocessSource: String?
         public var upsample: Int?
         public var decorrelate: Bool?
     }
@@ -62,7 +64,8 @@ public struct MapRecipe: Codable, Sendable, Equatable {
         reduceSeed = String(s.reduce.seed)
         grids = s.grids; minCount = s.minCount; power = s.power; whitening = s.whitening
         render = Render(size: o.size, steps: o.steps, learningRate: String(o.learningRate), transforms: o.transforms.description,
-                        param: o.param.rawValue, preprocess: o.preprocess.description, upsample: o.upsample, decorrelate: o.decorrelate)
+                        param: o.param.rawValue, preprocess: o.preprocess.description, preprocessSource: s.preprocessSource,
+                        upsample: o.upsample, decorrelate: o.decorrelate)
         tries = s.tries; seed = String(s.seed); tiles = GalleryRecipe.Tiles(s.format)
         title = s.title ?? "Activation atlas of \(set.manifest.settings.layer)"
         topClasses = s.topClasses; samplesPerCell = s.samplesPerCell; fullImageMaxPixels = s.fullImageMaxPixels

@@ -8,24 +8,21 @@ import Foundation
 /// What a command needs to feed images to a model: channels, input size, preprocessing and class labels.
 ///
 /// Defaults come from the model's declared input shape and from optional sidecar files next to the model:
-/// `model.json` (`{"input": [C, H, W]}`; its preprocessing is read by `Preprocess.sidecar`, as for rendering)
+/// `MODEL.json` or `model.json` (`{"input": [C, H, W]}`; its preprocessing is read by `Preprocess.sidecar`, as for rendering)
 /// and `labels.txt` (one class name per line).
 struct ModelSetup {
     let channels: Int
     let size: Int
-    let normalization: Normalization
-    let preprocessName: String
+    /// The preprocessing every command resolves the same way (`Preprocess.parse`).
+    let choice: PreprocessChoice
     let labels: [String]?
 
-    /// Builds the setup; `preprocess` is auto|imagenet|inception|unit|none (none = raw 0…255 values).
+    /// Builds the setup; `preprocess` is a `--preprocess` value (see `Preprocess.parse`).
     init(network: Network, modelPath: String, size requestedSize: Int?, preprocess: String, labelsPath: String?) throws {
         let sidecar = ModelSetup.sidecar(for: modelPath)
         let sidecarInput = sidecar?["input"] as? [Int]
         let declared = try? network.inputShape(size: nil, batch: 1)
-        channels = declared.flatMap { $0.count == 4 ? $0[1] : nil } ?? sidecarInput?.first ?? 3
-        guard channels == 1 || channels == 3 else {
-            throw CommandFailure(message: "the model's input has \(channels) channels; images need 1 or 3", code: AtlasExit.dataError)
-        }
+        channels = try ModelSetup.inputChannels(network, modelPath: modelPath)
         if let requestedSize {
             guard requestedSize > 0 && requestedSize <= 8192 else {
                 throw CommandFailure(message: "--size must be between 1 and 8192", code: AtlasExit.usage)
@@ -36,23 +33,7 @@ struct ModelSetup {
         } else {
             size = sidecarInput.map { $0.count == 3 ? $0[1] : 224 } ?? 224
         }
-        switch preprocess {
-        case "auto":
-            // One reader of the sidecar for classification and rendering (AtlasVis's `Preprocess.sidecar`).
-            if let (declared, path) = try Preprocess.sidecar(forModel: modelPath) {
-                normalization = .affine(scale: declared.scale, shift: declared.shift)
-                preprocessName = "\(declared) from \((path as NSString).lastPathComponent)"
-            } else {
-                normalization = channels == 3 ? .imagenet : .none
-                preprocessName = channels == 3 ? "imagenet" : "unit"
-            }
-        case "imagenet": normalization = .imagenet; preprocessName = preprocess
-        case "inception": normalization = .lucidInception; preprocessName = preprocess
-        case "unit": normalization = .none; preprocessName = preprocess
-        case "none": normalization = .byteRange; preprocessName = preprocess
-        default:
-            throw CommandFailure(message: "--preprocess must be auto, imagenet, inception, unit or none", code: AtlasExit.usage)
-        }
+        choice = try Preprocess.parse(preprocess, modelPath: modelPath, channels: channels)
         let labelFile = labelsPath ?? ModelSetup.sibling(modelPath, "labels.txt")
         if let labelFile, FileManager.default.fileExists(atPath: labelFile) {
             guard let text = try? String(contentsOfFile: labelFile, encoding: .utf8) else {
@@ -72,7 +53,18 @@ struct ModelSetup {
         let geometry: Preprocessor.Geometry = size <= 64
             ? .direct(width: size, height: size)
             : .shorterSide(resize: Int((Double(size) * 8 / 7).rounded()), width: size, height: size)
-        return Preprocessor(geometry: geometry, normalization: normalization, layout: channels == 1 ? .gray : .rgb)
+        return Preprocessor(geometry: geometry, preprocess: choice.preprocess, layout: channels == 1 ? .gray : .rgb)
+    }
+
+    /// The model's image channels (1 or 3): its declared input, else its model.json `input`, else 3. Every
+    /// command asks here, so `--preprocess auto` resolves alike in all of them.
+    static func inputChannels(_ network: Network, modelPath: String) throws -> Int {
+        let declared = try? network.inputShape(size: nil, batch: 1)
+        let channels = declared.flatMap { $0.count == 4 ? $0[1] : nil } ?? (sidecar(for: modelPath)?["input"] as? [Int])?.first ?? 3
+        guard channels == 1 || channels == 3 else {
+            throw CommandFailure(message: "the model's input has \(channels) channels; images need 1 or 3", code: AtlasExit.dataError)
+        }
+        return channels
     }
 
     /// The label of class `index`, or its number.
@@ -94,9 +86,13 @@ struct ModelSetup {
         return modelPath.flatMap { (sidecar(for: $0)?["input"] as? [Int]).flatMap { $0.count == 3 ? $0[1] : nil } } ?? 224
     }
 
+    /// The first sidecar JSON object next to the model (the files `Preprocess.sidecarFiles` names).
     static func sidecar(for modelPath: String) -> [String: Any]? {
-        guard let path = sibling(modelPath, "model.json"), let data = FileManager.default.contents(atPath: path) else { return nil }
-        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        for path in Preprocess.sidecarFiles(forModel: modelPath) {
+            if let data = FileManager.default.contents(atPath: path),
+               let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] { return object }
+        }
+        return nil
     }
 
     static func sibling(_ path: String, _ name: String) -> String? {

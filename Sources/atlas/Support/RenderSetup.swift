@@ -1,10 +1,11 @@
 import AtlasImage
 import AtlasVis
 
-/// Render options from the command-line values shared by `gallery` and `map`, with usage errors for bad text.
-/// Returns the options and where the preprocessing came from (e.g. a model.json sidecar).
+/// Render options from the command-line values shared by `visualize`, `gallery` and `map`, with usage errors for
+/// bad text, and the preprocessing resolved as every command resolves it (`Preprocess.parse`, for a model whose
+/// images have `channels` channels).
 func makeRenderOptions(param: String, size: Int, steps: Int, lr: Float, upsample: Int?, transforms: String,
-                       preprocess: String, model: String) throws -> (RenderOptions, String) {
+                       preprocess: String, model: String, channels: Int) throws -> (RenderOptions, PreprocessChoice) {
     guard let kind = ParamKind(rawValue: param) else {
         throw CommandFailure(message: "--param '\(param)': expected fft or pixel", code: AtlasExit.usage)
     }
@@ -12,14 +13,9 @@ func makeRenderOptions(param: String, size: Int, steps: Int, lr: Float, upsample
     do { options.transforms = try TransformPipeline.parse(transforms) } catch {
         throw CommandFailure(message: "--transforms: \(error)", code: AtlasExit.usage)
     }
-    do {
-        let (p, source) = try Preprocess.parse(preprocess, modelPath: model)
-        options.preprocess = p
-        return (options, source)
-    } catch let e as PreprocessSpecError {
-        if case .sidecar = e { throw CommandFailure(message: "\(e)", code: AtlasExit.dataError) }
-        throw CommandFailure(message: "--preprocess: \(e)", code: AtlasExit.usage)
-    }
+    let choice = try Preprocess.parse(preprocess, modelPath: model, channels: channels)
+    options.preprocess = choice.preprocess
+    return (options, choice)
 }
 
 /// `--format jpg|png` (tiles of a pyramid).

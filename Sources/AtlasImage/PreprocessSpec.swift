@@ -13,24 +13,56 @@ public enum PreprocessSpecError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// A preprocessing chosen for a model, with where it came from (`imagenet`, `auto: model.json`, …), as every
+/// command prints and records it.
+public struct PreprocessChoice: Equatable, Sendable, Codable {
+    public let preprocess: Preprocess
+    /// The spelling or sidecar file it came from (a file by name only, so records do not depend on where the model lies).
+    public let source: String
+
+    public init(_ preprocess: Preprocess, source: String) {
+        self.preprocess = preprocess
+        self.source = source
+    }
+
+    /// `source (x·scale + shift)`: the one line each command prints and records.
+    public var summary: String { "\(source) (\(preprocess))" }
+}
+
 extension Preprocess {
-    /// Parses the `--preprocess` option:
-    /// - `none` (identity: the model sees [0, 1] images), `inception` (Lucid's InceptionV1 range −117…138),
-    ///   `imagenet` (torchvision mean/std);
+    /// The `--preprocess` vocabulary, one meaning per word in every command:
+    /// - `auto`: the sidecar of `modelPath` (see `sidecar(forModel:)`) if there is one, else `imagenet` for
+    ///   3-channel models and `unit` for 1-channel ones;
+    /// - `imagenet` (torchvision mean/std), `inception` (Lucid's InceptionV1 range −117…138), `unit` ([0, 1], as
+    ///   decoded), `none` (raw pixel values 0…255);
     /// - `mean:M,std:S` where M and S are one number or numbers separated by `/` (e.g. `mean:0.286,std:0.353`,
     ///   `mean:0.485/0.456/0.406,std:0.229/0.224/0.225`);
-    /// - `range:LO:HI` maps [0, 1] onto [LO, HI];
-    /// - `auto`: the sidecar of `modelPath` (see `sidecar(forModel:)`), identity when there is none.
-    /// Returns the preprocessing and where it came from (for summaries).
-    public static func parse(_ spec: String, modelPath: String? = nil) throws -> (preprocess: Preprocess, source: String) {
+    /// - `range:LO:HI` maps [0, 1] onto [LO, HI].
+    /// `channels` is the model's input channel count (it decides `auto` without a sidecar, and must fit the result).
+    public static func parse(_ spec: String, modelPath: String?, channels: Int) throws -> PreprocessChoice {
+        let choice = try parseUnchecked(spec, modelPath: modelPath, channels: channels)
+        guard choice.preprocess.accepts(channels: channels) else {
+            throw PreprocessSpecError.parse("\(choice.source) has \(choice.preprocess.scale.count) channel values; the model takes \(channels)")
+        }
+        return choice
+    }
+
+    /// The words `parse` accepts, for help texts and messages.
+    public static let vocabulary = "auto, imagenet, inception, unit, none, mean:M,std:S, range:LO:HI"
+
+    private static func parseUnchecked(_ spec: String, modelPath: String?, channels: Int) throws -> PreprocessChoice {
         let s = spec.filter { !$0.isWhitespace }
         switch s {
-        case "none", "identity": return (.identity, "none")
-        case "inception", "inceptionv1": return (.inceptionV1, "inception")
-        case "imagenet": return (.imagenet, "imagenet")
+        case "unit": return PreprocessChoice(.identity, source: "unit")
+        case "none": return PreprocessChoice(.byteRange, source: "none")
+        case "inception": return PreprocessChoice(.inceptionV1, source: "inception")
+        case "imagenet": return PreprocessChoice(.imagenet, source: "imagenet")
         case "auto":
-            if let modelPath, let found = try sidecar(forModel: modelPath) { return (found.preprocess, found.path) }
-            return (.identity, "none (no sidecar)")
+            if let modelPath, let found = try sidecar(forModel: modelPath) {
+                return PreprocessChoice(found.preprocess, source: "auto: " + (found.path as NSString).lastPathComponent)
+            }
+            return channels == 3 ? PreprocessChoice(.imagenet, source: "auto: imagenet (no sidecar)")
+                                 : PreprocessChoice(.identity, source: "auto: unit (no sidecar)")
         default: break
         }
         func numbers(_ text: Substring, _ what: String) throws -> [Float] {
@@ -45,7 +77,7 @@ extension Preprocess {
             guard parts.count == 2, let lo = Float(parts[0]), let hi = Float(parts[1]), lo.isFinite, hi.isFinite, hi > lo else {
                 throw PreprocessSpecError.parse("expected range:LO:HI with LO < HI, got '\(spec)'")
             }
-            return (.range(lo, hi), "range \(lo)…\(hi)")
+            return PreprocessChoice(.range(lo, hi), source: "range:\(lo):\(hi)")
         }
         if s.hasPrefix("mean:") {
             let parts = s.split(separator: ",")
@@ -53,9 +85,9 @@ extension Preprocess {
                 throw PreprocessSpecError.parse("expected mean:M,std:S, got '\(spec)'")
             }
             let mean = try numbers(parts[0].dropFirst(5), "mean"), std = try numbers(parts[1].dropFirst(4), "std")
-            return (try meanStd(checked: mean, std), "mean \(mean) std \(std)")
+            return PreprocessChoice(try meanStd(checked: mean, std), source: "mean-std")
         }
-        throw PreprocessSpecError.parse("unknown '\(spec)' (auto, none, inception, imagenet, mean:M,std:S, range:LO:HI)")
+        throw PreprocessSpecError.parse("unknown '\(spec)' (\(vocabulary))")
     }
 
     /// `meanStd` with validation instead of a precondition.
@@ -74,14 +106,19 @@ extension Preprocess {
     /// `{"preprocess": {"range": [-117, 138]}}` or `{"range": [-117, 138]}`. A file declaring neither is skipped;
     /// nil when no file declares one; throws when a declaration is malformed.
     public static func sidecar(forModel modelPath: String) throws -> (preprocess: Preprocess, path: String)? {
-        let url = URL(fileURLWithPath: modelPath)
-        let dir = url.deletingLastPathComponent()
-        let candidates = [dir.appendingPathComponent(url.deletingPathExtension().lastPathComponent + ".json"),
-                          dir.appendingPathComponent("model.json")]
-        for file in candidates where FileManager.default.fileExists(atPath: file.path) {
-            if let found = try read(file) { return (found, file.path) }
+        for path in sidecarFiles(forModel: modelPath) where FileManager.default.fileExists(atPath: path) {
+            if let found = try read(URL(fileURLWithPath: path)) { return (found, path) }
         }
         return nil
+    }
+
+    /// Where a model's sidecar may lie, in the order they are read: `<model name without .onnx>.json`, then
+    /// `model.json`, in the model's directory.
+    public static func sidecarFiles(forModel modelPath: String) -> [String] {
+        let url = URL(fileURLWithPath: modelPath)
+        let dir = url.deletingLastPathComponent()
+        return [dir.appendingPathComponent(url.deletingPathExtension().lastPathComponent + ".json").path,
+                dir.appendingPathComponent("model.json").path]
     }
 
     /// The preprocessing a sidecar declares; nil when it declares none (neither `preprocess` nor `range`).
