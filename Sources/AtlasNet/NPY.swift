@@ -5,11 +5,18 @@ import Foundation
 /// arrays are read too and converted to Float32.
 public enum NPY {
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
+        /// The file to read does not exist.
+        case notFound(path: String)
+        /// The file exists but cannot be read.
         case io(path: String, reason: String)
+        /// The file cannot be written.
+        case writeFailed(path: String, reason: String)
         case format(String)
         public var description: String {
             switch self {
-            case let .io(path, reason): return "cannot access \(path): \(reason)"
+            case let .notFound(path): return "\(path) not found"
+            case let .io(path, reason): return "cannot read \(path): \(reason)"
+            case let .writeFailed(path, reason): return "cannot write \(path): \(reason)"
             case let .format(what): return "not a supported .npy file: \(what)"
             }
         }
@@ -21,7 +28,8 @@ public enum NPY {
     public static func read(path: String) throws -> Tensor {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw Error.io(path: path, reason: FileManager.default.fileExists(atPath: path) ? "\(error)" : "no such file")
+            if !FileManager.default.fileExists(atPath: path) { throw Error.notFound(path: path) }
+            throw Error.io(path: path, reason: "\(error)")
         }
         return try decode(data)
     }
@@ -114,7 +122,7 @@ public enum NPY {
     /// Writes a tensor atomically and durably (`AtomicFile`).
     public static func write(_ t: Tensor, path: String) throws {
         do { try AtomicFile.write([UInt8](encode(t)), to: path) } catch {
-            throw Error.io(path: path, reason: error.reason)
+            throw Error.writeFailed(path: path, reason: error.reason)
         }
     }
 }

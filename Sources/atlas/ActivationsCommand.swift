@@ -41,11 +41,10 @@ struct Activations: ParsableCommand {
         try global.apply()
         guard let statistic = ChannelStatistic(rawValue: rank) else { throw CommandFailure(message: "--rank '\(rank)': expected max or mean", code: AtlasExit.usage) }
         guard let cmap = Colormap.Name(rawValue: colormap) else { throw CommandFailure(message: "--colormap '\(colormap)': expected inferno or viridis", code: AtlasExit.usage) }
-        guard FileManager.default.fileExists(atPath: model) else { throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput) }
-        let net = try Network(contentsOf: model)
+        let net = try ModelSetup.loadNetwork(model)
         let setup = try ModelSetup(network: net, modelPath: model, size: size, preprocess: preprocess, labelsPath: nil)
         let value: String
-        do { value = try net.resolve(layer) } catch { throw CommandFailure(message: "--layer: \(error)", code: AtlasExit.usage) }
+        value = try inContext("--layer") { try net.resolve(layer) }
         let picture = try loadImage(channels: setup.channels)
         let x = try setup.preprocessor(picture)
         let shown = x.copy()
@@ -64,9 +63,7 @@ struct Activations: ParsableCommand {
             recorded: ["image": .string((image as NSString).lastPathComponent), "preprocess": .string(setup.choice.summary),
                        "size": .int(setup.size), "gallery": gallery.map { .string(($0 as NSString).lastPathComponent) } ?? .null])
         let index: AtlasIndex
-        do { index = try ActivationGrid.write(a, settings: settings, to: out) } catch let e as OutputError {
-            throw CommandFailure(message: "\(e)", code: AtlasExit.cannotCreate)
-        }
+        index = try ActivationGrid.write(a, settings: settings, to: out)
         let cells = index.grids.first?.cells ?? []
         if json {
             let rows: [[String: Any]] = cells.map { ["channel": $0.channel ?? -1, "value": $0.value ?? 0, "x": $0.x, "y": $0.y, "icon": $0.icon ?? ""] }

@@ -83,19 +83,12 @@ struct Attribute: ParsableCommand {
             throw CommandFailure(message: "--colormap '\(colormap)': expected inferno or viridis", code: AtlasExit.usage)
         }
         if layer != nil && method != .gradCAM { throw CommandFailure(message: "--layer is for --method gradcam", code: AtlasExit.usage) }
-        guard FileManager.default.fileExists(atPath: model) else { throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput) }
         ImageLimits.current = ImageLimits(maxPixels: maxPixels)
-        let net = try Network(contentsOf: model)
+        let net = try ModelSetup.loadNetwork(model)
         let setup = try ModelSetup(network: net, modelPath: model, size: size, preprocess: preprocess, labelsPath: labels)
         let options = AttributionOptions(method: method, steps: steps, baseline: base, layer: layer)
-        let attributor: Attributor
-        do {
-            attributor = try Attributor(network: net, options: options, preprocess: setup.choice.preprocess,
+        let attributor = try Attributor(network: net, options: options, preprocess: setup.choice.preprocess,
                                         inputShape: [1, setup.channels, setup.size, setup.size])
-        } catch let e as ModelError {
-            if case .unknownLayer = e { throw CommandFailure(message: "--layer: \(e)", code: AtlasExit.usage) }
-            throw e
-        }
         try Attribute.makeFolder(out)
         let source = try ImageSource(inputs: images, channels: setup.channels, limit: limit)
         guard let modelSHA = SHA256.hex(file: model) else { throw CommandFailure(message: "cannot read \(model)", code: AtlasExit.noInput) }

@@ -70,7 +70,7 @@ struct AttributionWriter {
             }
         }
         return try made.map { m in
-            do { return try m.get() } catch { throw CommandFailure(message: "cannot write into \(out): \(error)", code: AtlasExit.cannotCreate) }
+            try inContext("cannot write into \(out)") { try m.get() }
         }
     }
 }

@@ -83,7 +83,7 @@ struct Bench: ParsableCommand {
         let counts = try threadCounts()
         let built = arch ?? (model == nil ? .googlenet : nil)
         note("Preparing \(model ?? built?.rawValue ?? "?")…", quiet: quiet)
-        let net = try built.map { try $0.network(seed: seed) } ?? Network(contentsOf: model ?? "")
+        let net = try built.map { try $0.network(seed: seed) } ?? ModelSetup.loadNetwork(model ?? "")
         let side = size ?? ModelSetup.fallbackSize(for: net, modelPath: model, size: size)
         let shape = try net.inputShape(size: side, batch: batch)
         // A file may fix the batch dimension; the figures use the batch that actually runs.

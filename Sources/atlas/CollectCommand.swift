@@ -42,16 +42,14 @@ struct CollectOptions: ParsableArguments {
         guard let mode = AttributionMode(rawValue: attribution) else {
             throw CommandFailure(message: "--attribution '\(attribution)': expected gradxact, logit or off", code: AtlasExit.usage)
         }
-        guard FileManager.default.fileExists(atPath: model) else { throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput) }
         let network: Network
-        do { network = try Network(contentsOf: model) } catch { throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError) }
+        network = try ModelSetup.loadNetwork(model)
         let setup = try ModelSetup(network: network, modelPath: model, size: size, preprocess: preprocess, labelsPath: nil)
         let value: String
-        do { value = try network.resolve(layer) } catch { throw CommandFailure(message: "\(error)", code: AtlasExit.usage) }
+        value = try inContext("--layer") { try network.resolve(layer) }
         let logits = mode == .off ? nil : try Renderer(network: network).valueName(Objective.networkOutput)
         let source: ImageSource
-        do { source = try ImageSource(inputs: images, channels: setup.channels, limit: limit) }
-        catch { throw CommandFailure(message: "\(error)", code: AtlasExit.dataError) }
+        source = try ImageSource(inputs: images, channels: setup.channels, limit: limit)
         for p in source.inputProblems { note("skipped \(p.path): \(p.error.reason)", quiet: quiet) }
         guard !source.items.isEmpty else { throw CommandFailure(message: "no images found in \(images.joined(separator: ", "))", code: AtlasExit.noInput) }
         let settings = CollectSettings(layer: layer, value: value, perImage: perImage, limit: limit, batch: batch,

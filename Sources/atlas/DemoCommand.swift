@@ -65,7 +65,7 @@ struct Demo: ParsableCommand {
         let dir = try Demo.locateAssets(assets)
         let modelPath = dir + "/fashion_cnn.onnx"
         let started = Date()
-        let net = try Network(contentsOf: modelPath)
+        let net = try ModelSetup.loadNetwork(modelPath)
         let setup = try ModelSetup(network: net, modelPath: modelPath, size: nil, preprocess: "auto", labelsPath: nil)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
 

@@ -47,14 +47,7 @@ struct GalleryCommand: ParsableCommand {
     @OptionGroup var output: RenderOutputOptions
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
-        do {
-            try build()
-        } catch let failure as CommandFailure {
-            FileHandle.standardError.write(Data("atlas gallery: \(failure.message)\n".utf8))
-            throw failure.code
-        }
-    }
+    func run() throws { try build() }
 
     /// Parses `0..15,20,22..23` (inclusive ranges; `a..<b` exclusive) into indices below `count`.
     static func parseIndices(_ text: String, count: Int, what: String) throws -> [Int] {
@@ -89,14 +82,8 @@ struct GalleryCommand: ParsableCommand {
         guard (1...4096).contains(batch) else { throw CommandFailure(message: "--batch must be 1…4096", code: AtlasExit.usage) }
         let tileFormat = try parseTileFormat(output.format)
         let shardSpec = try parseShard()
-        guard FileManager.default.fileExists(atPath: model) else {
-            throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput)
-        }
-        let network: Network, renderer: Renderer
-        do {
-            network = try Network(contentsOf: model)
-            renderer = try Renderer(network: network)
-        } catch { throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError) }
+        let renderer = try Renderer(network: try ModelSetup.loadNetwork(model))
+        let network = renderer.network
         let (options, choice) = try makeOptions(channels: renderer.inputChannels)
 
         let items = try makeItems(renderer: renderer, options: options)
@@ -109,9 +96,7 @@ struct GalleryCommand: ParsableCommand {
              + "preprocess \(choice.summary) · \(Parallel.threadCount) threads", quiet: global.quiet || output.json)
 
         var bar: ProgressBar? = nil
-        let result: GalleryResult
-        do {
-            result = try Gallery.build(network: network, modelPath: model, layer: layer, items: items, settings: settings,
+        let result = try Gallery.build(network: network, modelPath: model, layer: layer, items: items, settings: settings,
                                                 outDir: output.out, shard: shardSpec, progress: { p in
                 if bar == nil {
                     if p.iconsDone > 0 { note("resuming: \(p.iconsDone) of \(p.iconsTotal) icons already in \(output.out)/icons", quiet: global.quiet || output.json) }
@@ -119,21 +104,6 @@ struct GalleryCommand: ParsableCommand {
                 }
                 if p.stepsDone > 0 { bar?.update(p.stepsDone) }
             })
-        } catch let e as ModelError {
-            if case .unknownLayer = e { throw CommandFailure(message: "\(e)", code: AtlasExit.usage) }
-            throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError)
-        } catch let e as OutputError {
-            throw CommandFailure(message: "\(e)", code: AtlasExit.cannotCreate)
-        } catch let e as ImageError {
-            throw CommandFailure(message: "\(e)", code: e.kind == .writeFailed ? AtlasExit.cannotCreate : AtlasExit.dataError)
-        } catch let e as CocoaError {
-            throw CommandFailure(message: "\(output.out): \(e.localizedDescription)", code: AtlasExit.cannotCreate)
-        } catch let e as GalleryError {
-            throw CommandFailure(message: "\(e)", code: AtlasExit.usage)
-        } catch let e as RenderError {
-            if case .invalidOption = e { throw CommandFailure(message: "\(e)", code: AtlasExit.usage) }
-            throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError)
-        }
         if result.rendered > 0 { bar?.finish() }
         summarize(result, items: items, shard: shardSpec)
     }
@@ -150,10 +120,7 @@ struct GalleryCommand: ParsableCommand {
     func makeItems(renderer: Renderer, options: RenderOptions) throws -> [GalleryItem] {
         let side = try renderer.modelInputSize(options)
         let name: String
-        do { name = try renderer.valueName(layer ?? Objective.networkOutput) } catch let e as ModelError {
-            if case .unknownLayer = e { throw CommandFailure(message: "\(e)", code: AtlasExit.usage) }
-            throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError)
-        }
+        name = try renderer.valueName(layer ?? Objective.networkOutput)
         let plan = try renderer.network.plan(for: [1, renderer.inputChannels, side, side])
         if let e = plan.errors[name] { throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError) }
         guard let shape = plan.shapes[name], shape.count >= 2 else {

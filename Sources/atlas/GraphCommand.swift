@@ -42,9 +42,8 @@ struct GraphCommand: ParsableCommand {
         guard ["auto", "dot", "builtin"].contains(layout) else {
             throw CommandFailure(message: "--layout '\(layout)': expected auto, dot or builtin", code: AtlasExit.usage)
         }
-        guard FileManager.default.fileExists(atPath: model) else { throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput) }
         if let size, !(1...8192).contains(size) { throw CommandFailure(message: "--size must be 1…8192", code: AtlasExit.usage) }
-        let net = try Network(contentsOf: model)
+        let net = try ModelSetup.loadNetwork(model)
         let shape = try ModelSetup.plannedInputShape(net, modelPath: model, size: size)
         let name = (model as NSString).lastPathComponent
         let diagram = try NetworkDiagram(network: net, inputShape: shape, title: "\(name) · input \(NetworkDiagram.shapeText(shape))")

@@ -38,7 +38,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         if let size, !(1...16384).contains(size) { throw ValidationError("--size must be between 1 and 16384") }
         let options: Network.Options = raw ? .raw : .init(foldBatchNorm: !noFoldBatchNorm)
-        let net = try Network(contentsOf: model, options: options)
+        let net = try ModelSetup.loadNetwork(model, options: options)
         let shape = try ModelSetup.plannedInputShape(net, modelPath: model, size: size)
         let plan = try net.plan(for: shape)
         let rows = plan.layers(names: net.names)

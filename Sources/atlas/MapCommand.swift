@@ -75,7 +75,7 @@ struct MapCommand: ParsableCommand {
         let shardSpec = try parseShardOption(shard)
         guard !(layoutOnly && shardSpec != nil) else { throw CommandFailure(message: "give --layout-only or --shard, not both", code: AtlasExit.usage) }
         let network: Network
-        do { network = try Network(contentsOf: model) } catch { throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError) }
+        network = try ModelSetup.loadNetwork(model)
         let made = try makeSettings(channels: try ModelSetup.inputChannels(network, modelPath: model))
         var settings = made.0
         let choice = made.1
@@ -90,7 +90,7 @@ struct MapCommand: ParsableCommand {
             seconds.append(("collect", Date().timeIntervalSince(start)))
         }
         let set: ActivationSet
-        do { set = try ActivationSet(directory: collectDir) } catch { throw CommandFailure(message: "\(error)", code: AtlasExit.dataError) }
+        set = try ActivationSet(directory: collectDir)
         guard set.manifest.complete else {
             throw CommandFailure(message: "\(collectDir) is an unfinished collection; rerun atlas collect on it first", code: AtlasExit.dataError)
         }

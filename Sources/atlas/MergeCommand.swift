@@ -39,13 +39,8 @@ struct MergeCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        do {
-            try global.apply()
-            try merge()
-        } catch let failure as CommandFailure {
-            FileHandle.standardError.write(Data("atlas merge: \(failure.message)\n".utf8))
-            throw failure.code
-        }
+        try global.apply()
+        try merge()
     }
 
     func merge() throws {
@@ -54,21 +49,13 @@ struct MergeCommand: ParsableCommand {
             throw CommandFailure(message: "'\(dir)' is not a folder", code: AtlasExit.noInput)
         }
         let result: ShardMergeResult
-        do {
-            if check {
-                let shards = try ShardMerge.verify(dir)
-                result = ShardMergeResult(kind: shards[0].kind, shardCount: shards.count, items: shards[0].total,
-                                          filesVerified: shards.reduce(0) { $0 + $1.files.count }, index: nil)
-            } else {
-                note("merging the shards of \(dir)", quiet: global.quiet || json)
-                result = try ShardMerge.merge(dir, assemblers: MergeCommand.assemblers)
-            }
-        } catch let e as ShardMergeError {
-            throw CommandFailure(message: "\(e)", code: e.isRetryable ? AtlasExit.shardsNotReady : AtlasExit.dataError)
-        } catch let e as OutputError {
-            throw CommandFailure(message: "\(e)", code: AtlasExit.cannotCreate)
-        } catch let e as ImageError {
-            throw CommandFailure(message: "\(e)", code: e.kind == .writeFailed ? AtlasExit.cannotCreate : AtlasExit.shardsNotReady)
+        if check {
+            let shards = try ShardMerge.verify(dir)
+            result = ShardMergeResult(kind: shards[0].kind, shardCount: shards.count, items: shards[0].total,
+                                      filesVerified: shards.reduce(0) { $0 + $1.files.count }, index: nil)
+        } else {
+            note("merging the shards of \(dir)", quiet: global.quiet || json)
+            result = try ShardMerge.merge(dir, assemblers: MergeCommand.assemblers)
         }
         report(result)
     }

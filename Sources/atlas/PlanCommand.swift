@@ -29,16 +29,7 @@ struct PlanCommand: ParsableCommand {
         @Argument(parsing: .postTerminator, help: "The atlas command every shard runs, after --.") var command: [String] = []
 
         func plan() throws -> JobPlan {
-            do { return try JobPlan(arguments: command, shards: shards, executable: atlas, cpus: cpus, name: name) }
-            catch { throw CommandFailure(message: "\(error)", code: AtlasExit.usage) }
-        }
-    }
-
-    /// Prints `failure` as `atlas plan <sub>: …` and exits with its code.
-    static func report(_ sub: String, _ body: () throws -> Void) throws {
-        do { try body() } catch let failure as CommandFailure {
-            FileHandle.standardError.write(Data("atlas plan \(sub): \(failure.message)\n".utf8))
-            throw failure.code
+            try JobPlan(arguments: command, shards: shards, executable: atlas, cpus: cpus, name: name)
         }
     }
 
@@ -63,9 +54,7 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Account (sbatch --account).") var account: String?
 
         func run() throws {
-            try PlanCommand.report("slurm") {
-                print(JobTemplates.slurm(try shared.plan(), time: time, partition: partition, memory: mem, account: account), terminator: "")
-            }
+            print(JobTemplates.slurm(try shared.plan(), time: time, partition: partition, memory: mem, account: account), terminator: "")
         }
     }
 
@@ -90,12 +79,9 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Memory request and limit per pod (e.g. 8Gi).") var mem: String?
 
         func run() throws {
-            try PlanCommand.report("k8s") {
-                let plan = try shared.plan()
-                let mountPath = mount ?? (plan.outDir as NSString).deletingLastPathComponent
-                do { print(try JobTemplates.kubernetes(plan, image: image, claim: volume, mount: mountPath, memory: mem), terminator: "") }
-                catch { throw CommandFailure(message: "\(error)", code: AtlasExit.usage) }
-            }
+            let plan = try shared.plan()
+            let mountPath = mount ?? (plan.outDir as NSString).deletingLastPathComponent
+            print(try JobTemplates.kubernetes(plan, image: image, claim: volume, mount: mountPath, memory: mem), terminator: "")
         }
     }
 }

@@ -94,6 +94,9 @@ struct Run: ParsableCommand {
         if (layer == nil) != (activationsNpy == nil) { throw ValidationError("--layer and --activations-npy go together") }
         if (gradientOf == nil) != (gradientNpy == nil) { throw ValidationError("--gradient-of and --gradient-npy go together") }
         if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+        if inputNpy != nil, preprocess != "auto" {
+            throw ValidationError("--preprocess applies to images; an --input-npy tensor goes to the model as it is")
+        }
     }
 
     func run() throws {
@@ -106,7 +109,7 @@ struct Run: ParsableCommand {
     func loadInput() throws -> Tensor { try NPY.read(path: inputNpy ?? "") }
 
     func execute() throws {
-        let net = try Network(contentsOf: model)
+        let net = try ModelSetup.loadNetwork(model)
         let input = try loadInput()
         guard let outputName = net.graph.outputs.first?.name else { throw ModelError.invalidGraph("the model has no outputs") }
         let gradient = try gradientOf.map { try MeanObjective(parsing: $0, names: net.names) }

@@ -25,7 +25,7 @@ extension Run {
 
     func classify() throws {
         ImageLimits.current = ImageLimits(maxPixels: maxPixels)
-        let net = try Network(contentsOf: model)
+        let net = try ModelSetup.loadNetwork(model)
         let setup = try ModelSetup(network: net, modelPath: model, size: size, preprocess: preprocess, labelsPath: labels)
         guard let outputName = net.graph.outputs.first?.name else { throw ModelError.invalidGraph("the model has no outputs") }
         let pre = setup.preprocessor

@@ -61,14 +61,7 @@ struct Visualize: ParsableCommand {
     @Flag(help: "Print a JSON summary on stdout.") var json = false
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
-        do {
-            try render()
-        } catch let failure as CommandFailure {
-            FileHandle.standardError.write(Data("atlas visualize: \(failure.message)\n".utf8))
-            throw failure.code
-        }
-    }
+    func run() throws { try render() }
 
     /// The single objective the options select.
     func makeObjective() throws -> Objective {
@@ -91,9 +84,7 @@ struct Visualize: ParsableCommand {
             return numbers.count == 1 ? .neuron(name, numbers[0]) : .neuron(name, numbers[0], x: numbers[1], y: numbers[2])
         }
         if let classIndex { return .classLogit(classIndex) }
-        do { return try Objective.parse(objective!) } catch {
-            throw CommandFailure(message: "\(error)", code: AtlasExit.usage)
-        }
+        return try Objective.parse(objective!)
     }
 
     func makeOptions(modelPath: String, channels: Int) throws -> (RenderOptions, PreprocessChoice) {
@@ -121,53 +112,27 @@ struct Visualize: ParsableCommand {
         guard FileManager.default.fileExists(atPath: outDir.isEmpty ? "." : outDir, isDirectory: &isDir), isDir.boolValue else {
             throw CommandFailure(message: "output directory '\(outDir)' does not exist", code: AtlasExit.cannotCreate)
         }
-        guard FileManager.default.fileExists(atPath: model) else {
-            throw CommandFailure(message: "model '\(model)' not found", code: AtlasExit.noInput)
-        }
         let objective = try makeObjective()
-        let renderer: Renderer
-        do {
-            renderer = try Renderer(network: try Network(contentsOf: model))
-        } catch {
-            throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError)
-        }
+        let renderer = try Renderer(network: try ModelSetup.loadNetwork(model))
         let (options, choice) = try makeOptions(modelPath: model, channels: renderer.inputChannels)
         let seeds = (0..<UInt64(batchSeeds)).map { seed &+ $0 }
         let objectives = [Objective](repeating: objective, count: batchSeeds)
-        do {
-            try renderer.validate(objectives, seeds: seeds, options: options)
-        } catch let e as ModelError {
-            if case .unknownLayer = e {
-                throw CommandFailure(message: "\(e)", code: AtlasExit.usage)
-            }
-            throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError)
-        } catch {
-            throw CommandFailure(message: "\(error)", code: AtlasExit.usage)
-        }
+        try renderer.validate(objectives, seeds: seeds, options: options)
 
         note("visualize \(objective) · \(renderer.inputChannels == 1 ? "grayscale " : "")\(options.param.rawValue) \(size) px · "
              + "\(steps) steps · batch \(batchSeeds) · preprocess \(choice.summary) · \(Parallel.threadCount) threads",
              quiet: global.quiet || json)
         let bar = ProgressBar("visualize", total: steps, unit: "steps", quiet: global.quiet)
         var snapshots: [String] = []
-        let result: RenderResult
-        do {
-            result = try renderer.render(objectives, seeds: seeds, options: options,
+        let result = try renderer.render(objectives, seeds: seeds, options: options,
                                          progress: { step, total in if step < total { bar.update(step) } },
                                          snapshot: { step, images in
                                              let path = Visualize.snapshotPath(out, step: step)
                                              try Visualize.write(images, to: path)
                                              snapshots.append(path)
                                          })
-        } catch let e as ImageError {
-            throw CommandFailure(message: "\(e)", code: AtlasExit.cannotCreate)
-        } catch {
-            throw CommandFailure(message: "\(error)", code: AtlasExit.dataError)
-        }
         bar.finish()
-        do { try Visualize.write(result.images, to: out) } catch {
-            throw CommandFailure(message: "\(error)", code: AtlasExit.cannotCreate)
-        }
+        try Visualize.write(result.images, to: out)
         let rate = result.seconds > 0 ? Double(steps * batchSeeds) / result.seconds : 0
         if json {
             let summary: [String: Any] = [

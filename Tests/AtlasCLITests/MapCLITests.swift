@@ -28,7 +28,7 @@ extension CLITests {
 
         try cli.run(["collect", model, "--images", images, "--layer", "features.conv4.0", "--attribution", "nope", "--out", dir + "/x"], expect: 64)
         try cli.run(["map", model, "--activations", dir + "/acts", "--grid", "0", "--out", dir + "/y"], expect: 64)
-        try cli.run(["map", model, "--activations", dir + "/missing", "--out", dir + "/y"], expect: 65)
+        try cli.run(["map", model, "--activations", dir + "/missing", "--out", dir + "/y"], expect: 66)   // an input missing
         // The same folder with other settings is refused, not overwritten.
         try cli.run(["collect", model, "--images", images, "--layer", "features.conv4.0", "--limit", "120",
                      "--out", dir + "/acts"], expect: 65)

@@ -149,7 +149,7 @@ final class ReaderTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: url) }
         XCTAssertEqual(try ONNXReader.load(path: url.path).graph.nodes.map(\.opType), ["Relu"])
         XCTAssertThrowsError(try ONNXReader.load(path: url.path + ".missing")) { error in
-            guard case .io = error as? ModelError else { return XCTFail("\(error)") }
+            guard case .notFound = error as? ModelError else { return XCTFail("\(error)") }
         }
     }
 

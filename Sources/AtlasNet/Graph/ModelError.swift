@@ -2,7 +2,9 @@
 /// with a message that names the tensor, node, op and opset involved. Readers and passes never crash on
 /// malformed input: they throw one of these.
 public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
-    /// The file or a file it refers to cannot be read.
+    /// The model file does not exist.
+    case notFound(path: String)
+    /// The file exists but cannot be read.
     case io(path: String, reason: String)
     /// The bytes end in the middle of a protobuf field.
     case truncated(String)
@@ -39,6 +41,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
+        case let .notFound(path): return "model \(path) not found"
         case let .io(path, reason): return "cannot read \(path): \(reason)"
         case let .truncated(what): return "truncated model file: \(what)"
         case let .notProtobuf(what): return "not an ONNX model: \(what)"

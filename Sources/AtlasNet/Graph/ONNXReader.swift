@@ -27,7 +27,8 @@ public enum ONNXReader {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
         } catch {
-            throw ModelError.io(path: path, reason: FileManager.default.fileExists(atPath: path) ? "\(error)" : "no such file")
+            if !FileManager.default.fileExists(atPath: path) { throw ModelError.notFound(path: path) }
+            throw ModelError.io(path: path, reason: "\(error)")
         }
         let dir = (path as NSString).deletingLastPathComponent
         return try read(data, baseDirectory: dir.isEmpty ? "." : dir)

@@ -67,6 +67,16 @@ struct ModelSetup {
         return channels
     }
 
+    /// Loads the model every command names; errors about its content name the file (codes come from ErrorReport).
+    static func loadNetwork(_ path: String, options: Network.Options = Network.Options()) throws -> Network {
+        do { return try Network(contentsOf: path, options: options) } catch let e as ModelError {
+            switch e {
+            case .notFound, .io: throw e
+            default: throw InContext(path, e)
+            }
+        }
+    }
+
     /// The label of class `index`, or its number.
     func label(_ index: Int) -> String {
         guard let labels, index < labels.count else { return "\(index)" }

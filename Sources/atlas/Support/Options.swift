@@ -34,5 +34,5 @@ struct RenderOutputOptions: ParsableArguments {
 /// `--shard i/n|auto|auto/n` (nil when not given), with a usage error for bad text or a missing environment.
 func parseShardOption(_ text: String?) throws -> ShardSpec? {
     guard let text else { return nil }
-    do { return try ShardSpec.parse(text) } catch { throw CommandFailure(message: "--shard: \(error)", code: AtlasExit.usage) }
+    return try inContext("--shard") { try ShardSpec.parse(text) }
 }

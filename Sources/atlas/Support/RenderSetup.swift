@@ -10,9 +10,7 @@ func makeRenderOptions(param: String, size: Int, steps: Int, lr: Float, upsample
         throw CommandFailure(message: "--param '\(param)': expected fft or pixel", code: AtlasExit.usage)
     }
     var options = RenderOptions(param: kind, size: size, steps: steps, learningRate: lr, upsample: upsample)
-    do { options.transforms = try TransformPipeline.parse(transforms) } catch {
-        throw CommandFailure(message: "--transforms: \(error)", code: AtlasExit.usage)
-    }
+    options.transforms = try inContext("--transforms") { try TransformPipeline.parse(transforms) }
     let choice = try Preprocess.parse(preprocess, modelPath: model, channels: channels)
     options.preprocess = choice.preprocess
     return (options, choice)
