@@ -28,21 +28,19 @@ struct Activations: ParsableCommand {
     @Argument(help: "The ONNX model.") var model: String
     @Argument(help: "The image (file, or IDX_FILE#INDEX).") var image: String
     @Option(help: "Layer (value name or alias) whose channels to show.") var layer: String
-    @Option(help: "Rank channels by: max | mean.") var rank = "max"
+    @Option(help: "Rank channels by their maximum or mean activation.") var rank: ChannelStatistic = .max
     @Option(help: "A gallery folder of the same layer (atlas gallery --out) to link channels to.") var gallery: String?
-    @Option(help: "Colormap: inferno | viridis.") var colormap = "inferno"
-    @Option(help: "Input size in pixels (default: the model's declared size, model.json's, or 224).") var size: Int?
-    @Option(help: PreprocessHelp.option) var preprocess = "auto"
+    @Option(help: "Colormap.") var colormap: Colormap.Name = .inferno
+    @OptionGroup var input: ModelInputOptions
     @Option(help: "Output folder.") var out: String
     @Flag(help: "Print a JSON summary (channels in rank order with their statistics) on stdout.") var json = false
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try global.apply()
-        guard let statistic = ChannelStatistic(rawValue: rank) else { throw CommandFailure(message: "--rank '\(rank)': expected max or mean", code: AtlasExit.usage) }
-        guard let cmap = Colormap.Name(rawValue: colormap) else { throw CommandFailure(message: "--colormap '\(colormap)': expected inferno or viridis", code: AtlasExit.usage) }
+        let statistic = rank, cmap = colormap
         let net = try ModelSetup.loadNetwork(model)
-        let setup = try ModelSetup(network: net, modelPath: model, size: size, preprocess: preprocess, labelsPath: nil)
+        let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: nil)
         let value: String
         value = try inContext("--layer") { try net.resolve(layer) }
         let picture = try loadImage(channels: setup.channels)

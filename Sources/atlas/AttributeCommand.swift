@@ -46,15 +46,14 @@ struct Attribute: ParsableCommand {
     @Argument(help: "Images, folders of images, or IDX image files.") var images: [String] = []
     @Option(help: "Explain this class index for every image (instead of the predicted ones).") var `class`: Int?
     @Option(help: "Explain each image's N most probable classes (default 1).") var top: Int?
-    @Option(help: "saliency | gradxinput | integrated-gradients | gradcam.") var method = "saliency"
+    @Option(help: "Attribution method (see above).") var method: AttributionMethod = .saliency
     @Option(help: "Grad-CAM's layer (value name or alias; default: the last layer with spatial extent).") var layer: String?
     @Option(help: "Integrated gradients: integration steps.") var steps = 32
-    @Option(help: "Integrated gradients: black | zero | blur.") var baseline = "black"
-    @Option(help: "Heatmap colormap: inferno | viridis.") var colormap = "inferno"
+    @Option(help: "Integrated gradients' baseline.") var baseline: AttributionBaseline = .black
+    @Option(help: "Heatmap colormap.") var colormap: Colormap.Name = .inferno
     @Option(help: "Images per forward/backward pass.") var batch = 16
     @Option(help: "At most this many images (in input order).") var limit: Int?
-    @Option(help: "Input size in pixels (default: the model's declared size, model.json's, or 224).") var size: Int?
-    @Option(help: PreprocessHelp.option) var preprocess = "auto"
+    @OptionGroup var input: ModelInputOptions
     @Option(help: "Class names, one per line (default: labels.txt next to the model).") var labels: String?
     @Option(help: "Refuse images with more pixels than this (checked before decoding).") var maxPixels = 100_000_000
     @Option(help: "Output folder.") var out: String
@@ -73,19 +72,11 @@ struct Attribute: ParsableCommand {
 
     func run() throws {
         try global.apply()
-        guard let method = AttributionMethod(rawValue: method) else {
-            throw CommandFailure(message: "--method '\(self.method)': expected " + AttributionMethod.allCases.map(\.rawValue).joined(separator: ", "), code: AtlasExit.usage)
-        }
-        guard let base = AttributionBaseline(rawValue: baseline) else {
-            throw CommandFailure(message: "--baseline '\(baseline)': expected black, zero or blur", code: AtlasExit.usage)
-        }
-        guard let cmap = Colormap.Name(rawValue: colormap) else {
-            throw CommandFailure(message: "--colormap '\(colormap)': expected inferno or viridis", code: AtlasExit.usage)
-        }
+        let base = baseline, cmap = colormap
         if layer != nil && method != .gradCAM { throw CommandFailure(message: "--layer is for --method gradcam", code: AtlasExit.usage) }
         ImageLimits.current = ImageLimits(maxPixels: maxPixels)
         let net = try ModelSetup.loadNetwork(model)
-        let setup = try ModelSetup(network: net, modelPath: model, size: size, preprocess: preprocess, labelsPath: labels)
+        let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: labels)
         let options = AttributionOptions(method: method, steps: steps, baseline: base, layer: layer)
         let attributor = try Attributor(network: net, options: options, preprocess: setup.choice.preprocess,
                                         inputShape: [1, setup.channels, setup.size, setup.size])

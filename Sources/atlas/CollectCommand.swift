@@ -17,9 +17,8 @@ struct CollectOptions: ParsableArguments {
     @Option(help: "Images per part file (memory holds one part's rows).") var partImages = 1024
     @Option(help: "Classes kept per sample (the image's top logits).") var top = 5
     @Option(help: "Class values: gradxact (gradient × activation at the position), logit, or off (no classes).")
-    var attribution = "gradxact"
-    @Option(help: "Input size (default: the model's).") var size: Int?
-    @Option(help: PreprocessHelp.option) var preprocess = "auto"
+    var attribution: AttributionMode = .gradxact
+    @OptionGroup var input: ModelInputOptions
 
     /// What a collection run needs, checked and loaded.
     struct Job {
@@ -39,12 +38,10 @@ struct CollectOptions: ParsableArguments {
         guard (1...4096).contains(batch), partImages >= 1, (0...1000).contains(top), (limit ?? 1) >= 1 else {
             throw CommandFailure(message: "--batch 1…4096, --part-images ≥ 1, --top 0…1000, --limit ≥ 1", code: AtlasExit.usage)
         }
-        guard let mode = AttributionMode(rawValue: attribution) else {
-            throw CommandFailure(message: "--attribution '\(attribution)': expected gradxact, logit or off", code: AtlasExit.usage)
-        }
+        let mode = attribution
         let network: Network
         network = try ModelSetup.loadNetwork(model)
-        let setup = try ModelSetup(network: network, modelPath: model, size: size, preprocess: preprocess, labelsPath: nil)
+        let setup = try ModelSetup(network: network, modelPath: model, input: input, labelsPath: nil)
         let value: String
         value = try inContext("--layer") { try network.resolve(layer) }
         let logits = mode == .off ? nil : try Renderer(network: network).valueName(Objective.networkOutput)

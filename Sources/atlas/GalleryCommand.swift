@@ -80,7 +80,7 @@ struct GalleryCommand: ParsableCommand {
             throw CommandFailure(message: "give either --layer (channels) or --classes", code: AtlasExit.usage)
         }
         guard (1...4096).contains(batch) else { throw CommandFailure(message: "--batch must be 1…4096", code: AtlasExit.usage) }
-        let tileFormat = try parseTileFormat(output.format)
+        let tileFormat = output.format.tileFormat
         let shardSpec = try parseShard()
         let renderer = try Renderer(network: try ModelSetup.loadNetwork(model))
         let network = renderer.network

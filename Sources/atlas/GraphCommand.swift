@@ -29,7 +29,7 @@ struct GraphCommand: ParsableCommand {
     @Argument(help: "The ONNX model.") var model: String
     @Option(help: "Output file: .svg, .html or .dot.") var out: String
     @Option(help: "Gallery folders (or folders of them) to link layers to; repeatable.") var gallery: [String] = []
-    @Option(help: "Layout: auto (Graphviz dot when installed, else the built-in one), dot, or builtin.") var layout = "auto"
+    @Option(help: "Layout: auto (Graphviz dot when installed, else the built-in one), dot, or builtin.") var layout: GraphLayoutName = .auto
     @Option(help: "Input size for the shapes (default: the model's declared size, model.json's, or 224).") var size: Int?
     @OptionGroup var global: GlobalOptions
 
@@ -38,9 +38,6 @@ struct GraphCommand: ParsableCommand {
         let ext = (out as NSString).pathExtension.lowercased()
         guard ["svg", "html", "htm", "dot", "gv"].contains(ext) else {
             throw CommandFailure(message: "--out '\(out)': give a .svg, .html or .dot file", code: AtlasExit.usage)
-        }
-        guard ["auto", "dot", "builtin"].contains(layout) else {
-            throw CommandFailure(message: "--layout '\(layout)': expected auto, dot or builtin", code: AtlasExit.usage)
         }
         if let size, !(1...8192).contains(size) { throw CommandFailure(message: "--size must be 1…8192", code: AtlasExit.usage) }
         let net = try ModelSetup.loadNetwork(model)
@@ -64,11 +61,11 @@ struct GraphCommand: ParsableCommand {
 
     /// The SVG drawing: Graphviz's layout, or the built-in one (--layout builtin, or auto without dot).
     func drawing(_ diagram: NetworkDiagram, dot: String, links: [String: String]) throws -> String {
-        let dotPath = layout == "builtin" ? nil : Graphviz.dotPath()
-        if dotPath == nil && layout == "auto" {
+        let dotPath = layout == .builtin ? nil : Graphviz.dotPath()
+        if dotPath == nil && layout == .auto {
             note("Graphviz 'dot' not found: using the built-in layout (apt-get install -y graphviz for a finer one)", quiet: global.quiet)
         }
-        if dotPath == nil && layout != "dot" { return LayeredLayout.svg(diagram, links: links) }
+        if dotPath == nil && layout != .dot { return LayeredLayout.svg(diagram, links: links) }
         return try Graphviz.svg(fromDOT: dot, dot: dotPath)
     }
 

@@ -47,10 +47,10 @@ struct MapCommand: ParsableCommand {
     @Option(help: "Start from this activation collection (from atlas collect) instead of --images.") var activations: String?
     @Option(help: "Grid sizes, e.g. 20 or 20,40,80.") var grid = "20"
     @Option(help: "Minimum samples for a cell to get an icon.") var minCount = 3
-    @Option(help: "Layout: umap or pca.") var reduce = "umap"
+    @Option(help: "Layout method.") var reduce: ReduceMethod = .umap
     @Option(help: "UMAP n_neighbors.") var neighbors = 20
     @Option(help: "UMAP min_dist.") var minDist = 0.01
-    @Option(help: "UMAP metric: cosine or euclidean.") var metric = "cosine"
+    @Option(help: "UMAP metric.") var metric: DistanceMetric = .cosine
     @Option(help: "Cosine-similarity power of the icon objective.") var power: Float = 3
     @Option(help: "Whitening regularization λ relative to the mean eigenvalue.") var whitening = 1e-3
     @Option(help: "Icon size in pixels.") var iconSize = 80
@@ -141,19 +141,17 @@ struct MapCommand: ParsableCommand {
             throw CommandFailure(message: "--grid '\(grid)': expected distinct sizes 1…1024 like 20,40,80", code: AtlasExit.usage)
         }
         s.grids = sizes.map { $0! }
-        guard let method = ReduceMethod(rawValue: reduce) else { throw CommandFailure(message: "--reduce must be umap or pca", code: AtlasExit.usage) }
-        guard let m = DistanceMetric(rawValue: metric) else { throw CommandFailure(message: "--metric must be cosine or euclidean", code: AtlasExit.usage) }
         guard neighbors >= 2, minDist >= 0, minCount >= 1, tries >= 1, (1...4096).contains(iconBatch), (1...2048).contains(iconSize),
               steps >= 1, power >= 0, whitening >= 0 else {
             throw CommandFailure(message: "need --neighbors ≥ 2, --min-dist ≥ 0, --min-count ≥ 1, --tries ≥ 1, --icon-batch 1…4096, "
                                  + "--icon-size 1…2048, --steps ≥ 1, --power ≥ 0, --whitening ≥ 0", code: AtlasExit.usage)
         }
-        s.reduce = ReduceSettings(method: method, neighbors: neighbors, minDist: minDist, metric: m, seed: seed)
+        s.reduce = ReduceSettings(method: reduce, neighbors: neighbors, minDist: minDist, metric: metric, seed: seed)
         let choice: PreprocessChoice
         (s.render, choice) = try makeRenderOptions(param: output.param, size: iconSize, steps: steps, lr: lr, upsample: output.upsample,
-                                              transforms: output.transforms, preprocess: collectOptions.preprocess,
+                                              transforms: output.transforms, preprocess: collectOptions.input.preprocess,
                                               model: model, channels: channels)
-        s.format = try parseTileFormat(output.format)
+        s.format = output.format.tileFormat
         s.minCount = minCount; s.power = power; s.tries = tries; s.batch = iconBatch; s.seed = seed
         s.whitening = whitening; s.title = output.title
         s.preprocessSource = choice.source

@@ -36,11 +36,8 @@ struct Run: ParsableCommand {
     @Argument(help: "Images, folders of images, or IDX image files to classify.")
     var images: [String] = []
 
-    @Option(help: "Input size in pixels (default: the model's declared size, model.json's, or 224).")
-    var size: Int?
 
-    @Option(help: PreprocessHelp.option)
-    var preprocess = "auto"
+    @OptionGroup var input: ModelInputOptions
 
     @Option(help: "Class names, one per line (default: labels.txt next to the model).")
     var labels: String?
@@ -94,7 +91,7 @@ struct Run: ParsableCommand {
         if (layer == nil) != (activationsNpy == nil) { throw ValidationError("--layer and --activations-npy go together") }
         if (gradientOf == nil) != (gradientNpy == nil) { throw ValidationError("--gradient-of and --gradient-npy go together") }
         if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
-        if inputNpy != nil, preprocess != "auto" {
+        if inputNpy != nil, input.preprocess != "auto" {
             throw ValidationError("--preprocess applies to images; an --input-npy tensor goes to the model as it is")
         }
     }

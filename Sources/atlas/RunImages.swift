@@ -26,7 +26,7 @@ extension Run {
     func classify() throws {
         ImageLimits.current = ImageLimits(maxPixels: maxPixels)
         let net = try ModelSetup.loadNetwork(model)
-        let setup = try ModelSetup(network: net, modelPath: model, size: size, preprocess: preprocess, labelsPath: labels)
+        let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: labels)
         guard let outputName = net.graph.outputs.first?.name else { throw ModelError.invalidGraph("the model has no outputs") }
         let pre = setup.preprocessor
 

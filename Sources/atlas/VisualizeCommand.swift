@@ -50,7 +50,7 @@ struct Visualize: ParsableCommand {
     @Option(help: "Adam learning rate.") var lr: Float = 0.05
     @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
     var transforms = "standard"
-    @Option(help: "Parameterization: fft or pixel.") var param = "fft"
+    @Option(help: "Image parameterization.") var param: ParamKind = .fft
     @Option(help: PreprocessHelp.option)
     var preprocess = "auto"
     @Option(help: "Resize the transformed image to N×N (bilinear, align_corners) before the model, as Lucent does with 224.")

@@ -58,5 +58,13 @@ extension CLITests {
             try run(args + [dir + "/bad.onnx"], expect: data)
         }
         try run(["graph", model, "--out", blocked + ".html"], expect: unwritable)
+        // Fixed sets of values are parsed as such: a typo is a usage error naming the choices.
+        for (args, choices) in [(["visualize", model, "--class", "0", "--param", "fftt", "--out", dir + "/p.png"], "fft"),
+                                (["map", model, "--images", idx, "--layer", layer, "--reduce", "tsne", "--out", dir + "/m2"], "umap"),
+                                (["attribute", model, image, "--method", "gradcamm", "--out", dir + "/a2"], "gradcam"),
+                                (["gallery", model, "--classes", "--format", "gif", "--out", dir + "/g2"], "png")] {
+            let (_, err) = try run(args, expect: usage)
+            XCTAssertTrue(err.contains(choices), err)
+        }
     }
 }

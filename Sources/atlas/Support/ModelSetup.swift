@@ -56,6 +56,11 @@ struct ModelSetup {
         return Preprocessor(geometry: geometry, preprocess: choice.preprocess, layout: channels == 1 ? .gray : .rgb)
     }
 
+    /// The setup for `--size` and `--preprocess` as given.
+    init(network: Network, modelPath: String, input: ModelInputOptions, labelsPath: String?) throws {
+        try self.init(network: network, modelPath: modelPath, size: input.size, preprocess: input.preprocess, labelsPath: labelsPath)
+    }
+
     /// The model's image channels (1 or 3): its declared input, else its model.json `input`, else 3. Every
     /// command asks here, so `--preprocess auto` resolves alike in all of them.
     static func inputChannels(_ network: Network, modelPath: String) throws -> Int {

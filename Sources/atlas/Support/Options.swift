@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtlasVis
 import AtlasCore
 import AtlasMap
 
@@ -19,13 +20,20 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
+/// How images become the model's input, shared by the commands that feed images (run, collect, activations,
+/// attribute): the input size and `--preprocess`, resolved by `ModelSetup` the same way in each.
+struct ModelInputOptions: ParsableArguments {
+    @Option(help: "Input size in pixels (default: the model's declared size, its sidecar's, or 224).") var size: Int?
+    @Option(help: PreprocessHelp.option) var preprocess = "auto"
+}
+
 /// Options `atlas gallery` and `atlas map` share: how icons are optimized, and where and how the result is written.
 struct RenderOutputOptions: ParsableArguments {
     @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
     var transforms = "standard"
-    @Option(help: "Parameterization: fft or pixel.") var param = "fft"
+    @Option(help: "Image parameterization.") var param: ParamKind = .fft
     @Option(help: "Resize the transformed image to N×N before the model (Lucent: 224).") var upsample: Int?
-    @Option(help: "Tile format: jpg or png.") var format = "jpg"
+    @Option(help: "Tile format.") var format: TileFormatName = .jpg
     @Option(help: "Title shown by the viewer.") var title: String?
     @Option(help: "Output folder.") var out: String
     @Flag(help: "Print a JSON summary on stdout.") var json = false
