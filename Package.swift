@@ -24,6 +24,9 @@ let package = Package(
         .library(name: "AtlasImage", targets: ["AtlasImage"]),
         .library(name: "AtlasNet", targets: ["AtlasNet"]),
         .library(name: "AtlasVis", targets: ["AtlasVis"]),
+        .library(name: "AtlasOutput", targets: ["AtlasOutput"]),
+        .library(name: "AtlasReduce", targets: ["AtlasReduce"]),
+        .library(name: "AtlasJobs", targets: ["AtlasJobs"]),
         .library(name: "AtlasMap", targets: ["AtlasMap"]),
         .library(name: "AtlasExplain", targets: ["AtlasExplain"]),
         .library(name: "AtlasServe", targets: ["AtlasServe"]),
@@ -55,15 +58,21 @@ let package = Package(
         ),
         // Feature visualization: parameterization, transforms, objectives, renderer.
         .target(name: "AtlasVis", dependencies: ["AtlasNet", "AtlasImage"], swiftSettings: kernelFlags),
-        // Activation atlas: collection, whitening, UMAP, grids, assembly, index.
-        .target(name: "AtlasMap", dependencies: ["AtlasVis"], swiftSettings: kernelFlags),
+        // What every output folder holds: atlas.json index, viewer files, tile assembly, SHA-256, folder writes.
+        .target(name: "AtlasOutput", dependencies: ["AtlasCore", "AtlasImage"], swiftSettings: checkedFlags),
+        // Dimensionality reduction: UMAP (NN-descent, spectral init, SGD), PCA, trustworthiness.
+        .target(name: "AtlasReduce", dependencies: ["AtlasCore"], swiftSettings: kernelFlags),
+        // Jobs that outlive a process: shard specs and manifests, merge, Slurm/Kubernetes templates.
+        .target(name: "AtlasJobs", dependencies: ["AtlasOutput"], swiftSettings: checkedFlags),
+        // Activation atlas and galleries: collect → whiten → reduce → grid → icons → assembled output.
+        .target(name: "AtlasMap", dependencies: ["AtlasVis", "AtlasOutput", "AtlasReduce", "AtlasJobs"], swiftSettings: kernelFlags),
         // Seeing why: attribution heatmaps, activation maps, network diagrams.
-        .target(name: "AtlasExplain", dependencies: ["AtlasMap"], swiftSettings: checkedFlags),
+        .target(name: "AtlasExplain", dependencies: ["AtlasNet", "AtlasImage", "AtlasOutput"], swiftSettings: checkedFlags),
         // `atlas serve`: a SwiftNIO HTTP server for output folders (loopback by default, no escapes from the root).
         .target(
             name: "AtlasServe",
             dependencies: [
-                "AtlasMap",
+                "AtlasOutput",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -74,7 +83,8 @@ let package = Package(
         .executableTarget(
             name: "atlas",
             dependencies: [
-                "AtlasCore", "AtlasImage", "AtlasNet", "AtlasVis", "AtlasMap", "AtlasExplain", "AtlasServe",
+                "AtlasCore", "AtlasImage", "AtlasNet", "AtlasVis", "AtlasOutput", "AtlasReduce", "AtlasJobs", "AtlasMap",
+                "AtlasExplain", "AtlasServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: checkedFlags
@@ -92,13 +102,13 @@ let package = Package(
         ),
         // Runs the built `atlas` executable (demo, classification, exit codes).
         .testTarget(
-            name: "AtlasCLITests", dependencies: ["atlas", "AtlasMap", "AtlasNet"],
+            name: "AtlasCLITests", dependencies: ["atlas", "AtlasMap", "AtlasNet", "AtlasOutput"],
             resources: [.copy("Fixtures")], swiftSettings: checkedFlags
         ),
         .testTarget(name: "AtlasVisTests", dependencies: ["AtlasVis", "AtlasTestSupport"], swiftSettings: checkedFlags),
-        .testTarget(name: "AtlasMapTests", dependencies: ["AtlasMap", "AtlasTestSupport"], swiftSettings: checkedFlags),
-        .testTarget(name: "AtlasExplainTests", dependencies: ["AtlasExplain", "AtlasTestSupport"], swiftSettings: checkedFlags),
-        .testTarget(name: "AtlasServeTests", dependencies: ["AtlasServe"], swiftSettings: checkedFlags),
+        .testTarget(name: "AtlasMapTests", dependencies: ["AtlasMap", "AtlasOutput", "AtlasReduce", "AtlasJobs", "AtlasTestSupport"], swiftSettings: checkedFlags),
+        .testTarget(name: "AtlasExplainTests", dependencies: ["AtlasExplain", "AtlasOutput", "AtlasTestSupport"], swiftSettings: checkedFlags),
+        .testTarget(name: "AtlasServeTests", dependencies: ["AtlasServe", "AtlasOutput"], swiftSettings: checkedFlags),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -97,6 +97,7 @@ let package = Package(
             name: "MapBenchmarks",
             dependencies: [
                 .product(name: "AtlasMap", package: "Atlas"),
+                .product(name: "AtlasReduce", package: "Atlas"),
                 .product(name: "AtlasVis", package: "Atlas"),
                 .product(name: "AtlasNet", package: "Atlas"),
                 .product(name: "AtlasImage", package: "Atlas"),

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates Sources/AtlasMap/Output/ViewerFiles.generated.swift from Assets/viewer/{index.html,viewer.js,viewer.css}
+# Regenerates Sources/AtlasOutput/ViewerFiles.generated.swift from Assets/viewer/{index.html,viewer.js,viewer.css}
 # so that `atlas` can write the viewer into an output folder without finding files at run time.
 # Run after every change to those files; OutputViewerEmbedTests fails while the embedded copy is stale.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT="$ROOT/Sources/AtlasMap/Output/ViewerFiles.generated.swift"
+OUT="$ROOT/Sources/AtlasOutput/ViewerFiles.generated.swift"
 FILES=(index.html viewer.js viewer.css)
 for f in "${FILES[@]}"; do
   src="$ROOT/Assets/viewer/$f"

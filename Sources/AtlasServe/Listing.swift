@@ -1,6 +1,6 @@
 /// `Listing`: the page served for a folder without an index.html — every atlas/gallery output folder found below
 /// it (a folder holding atlas.json), with its kind, title, model, layer and grids, linked to its viewer.
-import AtlasMap
+import AtlasOutput
 import Foundation
 
 public enum Listing {

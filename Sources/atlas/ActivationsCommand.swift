@@ -4,6 +4,7 @@ import AtlasExplain
 import AtlasImage
 import AtlasMap
 import AtlasNet
+import AtlasOutput
 import Foundation
 
 /// `atlas activations`: what a layer sees in one image, as a ranked, zoomable grid of channel maps.

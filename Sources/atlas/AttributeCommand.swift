@@ -4,6 +4,7 @@ import AtlasExplain
 import AtlasImage
 import AtlasMap
 import AtlasNet
+import AtlasOutput
 import Foundation
 
 /// `atlas attribute`: which pixels drove a prediction — heatmap overlays, raw maps and a contact sheet.

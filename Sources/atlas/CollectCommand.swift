@@ -1,8 +1,10 @@
 import ArgumentParser
 import AtlasCore
 import AtlasImage
+import AtlasJobs
 import AtlasMap
 import AtlasNet
+import AtlasOutput
 import AtlasVis
 import Foundation
 

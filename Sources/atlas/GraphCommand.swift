@@ -2,6 +2,7 @@ import ArgumentParser
 import AtlasExplain
 import AtlasMap
 import AtlasNet
+import AtlasOutput
 import Foundation
 
 /// `atlas graph`: the network as a node-link diagram (SVG or HTML), laid out by Graphviz.

@@ -1,8 +1,11 @@
 import ArgumentParser
 import AtlasCore
 import AtlasImage
+import AtlasJobs
 import AtlasMap
 import AtlasNet
+import AtlasOutput
+import AtlasReduce
 import AtlasVis
 import Foundation
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AtlasImage
+import AtlasJobs
 import AtlasMap
 import Foundation
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtlasJobs
 import AtlasMap
 import Foundation
 

@@ -1,4 +1,5 @@
 import AtlasMap
+import AtlasOutput
 import Foundation
 import XCTest
 

@@ -1,5 +1,6 @@
 import AtlasMap
 import AtlasNet
+import AtlasOutput
 import Foundation
 import XCTest
 

@@ -1,6 +1,7 @@
 /// `atlas collect` and `atlas map` as a user runs them: a collection, an atlas from it (PCA, tiny icons) with a JSON
 /// summary, a rerun that renders nothing, and the usage errors.
 import AtlasMap
+import AtlasOutput
 import Foundation
 import XCTest
 

@@ -2,6 +2,7 @@
 /// `visualize`, `gallery` and `map` alike, and each records the same resolved map.
 import AtlasImage
 import AtlasMap
+import AtlasOutput
 import Foundation
 import XCTest
 

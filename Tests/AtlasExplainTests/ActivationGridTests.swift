@@ -1,7 +1,7 @@
 import AtlasCore
 import AtlasExplain
 import AtlasImage
-import AtlasMap
+import AtlasOutput
 import AtlasTestSupport
 import Foundation
 import XCTest

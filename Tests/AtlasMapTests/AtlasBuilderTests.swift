@@ -4,6 +4,7 @@ import AtlasCore
 import AtlasImage
 import AtlasMap
 import AtlasNet
+import AtlasOutput
 import AtlasVis
 import Foundation
 import XCTest

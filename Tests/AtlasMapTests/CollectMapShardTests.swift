@@ -3,8 +3,10 @@
 /// merge refuses missing, unfinished, corrupt and foreign shards, and a layout that is not the shards' one.
 import AtlasCore
 import AtlasImage
+import AtlasJobs
 import AtlasMap
 import AtlasNet
+import AtlasOutput
 import AtlasVis
 import Foundation
 import XCTest

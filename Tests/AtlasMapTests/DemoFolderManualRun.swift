@@ -4,6 +4,7 @@
 import AtlasCore
 import AtlasImage
 import AtlasMap
+import AtlasOutput
 import Foundation
 import XCTest
 

@@ -1,5 +1,6 @@
 /// Tests of the cluster job templates: the Slurm submit script has the array, `--shard auto`, the afterok
 /// merge and passes `bash -n`; the Kubernetes YAML is an Indexed Job plus a merge Job with consistent structure.
+import AtlasJobs
 import AtlasMap
 import Foundation
 import XCTest

@@ -1,5 +1,6 @@
 import AtlasCore
 import AtlasMap
+import AtlasReduce
 import XCTest
 
 final class PCATests: XCTestCase {

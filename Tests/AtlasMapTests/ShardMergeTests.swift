@@ -1,8 +1,10 @@
 /// Tests of shard manifests and `ShardMerge` on tiny Fashion-MNIST galleries: four shards run out of order,
 /// one killed and rerun, merged byte-identically to a single run; and every refusal (missing, unfinished,
 /// corrupt, other settings, overlap) naming what is wrong.
+import AtlasJobs
 import AtlasMap
 import AtlasNet
+import AtlasOutput
 import AtlasVis
 import Foundation
 import XCTest

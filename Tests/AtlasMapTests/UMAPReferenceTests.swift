@@ -3,6 +3,7 @@ import AtlasMap
 import XCTest
 #if canImport(Glibc)
 import Glibc
+import AtlasReduce
 #endif
 
 /// UMAP's building blocks against numbers from umap-learn 0.5 / sklearn (scripts/fixtures/umap_reference.py).

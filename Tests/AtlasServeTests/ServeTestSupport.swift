@@ -1,4 +1,4 @@
-import AtlasMap
+import AtlasOutput
 import AtlasServe
 import Foundation
 import NIOCore

@@ -2,6 +2,7 @@ import AtlasCore
 import AtlasImage
 import AtlasMap
 import AtlasNet
+import AtlasReduce
 import AtlasVis
 import Benchmark
 import Foundation

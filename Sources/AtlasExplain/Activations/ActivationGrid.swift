@@ -3,7 +3,7 @@
 /// `activations`, viewer), each cell linked to the channel's feature visualization when a gallery is given.
 import AtlasCore
 import AtlasImage
-import AtlasMap
+import AtlasOutput
 import Foundation
 
 /// How a channel's firing is summarised for ranking.

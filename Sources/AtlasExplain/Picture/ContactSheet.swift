@@ -1,6 +1,6 @@
 /// The `index.html` of an attribution folder: one row per image with the input, its overlays and its best
 /// classes. Self-contained (inline CSS, no scripts, no network) with paths relative to the folder.
-import AtlasMap
+import AtlasOutput
 import Foundation
 
 public enum ContactSheet {

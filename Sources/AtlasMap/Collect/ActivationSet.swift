@@ -2,6 +2,7 @@
 /// and one record per row.
 import AtlasCore
 import AtlasNet
+import AtlasOutput
 import Foundation
 
 public struct ActivationSet: @unchecked Sendable {

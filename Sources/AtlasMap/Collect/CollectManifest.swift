@@ -1,5 +1,6 @@
 /// The on-disk record of an activation collection (`collect.json`, see docs/activations-format.md) and the
 /// per-row records of its parts (`part-NNNNN.jsonl`).
+import AtlasOutput
 import Foundation
 
 /// How the classes of a sample are scored.

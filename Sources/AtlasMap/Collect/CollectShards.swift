@@ -5,6 +5,8 @@
 /// machine writes.
 import AtlasCore
 import AtlasImage
+import AtlasJobs
+import AtlasOutput
 import Foundation
 
 /// Everything `collect.json` holds besides its parts, in plain Codable values (seed as decimal text), plus a

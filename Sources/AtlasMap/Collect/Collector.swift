@@ -4,6 +4,7 @@
 import AtlasCore
 import AtlasImage
 import AtlasNet
+import AtlasOutput
 import Foundation
 
 /// Progress of a collection: candidate images done (parts already on disk included) and the total.

@@ -2,7 +2,9 @@
 /// that runs resume and shard, then assembled into a browsable output folder (tiles, atlas.json, viewer).
 import AtlasCore
 import AtlasImage
+import AtlasJobs
 import AtlasNet
+import AtlasOutput
 import AtlasVis
 import Foundation
 

@@ -1,6 +1,8 @@
 /// Gallery assembly from a `GalleryRecipe`: the one code path that turns finished icons into the grid, tiles,
 /// `atlas.json` and viewer, used by a single-machine `atlas gallery` run and by `atlas merge` of gallery shards.
 import AtlasImage
+import AtlasJobs
+import AtlasOutput
 import AtlasVis
 import Foundation
 

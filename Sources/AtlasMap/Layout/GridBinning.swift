@@ -1,4 +1,5 @@
 import AtlasCore
+import AtlasReduce
 
 /// One occupied cell of an atlas grid.
 public struct GridCell: Sendable, Equatable {

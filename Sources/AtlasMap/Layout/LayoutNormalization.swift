@@ -1,4 +1,5 @@
 import AtlasCore
+import AtlasReduce
 
 /// Fits a 2-D layout into the unit square the way the activation-atlas notebooks do (`normalize_layout`):
 /// per axis, take the `lowerPercentile`–`upperPercentile` range [lo, hi], widen it by `margin` on each side

@@ -1,4 +1,5 @@
 import AtlasCore
+import AtlasReduce
 
 /// The whitening matrix of the activation-atlas recipe, S = (AᵀA/N + λI)⁻¹, for turning cell mean activations
 /// into icon directions S·mean (the atlas notebooks' `whiten`, there without λ).

@@ -4,7 +4,10 @@
 /// (+ DZI) per grid, `atlas.png`, `atlas.json`/`atlas.js` (kind `atlas`) and the viewer.
 import AtlasCore
 import AtlasImage
+import AtlasJobs
 import AtlasNet
+import AtlasOutput
+import AtlasReduce
 import AtlasVis
 import Foundation
 

@@ -1,6 +1,7 @@
 /// What the index says about one atlas cell besides its icon: activation norm, the classes its samples attribute
 /// most to (mean over the cell's samples, a class missing from a sample's top list counting 0), and a few samples.
 import AtlasCore
+import AtlasOutput
 import Foundation
 
 public enum CellSummary {

@@ -2,6 +2,8 @@
 /// `layout.json` so that a rerun on the same collection and settings reads it instead of recomputing.
 import AtlasCore
 import AtlasNet
+import AtlasOutput
+import AtlasReduce
 import Foundation
 
 /// How activations are laid out in 2-D.

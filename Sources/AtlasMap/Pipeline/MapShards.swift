@@ -4,7 +4,9 @@
 /// `atlas.json` and the viewer with `AtlasBuilder.assemble`, byte for byte what one machine writes.
 import AtlasCore
 import AtlasImage
+import AtlasJobs
 import AtlasNet
+import AtlasOutput
 import AtlasVis
 import Foundation
 

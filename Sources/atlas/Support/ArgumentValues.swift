@@ -2,6 +2,7 @@ import ArgumentParser
 import AtlasExplain
 import AtlasImage
 import AtlasMap
+import AtlasReduce
 import AtlasVis
 
 // Options with a fixed set of values parse straight into the engine's enums: `--help` lists the values, and a typo

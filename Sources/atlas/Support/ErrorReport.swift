@@ -2,8 +2,11 @@ import ArgumentParser
 import AtlasCore
 import AtlasExplain
 import AtlasImage
+import AtlasJobs
 import AtlasMap
 import AtlasNet
+import AtlasOutput
+import AtlasReduce
 import AtlasServe
 import AtlasVis
 import Foundation

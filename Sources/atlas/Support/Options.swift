@@ -1,7 +1,8 @@
 import ArgumentParser
-import AtlasVis
 import AtlasCore
+import AtlasJobs
 import AtlasMap
+import AtlasVis
 
 /// Options every command shares.
 struct GlobalOptions: ParsableArguments {

@@ -107,7 +107,7 @@ public struct OutputFolder: Sendable {
         }
     }
 
-    static func makeDirectory(_ path: String) throws {
+    public static func makeDirectory(_ path: String) throws {
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
         catch { throw OutputError.writeFailed(path: path, reason: "cannot create the folder: \(error.localizedDescription)") }
     }

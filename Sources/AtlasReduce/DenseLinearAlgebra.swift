@@ -2,10 +2,10 @@ import AtlasCore
 
 /// Small dense linear algebra in double precision for PCA, spectral initialisation and whitening.
 /// Matrices are row-major `[Double]`.
-enum DenseLinearAlgebra {
+public enum DenseLinearAlgebra {
     /// Eigen-decomposition of a symmetric m×m matrix by cyclic Jacobi rotations.
     /// Returns eigenvalues in decreasing order and the matching eigenvectors as the *columns* of an m×m matrix.
-    static func symmetricEigen(_ matrix: [Double], _ m: Int, maxSweeps: Int = 100) -> (values: [Double], vectors: [Double]) {
+    public static func symmetricEigen(_ matrix: [Double], _ m: Int, maxSweeps: Int = 100) -> (values: [Double], vectors: [Double]) {
         var a = matrix
         var v = [Double](repeating: 0, count: m * m)
         for i in 0..<m { v[i * m + i] = 1 }
@@ -52,7 +52,7 @@ enum DenseLinearAlgebra {
     }
 
     /// Lower-triangular L with L·Lᵀ = A (symmetric positive definite m×m), or nil when A is not positive definite.
-    static func cholesky(_ a: [Double], _ m: Int) -> [Double]? {
+    public static func cholesky(_ a: [Double], _ m: Int) -> [Double]? {
         var l = [Double](repeating: 0, count: m * m)
         let ok = l.withUnsafeMutableBufferPointer { lb -> Bool in
             let lp = lb.baseAddress!
@@ -81,7 +81,7 @@ enum DenseLinearAlgebra {
     }
 
     /// A⁻¹ from the Cholesky factor L of A (A = L·Lᵀ), symmetric m×m.
-    static func inverseFromCholesky(_ l: [Double], _ m: Int) -> [Double] {
+    public static func inverseFromCholesky(_ l: [Double], _ m: Int) -> [Double] {
         // Columns of L⁻¹ by forward substitution (each column independent), then A⁻¹ = L⁻ᵀ·L⁻¹.
         var linv = [Double](repeating: 0, count: m * m)
         linv.withUnsafeMutableBufferPointer { lb in
@@ -122,7 +122,7 @@ enum DenseLinearAlgebra {
     /// 4×16 output tiles of the upper triangle are parallel tasks with float SIMD partial sums added to their
     /// own double tile. Blocks are visited in order, so the result does not depend on the thread count.
     /// A GEMM kernel (AᵀA) could replace this helper.
-    static func gram(_ x: UnsafePointer<Float>, n: Int, d: Int, mean: [Float]? = nil) -> [Double] {
+    public static func gram(_ x: UnsafePointer<Float>, n: Int, d: Int, mean: [Float]? = nil) -> [Double] {
         let stride = (d + 15) / 16 * 16, block = 256
         let tileI = 4, tileJ = 16
         let iTiles = (d + tileI - 1) / tileI, jTiles = stride / tileJ

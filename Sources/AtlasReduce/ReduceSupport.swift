@@ -28,7 +28,7 @@ public enum ReduceError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Checks that `data` is a finite [N, D] matrix and returns (N, D).
-func checkMatrix(_ data: Tensor, name: String) throws -> (n: Int, d: Int) {
+public func checkMatrix(_ data: Tensor, name: String) throws -> (n: Int, d: Int) {
     guard data.rank == 2, data.shape[0] > 0, data.shape[1] > 0 else {
         throw ReduceError.invalidShape("\(name) must be [N, D] with N, D > 0, got \(data.shape)")
     }

@@ -1,5 +1,6 @@
 /// `ShardLog`: keeps a shard's manifest up to date while the shard runs, and tells which finished items of an
 /// earlier (killed) run of the same shard can be trusted.
+import AtlasOutput
 import Foundation
 
 /// The manifest of one running shard. Record each finished item with `finished`, then `write` (atomically)

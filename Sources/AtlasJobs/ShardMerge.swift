@@ -1,5 +1,6 @@
 /// `atlas merge`: checks the shard manifests of an output folder against each other and against the files on
 /// disk, then hands the verified job to the assembler of its kind (see ShardManifest.swift for the contract).
+import AtlasOutput
 import Foundation
 
 /// Turns the verified shards of one job kind into the final output.

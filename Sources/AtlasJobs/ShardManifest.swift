@@ -12,6 +12,7 @@
 /// - a `ShardAssembler` registered for the kind turns verified shards into the final output from `settings`
 ///   alone (plus inputs that `settings` pins by SHA-256, such as a map's collection and layout), with the same
 ///   code path as a single-machine run, so the merged folder is byte-identical.
+import AtlasOutput
 import Foundation
 
 /// One file a shard wrote, relative to the output folder.
