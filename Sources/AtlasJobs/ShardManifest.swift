@@ -73,16 +73,10 @@ public struct ShardManifest: Codable, Sendable, Equatable {
     public var path: String { "shards/\(kind)-\(shard.index)-of-\(shard.count).json" }
 
     /// SHA-256 of the canonical (sorted keys, no whitespace) JSON of `settings`.
-    public static func fingerprint(_ settings: JSONValue) throws -> String {
-        SHA256.hex(try canonicalJSON(settings))
-    }
+    public static func fingerprint(_ settings: JSONValue) throws -> String { try CanonicalJSON.sha256(settings) }
 
-    /// Canonical JSON: sorted keys, no whitespace, `/` unescaped.
-    public static func canonicalJSON<T: Encodable>(_ value: T) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(value)
-    }
+    /// Canonical JSON (`CanonicalJSON`): sorted keys, no whitespace, `/` unescaped.
+    public static func canonicalJSON<T: Encodable>(_ value: T) throws -> Data { try CanonicalJSON.encode(value) }
 
     /// Converts a Codable settings value into the manifest's JSON form.
     public static func settingsJSON<T: Encodable>(_ value: T) throws -> JSONValue {

@@ -39,3 +39,16 @@ public enum SHA256 {
         return hex(data)
     }
 }
+
+/// The one encoding of a job's settings that keys and fingerprints derive from: JSON with sorted keys, no
+/// whitespace and `/` unescaped, so equal values give equal bytes.
+public enum CanonicalJSON {
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    /// SHA-256 (hex) of the canonical JSON of `value`.
+    public static func sha256<T: Encodable>(_ value: T) throws -> String { SHA256.hex(try encode(value)) }
+}

@@ -45,15 +45,10 @@ public struct GalleryRecipe: Codable, Sendable, Equatable {
     public var gridId: String
     /// Decimal, so that any UInt64 round-trips through JSON.
     public var seed: String
-    public var size: Int
-    public var steps: Int
-    public var learningRate: String
-    public var transforms: String
-    public var param: String
-    /// As recorded in atlas.json (with how it was chosen).
-    public var preprocess: String
-    public var upsample: Int?
-    public var decorrelate: Bool?
+    /// Every icon's render options, as `RenderOptions` encodes itself (snapshot thresholds cleared).
+    public var render: RenderOptions
+    /// How the preprocessing was chosen (e.g. `auto: model.json`), recorded in atlas.json.
+    public var preprocessSource: String?
     public var inputChannels: Int
     public var tiles: Tiles
     public var created: String?
@@ -62,21 +57,14 @@ public struct GalleryRecipe: Codable, Sendable, Equatable {
     /// The recipe of a gallery run.
     public init(items: [GalleryItem], layer: String?, modelPath: String, modelSHA: String?, settings: GallerySettings,
                 inputChannels: Int) {
-        let o = settings.render
         model = (modelPath as NSString).lastPathComponent
         modelSHA256 = modelSHA
         self.layer = layer
         title = settings.title ?? (layer.map { "Channels of \($0)" } ?? "Classes")
         gridId = settings.gridId ?? (layer == nil ? "classes" : "channels")
         seed = String(settings.seed)
-        size = o.size
-        steps = o.steps
-        learningRate = String(o.learningRate)
-        transforms = o.transforms.description
-        param = o.param.rawValue
-        preprocess = settings.preprocessSource.map { "\($0) (\(o.preprocess))" } ?? o.preprocess.description
-        upsample = o.upsample
-        decorrelate = o.decorrelate
+        render = settings.render.pixelRecipe
+        preprocessSource = settings.preprocessSource
         self.inputChannels = inputChannels
         tiles = Tiles(settings.format)
         created = settings.created
@@ -96,7 +84,7 @@ extension Gallery {
         let n = recipe.items.count
         let columns = Int(Double(n).squareRoot().rounded(.up))
         let rows = (n + columns - 1) / columns
-        let pad = max(2, recipe.size / 32)
+        let pad = max(2, recipe.render.size / 32)
         var icons: [PlacedIcon] = []
         icons.reserveCapacity(n)
         for (i, item) in recipe.items.enumerated() {
@@ -107,15 +95,10 @@ extension Gallery {
         }
         let format = recipe.tiles.tileFormat
         let layout = GridLayout(id: recipe.gridId, label: "\(n) \(recipe.gridId) · \(columns)×\(rows)", columns: columns, rows: rows,
-                                cellSize: recipe.size + 2 * pad, padding: pad,
+                                cellSize: recipe.render.size + 2 * pad, padding: pad,
                                 background: RGB8(hex: "#111111") ?? .black, format: format)
-        var recorded: [String: JSONValue] = [
-            "size": .int(recipe.size), "steps": .int(recipe.steps), "learning_rate": .double(Double(recipe.learningRate) ?? 0),
-            "transforms": .string(recipe.transforms), "param": .string(recipe.param), "preprocess": .string(recipe.preprocess),
-            "upsample": recipe.upsample.map { .int($0) } ?? .null, "format": .string(format.fileExtension),
-            "icons": .int(n), "seeds": .string("seed + item index"),
-        ]
-        if let d = recipe.decorrelate { recorded["decorrelate"] = .bool(d) }
+        var recorded = try recipe.render.recordedSettings(preprocessSource: recipe.preprocessSource)
+        recorded.merge(["format": .string(format.fileExtension), "icons": .int(n), "seeds": .string("seed + item index")]) { $1 }
         let index = AtlasIndex(kind: .gallery, title: recipe.title, model: .init(file: recipe.model, sha256: recipe.modelSHA256),
                                layer: recipe.layer, seed: UInt64(recipe.seed) ?? 0, settings: recorded, created: recipe.created)
         // Tiles of an earlier, larger grid would linger beside the new pyramid.

@@ -97,13 +97,13 @@ public struct IconStore {
         return (values, pending.count)
     }
 
-    /// Everything an icon's pixels depend on; an icon on disk is reused only when its sidecar has this key.
+    /// Everything an icon's pixels depend on; an icon on disk is reused only when its sidecar has this key:
+    /// SHA-256 of the canonical JSON of the objective, seed, render options (all of them, as `RenderOptions`
+    /// encodes itself), input channels and model hash.
     func key(_ job: IconJob) -> String {
-        ["objective=\(job.objective)", "seed=\(job.seed)", "size=\(options.size)", "steps=\(options.steps)",
-         "lr=\(options.learningRate)", "transforms=\(options.transforms)", "param=\(options.param.rawValue)",
-         "preprocess=\(options.preprocess)", "upsample=\(options.upsample.map(String.init) ?? "none")",
-         "decorrelate=\(options.decorrelate.map(String.init) ?? "auto")", "channels=\(renderer.inputChannels)",
-         "model=\(modelSHA ?? "?")"].joined(separator: ";")
+        let recipe = IconRecipe(objective: job.objective.description, seed: String(job.seed), render: options.pixelRecipe,
+                                inputChannels: renderer.inputChannels, modelSHA256: modelSHA)
+        return "sha256:" + ((try? CanonicalJSON.sha256(recipe)) ?? "unencodable")
     }
 
     /// The recorded objective value of a valid finished icon (sidecar with the same key, PNG of the right size).
@@ -115,6 +115,16 @@ public struct IconStore {
         else { return nil }
         return .some(sidecar.value)
     }
+}
+
+/// What an icon's key is the hash of.
+struct IconRecipe: Encodable {
+    var objective: String
+    /// Decimal, so that any UInt64 round-trips through JSON.
+    var seed: String
+    var render: RenderOptions
+    var inputChannels: Int
+    var modelSHA256: String?
 }
 
 /// `icons/<id>.json`: the record written after an icon's PNG (so a present sidecar means a finished icon).

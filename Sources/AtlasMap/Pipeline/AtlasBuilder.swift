@@ -153,7 +153,7 @@ public enum AtlasBuilder {
                          progress: ((Int) -> Void)? = nil) throws -> AtlasIndex {
         let format = recipe.tiles.tileFormat
         var index = AtlasIndex(kind: .atlas, title: recipe.title, model: set.manifest.model, layer: set.manifest.settings.layer,
-                               seed: UInt64(recipe.seed) ?? 0, settings: recorded(recipe, set: set))
+                               seed: UInt64(recipe.seed) ?? 0, settings: try recorded(recipe, set: set))
         var k = 0
         for (g, grid) in grids.enumerated() {
             progress?(g)
@@ -198,18 +198,17 @@ public enum AtlasBuilder {
     static func iconFiles(_ id: String) -> [String] { [IconStore.path(id), "icons/\(id).json"] }
 
     /// The settings recorded in atlas.json.
-    static func recorded(_ r: MapRecipe, set: ActivationSet) -> [String: JSONValue] {
+    static func recorded(_ r: MapRecipe, set: ActivationSet) throws -> [String: JSONValue] {
         let c = set.manifest.settings
-        return [
+        var settings = try r.render.recordedSettings(preprocessSource: r.preprocessSource)
+        settings.merge([
             "grids": .array(r.grids.map { .int($0) }), "min_count": .int(r.minCount), "reduce": .string(r.reduce),
             "neighbors": .int(r.neighbors), "min_dist": .double(r.minDist), "metric": .string(r.metric),
-            "power": .double(Double(r.power)), "icon_size": .int(r.render.size), "steps": .int(r.render.steps),
-            "learning_rate": .double(Double(r.render.learningRate) ?? 0), "transforms": .string(r.render.transforms),
-            "param": .string(r.render.param), "tries": .int(r.tries), "whitening": .double(r.whitening),
+            "power": .double(Double(r.power)), "tries": .int(r.tries), "whitening": .double(r.whitening),
             "samples": .int(set.activations.shape[0]), "images": .int(set.manifest.items), "per_image": .int(c.perImage),
             "attribution": .string(c.attribution.rawValue), "collect_seed": .int(Int(truncatingIfNeeded: c.seed)),
             "format": .string(r.tiles.tileFormat.fileExtension),
-            "preprocess": .string(r.render.preprocessSource.map { "\($0) (\(r.render.preprocess))" } ?? r.render.preprocess),
-        ]
+        ]) { $1 }
+        return settings
     }
 }

@@ -13,20 +13,6 @@ import Foundation
 /// Everything an atlas's icons and assembled output depend on, in plain Codable values (seeds as decimal text):
 /// the settings of a map shard manifest. `batch` and thread count are left out: they never change a byte.
 public struct MapRecipe: Codable, Sendable, Equatable {
-    /// Icon rendering, spelled out.
-    public struct Render: Codable, Sendable, Equatable {
-        public var size: Int
-        public var steps: Int
-        public var learningRate: String
-        public var transforms: String
-        public var param: String
-        public var preprocess: String
-        /// How the preprocessing was chosen (e.g. `auto: model.json`), recorded in the index.
-        public var preprocessSource: String?
-        public var upsample: Int?
-        public var decorrelate: Bool?
-    }
-
     /// The collection's model record, and the SHA-256 of the model file that renders the icons.
     public var model: AtlasIndex.Model
     public var renderModelSHA256: String?
@@ -44,7 +30,10 @@ public struct MapRecipe: Codable, Sendable, Equatable {
     public var minCount: Int
     public var power: Float
     public var whitening: Double
-    public var render: Render
+    /// Icon rendering, as `RenderOptions` encodes itself (snapshot thresholds cleared).
+    public var render: RenderOptions
+    /// How the preprocessing was chosen (e.g. `auto: model.json`), recorded in atlas.json.
+    public var preprocessSource: String?
     public var tries: Int
     public var seed: String
     public var tiles: GalleryRecipe.Tiles
@@ -65,9 +54,8 @@ public struct MapRecipe: Codable, Sendable, Equatable {
         reduce = s.reduce.method.rawValue; neighbors = s.reduce.neighbors; minDist = s.reduce.minDist; metric = s.reduce.metric
         reduceSeed = String(s.reduce.seed)
         grids = s.grids; minCount = s.minCount; power = s.power; whitening = s.whitening
-        render = Render(size: o.size, steps: o.steps, learningRate: String(o.learningRate), transforms: o.transforms.description,
-                        param: o.param.rawValue, preprocess: o.preprocess.description, preprocessSource: s.preprocessSource,
-                        upsample: o.upsample, decorrelate: o.decorrelate)
+        render = o.pixelRecipe
+        preprocessSource = s.preprocessSource
         tries = s.tries; seed = String(s.seed); tiles = GalleryRecipe.Tiles(s.format)
         title = s.title ?? "Activation atlas of \(set.manifest.settings.layer)"
         topClasses = s.topClasses; samplesPerCell = s.samplesPerCell; fullImageMaxPixels = s.fullImageMaxPixels

@@ -12,7 +12,7 @@ public enum ParamKind: String, Sendable, CaseIterable {
 }
 
 /// Settings of one render (Lucid's `render_vis` defaults).
-public struct RenderOptions: Sendable, Equatable {
+public struct RenderOptions: Sendable, Equatable, Codable {
     public var param: ParamKind = .fft
     /// Icon height and width in pixels.
     public var size = 128

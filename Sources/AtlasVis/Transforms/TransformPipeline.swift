@@ -173,3 +173,18 @@ extension TransformPipeline {
         return TransformPipeline(result)
     }
 }
+
+/// Encoded as its `description` (the `--transforms` spelling), decoded by `parse`: one spelling in recipes and keys.
+extension TransformPipeline: Codable {
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { self = try TransformPipeline.parse(text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "transforms '\(text)': \(error)"))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
