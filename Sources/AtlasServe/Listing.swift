@@ -1,5 +1,6 @@
 /// `Listing`: the page served for a folder without an index.html — every atlas/gallery output folder found below
-/// it (a folder holding atlas.json), with its kind, title, model, layer and grids, linked to its viewer.
+/// it (a folder holding atlas.json), with its kind, title, model, layer and grids, linked to its viewer, and every
+/// units output (a folder holding units.json, from `atlas units`), linked to its layer page.
 import AtlasMap
 import Foundation
 
@@ -11,6 +12,10 @@ public enum Listing {
         /// The decoded index, or nil with `problem` set when atlas.json is unreadable.
         public let index: AtlasIndex?
         public let problem: String?
+        /// A units output's index (then `index` is nil).
+        public var units: UnitsIndex? = nil
+        /// The index file the entry was read from.
+        public var indexFile = "atlas.json"
     }
 
     /// Folders visited at most per scan, so that a huge tree cannot stall a request.
@@ -33,6 +38,10 @@ public enum Listing {
                 found.append(entry(dir: dir, relative: relative))
                 continue
             }
+            if fm.fileExists(atPath: dir + "/units.json") {
+                found.append(unitsEntry(dir: dir, relative: relative))
+                continue
+            }
             guard depth < depthLimit, let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
             for name in names.sorted() where RequestPath.isPlainName(name) {
                 guard let real = FileLookup.realPath(dir + "/" + name), lookup.contains(realPath: real),
@@ -52,25 +61,41 @@ public enum Listing {
         }
     }
 
+    private static func unitsEntry(dir: String, relative: String) -> Entry {
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/units.json"))
+            return Entry(path: relative, index: nil, problem: nil, units: try UnitsIndex.decode(data))
+        } catch {
+            return Entry(path: relative, index: nil, problem: "\(error)", indexFile: "units.json")
+        }
+    }
+
     /// The HTML page for `entries` found in the folder shown as `title` (self-contained, no scripts).
     public static func html(title: String, entries: [Entry]) -> String {
         var rows = ""
         for e in entries {
             let href = (e.path.isEmpty ? [] : e.path.split(separator: "/").map { RequestPath.encodeSegment(String($0)) }) + ["index.html"]
             let name = e.path.isEmpty ? "." : e.path
-            if let index = e.index {
+            if let units = e.units {
+                let page = units.page.split(separator: "/").map { RequestPath.encodeSegment(String($0)) }
+                let href = ((e.path.isEmpty ? [] : e.path.split(separator: "/").map { RequestPath.encodeSegment(String($0)) }) + page)
+                rows += "<tr><td><a href=\"\(href.joined(separator: "/"))\">\(escape(units.title))</a>"
+                    + "<div class=\"path\">\(escape(name))/</div></td><td>units</td>"
+                    + "<td>\(escape(units.model.file))</td><td>\(escape(units.layer))</td>"
+                    + "<td>\(units.units.count) unit pages · \(units.images) images</td><td></td></tr>\n"
+            } else if let index = e.index {
                 let grids = index.grids.map { escape("\($0.label) · \($0.cells.count) cells") }.joined(separator: "<br>")
                 rows += "<tr><td><a href=\"\(href.joined(separator: "/"))\">\(escape(index.title ?? name))</a>"
                     + "<div class=\"path\">\(escape(name))/</div></td><td>\(escape(index.kind.rawValue))</td>"
                     + "<td>\(escape(index.model?.file ?? "—"))</td><td>\(escape(index.layer ?? "—"))</td>"
                     + "<td>\(grids.isEmpty ? "—" : grids)</td><td>\(escape(index.created ?? ""))</td></tr>\n"
             } else {
-                rows += "<tr><td>\(escape(name))/</td><td colspan=\"5\" class=\"bad\">unreadable atlas.json: "
+                rows += "<tr><td>\(escape(name))/</td><td colspan=\"5\" class=\"bad\">unreadable \(e.indexFile): "
                     + "\(escape(e.problem ?? "?"))</td></tr>\n"
             }
         }
         let body = entries.isEmpty
-            ? "<p class=\"empty\">No atlas or gallery output folders (folders with an atlas.json) were found here.</p>"
+            ? "<p class=\"empty\">No atlas, gallery or units output folders (folders with an atlas.json or units.json) were found here.</p>"
             : "<table><thead><tr><th>Output</th><th>Kind</th><th>Model</th><th>Layer</th><th>Grids</th><th>Created</th></tr></thead>\n<tbody>\n\(rows)</tbody></table>"
         return """
         <!doctype html>
