@@ -109,6 +109,14 @@ public struct ImageSource: Sendable {
         return failed
     }
 
+    /// Decodes item `i` (a file, or an image of an IDX stack) without preprocessing.
+    public func image(_ i: Int) throws -> Image {
+        switch items[i] {
+        case let .file(path, _): return try ImageCodec.decode(file: path, options: loader.decodeOptions)
+        case let .idx(stack, index): return stacks[stack].images[index]
+        }
+    }
+
     /// Candidate images (files that may still fail to decode, plus stack items).
     public var total: Int { items.count }
 

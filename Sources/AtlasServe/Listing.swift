@@ -1,7 +1,32 @@
 /// `Listing`: the page served for a folder without an index.html — every atlas/gallery output folder found below
-/// it (a folder holding atlas.json), with its kind, title, model, layer and grids, linked to its viewer.
+/// it (a folder holding atlas.json), with its kind, title, model, layer and grids, linked to its viewer, and every
+/// units output (a folder holding units.json, from `atlas units`), linked to its layer page.
 import AtlasOutput
 import Foundation
+
+/// What the listing shows of a `units.json` (docs/units-format.md; the full type is AtlasMap's `UnitsIndex`):
+/// decoded on its own so that the server needs only the output formats, not the engine.
+public struct UnitsSummary: Decodable, Sendable {
+    public struct Unit: Decodable, Sendable { public var channel: Int }
+    public var format: String
+    public var version: Int
+    public var title: String
+    public var model: AtlasIndex.Model
+    public var layer: String
+    public var page: String
+    public var images: Int
+    public var units: [Unit]
+
+    /// Parses `units.json`; throws `OutputError.badIndex` for another format or version.
+    public static func decode(_ data: Data) throws -> UnitsSummary {
+        let summary: UnitsSummary
+        do { summary = try JSONDecoder().decode(UnitsSummary.self, from: data) } catch { throw OutputError.badIndex("\(error)") }
+        guard summary.format == "atlas-units", summary.version == 1 else {
+            throw OutputError.badIndex("format \(summary.format) version \(summary.version); expected atlas-units 1")
+        }
+        return summary
+    }
+}
 
 public enum Listing {
     /// One output folder found by `scan`.
@@ -11,6 +36,10 @@ public enum Listing {
         /// The decoded index, or nil with `problem` set when atlas.json is unreadable.
         public let index: AtlasIndex?
         public let problem: String?
+        /// A units output's index (then `index` is nil).
+        public var units: UnitsSummary? = nil
+        /// The index file the entry was read from.
+        public var indexFile = "atlas.json"
     }
 
     /// Folders visited at most per scan, so that a huge tree cannot stall a request.
@@ -33,6 +62,10 @@ public enum Listing {
                 found.append(entry(dir: dir, relative: relative))
                 continue
             }
+            if fm.fileExists(atPath: dir + "/units.json") {
+                found.append(unitsEntry(dir: dir, relative: relative))
+                continue
+            }
             guard depth < depthLimit, let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
             for name in names.sorted() where RequestPath.isPlainName(name) {
                 guard let real = FileLookup.realPath(dir + "/" + name), lookup.contains(realPath: real),
@@ -52,25 +85,41 @@ public enum Listing {
         }
     }
 
+    private static func unitsEntry(dir: String, relative: String) -> Entry {
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/units.json"))
+            return Entry(path: relative, index: nil, problem: nil, units: try UnitsSummary.decode(data))
+        } catch {
+            return Entry(path: relative, index: nil, problem: "\(error)", indexFile: "units.json")
+        }
+    }
+
     /// The HTML page for `entries` found in the folder shown as `title` (self-contained, no scripts).
     public static func html(title: String, entries: [Entry]) -> String {
         var rows = ""
         for e in entries {
             let href = (e.path.isEmpty ? [] : e.path.split(separator: "/").map { RequestPath.encodeSegment(String($0)) }) + ["index.html"]
             let name = e.path.isEmpty ? "." : e.path
-            if let index = e.index {
+            if let units = e.units {
+                let page = units.page.split(separator: "/").map { RequestPath.encodeSegment(String($0)) }
+                let href = ((e.path.isEmpty ? [] : e.path.split(separator: "/").map { RequestPath.encodeSegment(String($0)) }) + page)
+                rows += "<tr><td><a href=\"\(href.joined(separator: "/"))\">\(escape(units.title))</a>"
+                    + "<div class=\"path\">\(escape(name))/</div></td><td>units</td>"
+                    + "<td>\(escape(units.model.file))</td><td>\(escape(units.layer))</td>"
+                    + "<td>\(units.units.count) unit pages · \(units.images) images</td><td></td></tr>\n"
+            } else if let index = e.index {
                 let grids = index.grids.map { escape("\($0.label) · \($0.cells.count) cells") }.joined(separator: "<br>")
                 rows += "<tr><td><a href=\"\(href.joined(separator: "/"))\">\(escape(index.title ?? name))</a>"
                     + "<div class=\"path\">\(escape(name))/</div></td><td>\(escape(index.kind.rawValue))</td>"
                     + "<td>\(escape(index.model?.file ?? "—"))</td><td>\(escape(index.layer ?? "—"))</td>"
                     + "<td>\(grids.isEmpty ? "—" : grids)</td><td>\(escape(index.created ?? ""))</td></tr>\n"
             } else {
-                rows += "<tr><td>\(escape(name))/</td><td colspan=\"5\" class=\"bad\">unreadable atlas.json: "
+                rows += "<tr><td>\(escape(name))/</td><td colspan=\"5\" class=\"bad\">unreadable \(e.indexFile): "
                     + "\(escape(e.problem ?? "?"))</td></tr>\n"
             }
         }
         let body = entries.isEmpty
-            ? "<p class=\"empty\">No atlas or gallery output folders (folders with an atlas.json) were found here.</p>"
+            ? "<p class=\"empty\">No atlas, gallery or units output folders (folders with an atlas.json or units.json) were found here.</p>"
             : "<table><thead><tr><th>Output</th><th>Kind</th><th>Model</th><th>Layer</th><th>Grids</th><th>Created</th></tr></thead>\n<tbody>\n\(rows)</tbody></table>"
         return """
         <!doctype html>

@@ -19,6 +19,7 @@ struct Demo: ParsableCommand {
           OUT/classes/index.html    one icon per class (pre-softmax logit)
           OUT/channels/index.html   one icon per channel of --layer
           OUT/atlas/index.html      an activation atlas of --layer over the sample (grids 8 and 16)
+          OUT/units/index.html      a page per channel of --layer: its icon, top and bottom sample images (atlas units)
           OUT/demo.json             what was made, accuracy, timings
 
         Browse them with `atlas serve OUT` (or open an index.html from disk).
@@ -115,6 +116,14 @@ struct Demo: ParsableCommand {
         let atlasSeconds = Date().timeIntervalSince(atlasStart)
         made.append(["atlas": "atlas", "grids": grids, "seconds": atlasSeconds, "index": "atlas/index.html"])
 
+        // 4. Unit pages of the gallery's layer: each channel's top and bottom sample images beside its icon.
+        let unitsStart = Date()
+        try UnitsCommand.parse([
+            modelPath, "--layer", layer, "--images", dir + "/t10k-2000-images-idx3-ubyte.gz", "--channels", "0..<\(channelCount)",
+            "--negative", "--icons", out + "/channels", "--title", "Fashion-MNIST \(layer) units", "--out", out + "/units",
+        ] + (quick ? ["--limit", "200"] : []) + (global.quiet ? ["--quiet"] : [])).run()
+        made.append(["units": "units", "seconds": Date().timeIntervalSince(unitsStart), "index": "units/units/\(layer)/index.html"])
+
         let summary: [String: Any] = [
             "model": modelPath, "accuracy": accuracy, "images": images.count, "classify_seconds": classifySeconds,
             "galleries": made, "size": size, "steps": render.steps, "seed": seed, "threads": Parallel.threadCount,
@@ -128,6 +137,7 @@ struct Demo: ParsableCommand {
           \(out)/classes/index.html    one icon per class
           \(out)/channels/index.html   \(channelCount) channels of \(layer)
           \(out)/atlas/index.html      activation atlas of \(layer), grids \(grids)
+          \(out)/units/index.html      a page per unit of \(layer): its icon beside the sample images that excite it most
         Open an index.html in a browser (it works from disk), or browse them all:  atlas serve \(out)
         """)
     }

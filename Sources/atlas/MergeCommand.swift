@@ -32,7 +32,7 @@ struct MergeCommand: ParsableCommand {
     )
 
     /// Every kind of shard `atlas merge` assembles.
-    static let assemblers: [any ShardAssembler] = [GalleryShardAssembler(), CollectShardAssembler(), MapShardAssembler()]
+    static let assemblers: [any ShardAssembler] = [GalleryShardAssembler(), CollectShardAssembler(), MapShardAssembler(), UnitsShardAssembler()]
 
     @Argument(help: "The output folder the shards wrote into.") var dir: String
     @Flag(help: "Only check the shards; write nothing.") var check = false

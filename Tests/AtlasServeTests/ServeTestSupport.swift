@@ -114,6 +114,7 @@ struct ServeFixture {
     /// ```
     /// root/gal/                 gallery output folder: index + viewer + tiles/channels/{0,1}/x/y.jpg + extra files
     /// root/sub/deeper/atl/      atlas output folder (two grids)
+    /// root/units-out/units.json  an atlas units index
     /// root/broken/atlas.json    not JSON
     /// root/.hidden/secret.txt, root/link-out -> ../outside, root/gal/escape.txt -> ../../outside/secret.txt,
     /// root/gal/inside.jpg -> tiles/channels/0/0/0.jpg
@@ -135,6 +136,8 @@ struct ServeFixture {
         let atl = try OutputFolder(path: base + "/root/sub/deeper/atl")
         try atl.writeViewer()
         try atl.writeIndex(ServeFixture.index(kind: .atlas, title: "Test atlas", layer: "mixed4c", grids: [("g20", "20×20"), ("g10", "10×10")]))
+        // An `atlas units` output: listed by its units.json, linked to its layer page.
+        try put(Array(ServeFixture.unitsJSON.utf8), "units-out/units.json")
         try fm.createDirectory(atPath: base + "/root/broken", withIntermediateDirectories: true)
         try Data("{ not json".utf8).write(to: URL(fileURLWithPath: base + "/root/broken/atlas.json"))
         try fm.createDirectory(atPath: base + "/root/.hidden", withIntermediateDirectories: true)
@@ -144,6 +147,13 @@ struct ServeFixture {
         try fm.createSymbolicLink(atPath: base + "/root/gal/abs-escape.txt", withDestinationPath: base + "/outside/secret.txt")
         try fm.createSymbolicLink(atPath: base + "/root/gal/inside.jpg", withDestinationPath: "tiles/channels/0/0/0.jpg")
     }
+
+    static let unitsJSON = """
+    {"format":"atlas-units","version":1,"title":"Test units","model":{"file":"fashion_cnn.onnx"},"layer":"conv3","value":"v",
+     "layerId":"conv3","page":"units/conv3/index.html","input":[1,28,28],"spatial":[14,14],
+     "field":{"stride":[2,2],"size":[10,10],"global":false,"rows":[],"columns":[]},"settings":{},"candidates":5,"images":4,
+     "skipped":[],"units":[{"channel":0,"images":4,"fired":2,"fraction":0.5,"histogram":[],"page":"units/conv3/0.html","top":[]}]}
+    """
 
     /// Writes bytes at a root-relative path, creating folders.
     func put(_ bytes: [UInt8], _ relative: String) throws {

@@ -77,7 +77,8 @@ final class ServerTests: ServerTestCase {
         let html = page.text
         for needle in ["href=\"gal/index.html\"", "href=\"sub/deeper/atl/index.html\"", "Test gallery &lt;b&gt;", "Test atlas",
                        ">gallery<", ">atlas<", "fashion_cnn.onnx", "conv2", "mixed4c", "20×20 · 1 cells", "10×10 · 1 cells",
-                       "4 channels", "2026-01-02T03:04:05Z", "broken/", "unreadable atlas.json"] {
+                       "4 channels", "2026-01-02T03:04:05Z", "broken/", "unreadable atlas.json",
+                       "href=\"units-out/units/conv3/index.html\"", "Test units", ">units<", "1 unit pages · 4 images"] {
             XCTAssertTrue(html.contains(needle), "listing lacks \(needle)")
         }
         XCTAssertFalse(html.contains("<b>"), "titles must be escaped")

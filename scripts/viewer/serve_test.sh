@@ -10,7 +10,9 @@
 # 4. scripts/viewer/browser_test.sh runs headless Chromium against http://127.0.0.1:PORT/channels/: every visible
 #    tile painted, hovered/selected cells show their index records, the interaction test (pointer, wheel, touch,
 #    keys, search) passes, and a screenshot is not blank;
-# 5. SIGINT must stop the server with exit status 0 within 10 s.
+# 5. the demo's unit pages are listed, and Tests/viewer/units.js opens a unit's page from the layer page (icon, k
+#    exemplar crops decoded, a crop opening the full image with its box, next/prev links);
+# 6. SIGINT must stop the server with exit status 0 within 10 s.
 # Prints "serve_test: PASS" or "serve_test: FAIL: reason" and exits non-zero on failure. Needs chromium and python3
 # (standard library only). SHOT=path keeps the screenshot.
 set -euo pipefail
@@ -52,6 +54,25 @@ print("  ok  listing page links classes/ and channels/ with model and layer")
 PY
 
 scripts/viewer/browser_test.sh "${URL}channels/" || fail "browser test of ${URL}channels/"
+
+# Unit pages (atlas units, written by the demo): listed, and a unit's page opens from the layer page with its crops.
+python3 - "$URL" <<'PY' || fail "units listing"
+import sys, urllib.request
+page = urllib.request.urlopen(sys.argv[1]).read().decode()
+assert 'href="units/units/features.conv4.0/index.html"' in page and ">units<" in page, "listing lacks the unit pages"
+print("  ok  listing page links the unit pages")
+PY
+CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || command -v google-chrome)}
+python3 scripts/viewer/cdp_run.py "$CHROMIUM" "${URL}units/units/features.conv4.0/index.html" Tests/viewer/units.js \
+  >"$WORK/units.json" || fail "unit pages test did not complete"
+python3 - "$WORK/units.json" <<'PY' || fail "unit pages"
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = r["failures"] + r["pageErrors"]
+if bad:
+    sys.exit("unit pages:\n  " + "\n  ".join(bad) + "\n  (passed: %s)" % ", ".join(r["log"]))
+print("  ok  unit pages                   %d checks, no page errors" % len(r["log"]))
+PY
 
 kill -INT "$SERVER"
 for _ in $(seq 100); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done

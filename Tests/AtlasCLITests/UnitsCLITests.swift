@@ -1,0 +1,69 @@
+import AtlasMap
+import Foundation
+import XCTest
+
+/// `atlas units` as a user runs it: a folder with an unreadable file (skipped, listed in --json and units.json),
+/// two shards and `atlas merge` giving the single run's bytes, the pages linked to a gallery's icons, exit codes.
+final class UnitsCLITests: XCTestCase {
+    private let cli = CLITests(name: "runner") { _ in }
+
+    func temporaryDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "atlas-units-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return dir
+    }
+    static let model = CLITests.assets + "/fashion_cnn.onnx"
+    static let idx = CLITests.assets + "/t10k-2000-images-idx3-ubyte.gz"
+
+    func tree(_ dir: String) -> [String: Data] {
+        var out: [String: Data] = [:]
+        for case let path as String in FileManager.default.enumerator(atPath: dir)! where !path.hasPrefix("shards") {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dir + "/" + path, isDirectory: &isDir), !isDir.boolValue {
+                out[path] = FileManager.default.contents(atPath: dir + "/" + path)
+            }
+        }
+        return out
+    }
+
+    func testShardsMergeToTheSingleRunAndBadImagesAreListed() throws {
+        let scratch = try temporaryDirectory()
+        let images = scratch + "/images"
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        // 12 small PNG files: three gallery icons, four copies each.
+        try cli.run(["gallery", Self.model, "--layer", "features.conv2.2", "--channels", "0..2", "--steps", "2", "--size", "28",
+                     "--quiet", "--out", scratch + "/gallery"])
+        for i in 0..<12 {
+            try FileManager.default.copyItem(atPath: scratch + "/gallery/icons/c000\(i % 3).png", toPath: images + "/g\(i).png")
+        }
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: images + "/bad.png"))
+        let common = [Self.model, "--layer", "features.conv2.2", "--channels", "0..2", "--images", images, "--top", "3",
+                      "--part-images", "5", "--icons", scratch + "/gallery", "--quiet"]
+        let (json, _) = try cli.run(["units"] + common + ["--out", scratch + "/single", "--json"])
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        XCTAssertEqual(summary["images"] as? Int, 12)
+        XCTAssertEqual((summary["skipped"] as? [[String: String]])?.map { $0["image"] }, [images + "/bad.png"])
+        let index = try UnitsIndex.decode(try Data(contentsOf: URL(fileURLWithPath: scratch + "/single/units.json")))
+        XCTAssertEqual(index.skipped.count, 1)
+        XCTAssertEqual(index.units.map(\.icon), (0..<3).map { "units/features.conv2.2/icons/c000\($0).png" })
+        let page = try String(contentsOfFile: scratch + "/single/units/features.conv2.2/1.html", encoding: .utf8)
+        XCTAssertTrue(page.contains("src=\"icons/c0001.png\""))
+
+        for i in 0..<2 { try cli.run(["units"] + common + ["--out", scratch + "/sharded", "--shard", "\(i)/2"]) }
+        try cli.run(["merge", scratch + "/sharded", "--quiet"])
+        XCTAssertEqual(tree(scratch + "/sharded"), tree(scratch + "/single"))
+        // A rerun keeps every part and writes the same bytes.
+        let (again, _) = try cli.run(["units"] + common + ["--out", scratch + "/single", "--json"])
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(again.utf8)) as? [String: Any])?["reused"] as? Int, 3)
+    }
+
+    func testUsageAndInputErrors() throws {
+        let out = try temporaryDirectory()
+        try cli.run(["units", Self.model, "--layer", "nope", "--images", Self.idx, "--out", out], expect: 64)
+        try cli.run(["units", Self.model, "--layer", "pool", "--images", Self.idx, "--channels", "0..999", "--out", out], expect: 64)
+        try cli.run(["units", out + "/missing.onnx", "--layer", "pool", "--images", Self.idx, "--out", out], expect: 66)
+        try cli.run(["units", Self.model, "--layer", "pool", "--images", out + "/none", "--out", out], expect: 66)
+        try cli.run(["units", Self.model, "--layer", "pool", "--images", Self.idx, "--top", "0", "--out", out], expect: 64)
+    }
+}

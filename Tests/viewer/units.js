@@ -1,0 +1,58 @@
+/* Browser test of `atlas units` pages. scripts/viewer/serve_test.sh evaluates it (via cdp_run.py) in a served
+   layer page units/<layer>/index.html: it opens a unit's page from the layer page's cell link in a frame, checks
+   that the page shows its icon and k exemplar crops (all decoded), that a crop opens the full image with the
+   receptive-field box, and that prev/next links lead to the neighbouring units. Verdict in
+   <pre id="interaction-result">{"done", "pass", "failures", "log"}</pre>, as interaction.js. */
+(async function () {
+  'use strict';
+  const log = [], failures = [];
+  const out = document.createElement('pre');
+  out.id = 'interaction-result';
+  out.hidden = true;
+  document.body.append(out);
+  const report = (done) => { out.textContent = JSON.stringify({ done, pass: done && !failures.length, failures, log }); };
+  const check = (name, ok, detail) => { if (ok) log.push(name); else failures.push(name + ': ' + JSON.stringify(detail)); report(false); };
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const loaded = (img) => img.complete && img.naturalWidth > 0;
+  try {
+    const index = await (await fetch('../../units.json')).json();
+    check('units.json is an atlas-units index', index.format === 'atlas-units' && index.units.length > 0, index.format);
+    const cells = [...document.querySelectorAll('a.cell')];
+    check('the layer page has a cell per unit', cells.length === index.units.length, [cells.length, index.units.length]);
+    const unit = index.units[Math.min(1, index.units.length - 1)];
+    const cell = cells.find((a) => a.getAttribute('href') === unit.channel + '.html');
+    check('a cell links the unit page', !!cell, unit.channel);
+    const frame = document.createElement('iframe');
+    frame.style.width = '1200px'; frame.style.height = '900px';
+    document.body.append(frame);
+    const open = (href) => new Promise((resolve) => { frame.onload = () => resolve(frame.contentDocument); frame.src = href; });
+    let doc = await open(cell.href);
+    for (let i = 0; i < 100 && [...doc.images].some((im) => !im.complete); i++) await sleep(50);
+    check('the unit page is the unit', doc.querySelector('h1').textContent.includes('unit ' + unit.channel), doc.title);
+    const crops = [...doc.querySelectorAll('img.exemplar')];
+    const k = unit.top.length + (unit.bottom ? unit.bottom.length : 0);
+    check('k exemplar crops shown', crops.length === k && k > 0, [crops.length, k]);
+    check('every crop decoded', crops.every(loaded), crops.filter((c) => !loaded(c)).map((c) => c.src));
+    const icon = doc.querySelector('img.icon');
+    check('the icon is shown', !!icon && loaded(icon), icon && icon.src);
+    // A crop opens the full image with its box (CSS :target, no script).
+    crops[0].closest('a').click();
+    await sleep(200);
+    const full = doc.getElementById('t0');
+    check('a crop opens the full image', !!full && frame.contentWindow.getComputedStyle(full).display !== 'none', full && full.id);
+    const box = full && full.querySelector('.box');
+    const frameImg = full && full.querySelector('img');
+    check('the full image and its box are drawn', !!box && box.getBoundingClientRect().width > 0 && loaded(frameImg),
+      box && box.getAttribute('style'));
+    const next = doc.querySelector('a[rel=next]');
+    if (next) {
+      const pos = index.units.indexOf(unit);
+      doc = await open(next.href);
+      check('next opens the following unit', doc.querySelector('h1').textContent.includes('unit ' + index.units[pos + 1].channel),
+        doc.title);
+    }
+  } catch (e) {
+    failures.push('exception: ' + (e && e.stack || e));
+  }
+  report(true);
+})();
