@@ -5,6 +5,7 @@ import AtlasVis
 import Foundation
 
 extension ZooArchitecture: ExpressibleByArgument {}
+extension ParamKind: ExpressibleByArgument {}
 
 /// `atlas bench`: forward throughput, achieved GFLOPS against the machine's peak, thread scaling, peak memory and
 /// (with --vis) feature-visualization icon-steps/s, on a model file or a built-in architecture.
@@ -51,6 +52,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Icon size with --vis.") var visSize = 128
     @Option(help: "Timed optimization steps with --vis.") var visSteps = 8
     @Option(help: "Resize icons to N×N before the network with --vis (Lucent: 224).") var visUpsample: Int?
+    @Option(help: "Parameterization with --vis: fft, pixel or maco (each with its default transforms).") var visParam: ParamKind = .fft
     @Flag(help: "Print the report as JSON on stdout.") var json = false
     @Flag(name: .shortAndLong, help: "No progress on stderr.") var quiet = false
 
@@ -153,12 +155,13 @@ struct Bench: ParsableCommand {
         let layer = visLayer ?? arch?.visualizationLayer ?? (model == nil ? ZooArchitecture.googlenet.visualizationLayer : nil)
         guard let layer else { throw ValidationError("--vis with --model needs --vis-layer") }
         let work = try IconThroughput(network: net, layer: layer, batch: visBatch,
-                                      options: RenderOptions(size: visSize, upsample: visUpsample))
+                                      options: RenderOptions(param: visParam, size: visSize,
+                                                             transforms: .defaults(for: visParam), upsample: visUpsample))
         _ = try work.run(steps: 1)
         let bar = ProgressBar("vis", total: visSteps * visBatch, unit: "icon-steps", quiet: quiet)
         let seconds = try work.run(steps: visSteps) { step, _ in bar.update(step * work.batch) }
         bar.finish()
-        return BenchReport.Visualization(layer: layer, size: visSize, upsample: visUpsample, batch: visBatch, steps: visSteps,
+        return BenchReport.Visualization(layer: layer, param: visParam.rawValue, size: visSize, upsample: visUpsample, batch: visBatch, steps: visSteps,
                                          threads: threads, seconds: seconds,
                                          iconStepsPerSecond: work.rate(steps: visSteps, seconds: seconds))
     }

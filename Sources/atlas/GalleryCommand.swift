@@ -181,6 +181,8 @@ struct GalleryCommand: ParsableCommand {
                 "icon_steps_per_second": rate, "size": size, "steps": steps, "seed": Int(truncatingIfNeeded: seed),
                 "batch": batch, "threads": Parallel.threadCount, "assembled": result.index != nil,
                 "values": result.values.map { $0 as Any? ?? NSNull() },
+                "scores": result.scores.map { $0 as Any? ?? NSNull() },
+                "objective_median": Gallery.median(result.scores.compactMap { $0 }) as Any,
             ]
             if let layer { summary["layer"] = layer }
             if let shard {
@@ -200,6 +202,7 @@ struct GalleryCommand: ParsableCommand {
         }
         guard !global.quiet else { return }
         let made = "\(result.rendered) icons rendered" + (result.reused > 0 ? ", \(result.reused) reused" : "")
+            + (Gallery.median(result.scores.compactMap { $0 }).map { String(format: " · objective median %.4g", $0) } ?? "")
             + (result.rendered > 0 ? String(format: " · %.1f icon-steps/s", rate) : "")
         if let grid = result.index?.grids.first {
             note("wrote \(result.outDir): \(made); \(grid.columns)×\(grid.rows) grid, \(grid.canvas.width)×\(grid.canvas.height) px, "

@@ -28,6 +28,12 @@ struct Visualize: ParsableCommand {
         renders seeds SEED…SEED+K−1 of the objective as one batch and writes them side by side. \
         Same seed, same bytes, at any --threads.
 
+        --param maco (Fel et al. 2023) optimizes only the Fourier phase; the magnitude spectrum stays that of \
+        natural images, and the transforms default to MACO's random crops with noise (--transforms auto). It \
+        also writes FILE.importance.png: where the gradient was large over the run (white = most important \
+        fifth). The objective printed (and 'scores' in --json) is that of the final image without transforms, \
+        comparable between parameterizations.
+
         Convolutions use the fast path (Winograd F(4x4) on large 3x3 layers, about 1e-5 of each layer's scale), \
         since only the optimized image is kept; ATLAS_CONV=accurate (or direct) overrides.
         """
@@ -51,9 +57,9 @@ struct Visualize: ParsableCommand {
     @Option(help: "Optimization steps.") var steps = 512
     @Option(help: "Random seed (icon k of --batch-seeds uses SEED+k).") var seed: UInt64 = 0
     @Option(help: "Adam learning rate.") var lr: Float = 0.05
-    @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
-    var transforms = "standard"
-    @Option(help: "Parameterization: fft or pixel.") var param = "fft"
+    @Option(help: "Transforms: auto (maco for --param maco, else standard), standard, maco, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4' or 'crop:0.6-1.0,noise:0.02'.")
+    var transforms = "auto"
+    @Option(help: "Parameterization: fft (Lucid), pixel, or maco (phase only, natural magnitude spectrum; also writes FILE.importance.png).") var param = "fft"
     @Option(help: "Model input normalisation: auto, none, inception, imagenet, mean:M,std:S, range:LO:HI.")
     var preprocess = "auto"
     @Option(help: "Resize the transformed image to N×N (bilinear, align_corners) before the model, as Lucent does with 224.")
@@ -101,11 +107,11 @@ struct Visualize: ParsableCommand {
 
     func makeOptions(modelPath: String) throws -> (RenderOptions, String) {
         guard let kind = ParamKind(rawValue: param) else {
-            throw CommandFailure(message: "--param '\(param)': expected fft or pixel", code: AtlasExit.usage)
+            throw CommandFailure(message: "--param '\(param)': expected fft, pixel or maco", code: AtlasExit.usage)
         }
         var options = RenderOptions(param: kind, size: size, steps: steps, learningRate: lr, upsample: upsample)
         do {
-            options.transforms = try TransformPipeline.parse(transforms)
+            options.transforms = try parseTransforms(transforms, param: kind)
         } catch { throw CommandFailure(message: "--transforms: \(error)", code: AtlasExit.usage) }
         let source: String
         do {
@@ -180,7 +186,13 @@ struct Visualize: ParsableCommand {
             throw CommandFailure(message: "\(error)", code: AtlasExit.dataError)
         }
         bar.finish()
-        do { try Visualize.write(result.images, to: out) } catch {
+        let importancePath = options.param == .maco ? ImportanceMap.path(besideIcon: out) : nil
+        do {
+            try Visualize.write(result.images, to: out)
+            if let importancePath {
+                try Visualize.write(try (0..<batchSeeds).map { try ImportanceMap.image(result.importance, index: $0) }, to: importancePath)
+            }
+        } catch {
             throw CommandFailure(message: "\(error)", code: AtlasExit.cannotCreate)
         }
         let rate = result.seconds > 0 ? Double(steps * batchSeeds) / result.seconds : 0
@@ -188,6 +200,7 @@ struct Visualize: ParsableCommand {
             let summary: [String: Any] = [
                 "model": model, "objective": objective.description, "out": out, "snapshots": snapshots,
                 "seeds": seeds.map { Int(truncatingIfNeeded: $0) }, "values": result.values,
+                "scores": result.scores.map { $0.isFinite ? $0 as Any : NSNull() }, "importance": importancePath as Any,
                 "size": size, "steps": steps, "batch": batchSeeds, "param": options.param.rawValue,
                 "transforms": options.transforms.description, "preprocess": preprocessSource,
                 "upsample": upsample as Any, "learning_rate": Double(lr), "threads": Parallel.threadCount,
@@ -196,7 +209,8 @@ struct Visualize: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            note("wrote \(out) · objective \(result.values.map { String(format: "%.4g", $0) }.joined(separator: ", ")) · "
+            note("wrote \(out)\(importancePath.map { " and \($0)" } ?? "") · objective \(result.scores.map { String(format: "%.4g", $0) }.joined(separator: ", ")) "
+                 + "(final image, no transforms; last step \(result.values.map { String(format: "%.4g", $0) }.joined(separator: ", "))) · "
                  + String(format: "%.1f icon-steps/s", rate), quiet: global.quiet)
         }
     }

@@ -9,6 +9,8 @@ public enum ParamKind: String, Sendable, CaseIterable {
     case fft
     /// One parameter per pixel (`PixelImageParam`).
     case pixel
+    /// MACO: the Fourier phase only, magnitude fixed to natural images' (`MacoImageParam`).
+    case maco
 }
 
 /// Settings of one render (Lucid's `render_vis` defaults).
@@ -56,6 +58,11 @@ public struct RenderResult: Sendable {
     public var values: [Double]
     /// Objective values per step: `history[step][icon]`.
     public var history: [[Double]]
+    /// Each icon's objective on its final image without transforms (upsampled and preprocessed as rendered):
+    /// the quality measure recorded beside icons, comparable between parameterizations and transforms.
+    public var scores: [Double]
+    /// MACO's importance map: Σ over steps and channels of |∂objective/∂image|, `[N, H, W]` (see `ImportanceMap`).
+    public var importance: Tensor
     /// Wall-clock seconds of the optimization.
     public var seconds: Double
 }
@@ -110,6 +117,7 @@ public final class Renderer {
         switch options.param {
         case .fft: return try FFTImageParam(height: s, width: s, channels: inputChannels, decorrelate: options.decorrelate)
         case .pixel: return try PixelImageParam(height: s, width: s, channels: inputChannels, decorrelate: options.decorrelate)
+        case .maco: return try MacoImageParam(height: s, width: s, channels: inputChannels, decorrelate: options.decorrelate)
         }
     }
 
@@ -185,18 +193,22 @@ public final class Renderer {
         let thresholds = Set(options.thresholds)
         var history: [[Double]] = []
         history.reserveCapacity(options.steps)
+        let importance = Tensor(zeros: [seeds.count, options.size, options.size])
         for step in 0..<options.steps {
             let image = param.image(params)
             let (values, gradImage) = try valueAndGradient(objective, image: image, seeds: seeds, step: step, options: options)
             history.append(values)
+            ImportanceMap.accumulate(gradImage, into: importance)
             adam.ascend(params, grad: param.backward(params, image: image, gradImage: gradImage))
             progress?(step + 1, options.steps)
             if let snapshot, thresholds.contains(step + 1) { try snapshot(step + 1, try images(param.image(params))) }
         }
         let final = param.image(params)
+        // Objectives that read fixed positions may not fit the untransformed size: no score then (NaN).
+        let scores = (try? evaluate(objectives, images: final, options: options)) ?? [Double](repeating: .nan, count: seeds.count)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         return RenderResult(images: try images(final), tensor: final, values: history.last ?? [],
-                            history: history, seconds: seconds)
+                            history: history, scores: scores, importance: importance, seconds: seconds)
     }
 
     /// Objective values of the images `[N, C, H, W]` (in [0, 1]) at optimization step `step` (which selects the

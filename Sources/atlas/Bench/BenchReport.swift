@@ -23,6 +23,8 @@ struct BenchReport: Codable {
     /// Feature-visualization throughput (`--vis`).
     struct Visualization: Codable {
         let layer: String
+        /// Parameterization (`fft`, `pixel`, `maco`), rendered with its default transforms.
+        let param: String
         let size: Int
         /// Side the network sees (Lucent upsamples to 224), nil when icons go in at their own size.
         let upsample: Int?
@@ -83,8 +85,8 @@ struct BenchReport: Codable {
         lines.append(String(format: "Forward: %.2f images/s (best of %d, batch %d), peak tensor memory %.1f MB",
                             imagesPerSecond, iterations, batch, Double(peakMemoryBytes) / 1e6))
         if let v = visualization {
-            lines.append(String(format: "Feature vis: %.2f icon-steps/s (%@, %d px%@, batch %d, %d steps, %d threads)",
-                                v.iconStepsPerSecond, v.layer, v.size, v.upsample.map { " → \($0)" } ?? "", v.batch, v.steps,
+            lines.append(String(format: "Feature vis: %.2f icon-steps/s (%@, %@, %d px%@, batch %d, %d steps, %d threads)",
+                                v.iconStepsPerSecond, v.layer, v.param, v.size, v.upsample.map { " → \($0)" } ?? "", v.batch, v.steps,
                                 v.threads))
         }
         return lines.joined(separator: "\n")

@@ -21,9 +21,9 @@ struct GlobalOptions: ParsableArguments {
 
 /// Options `atlas gallery` and `atlas map` share: how icons are optimized, and where and how the result is written.
 struct RenderOutputOptions: ParsableArguments {
-    @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
-    var transforms = "standard"
-    @Option(help: "Parameterization: fft or pixel.") var param = "fft"
+    @Option(help: "Transforms: auto (maco for --param maco, else standard), standard, maco, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4' or 'crop:0.6-1.0,noise:0.02'.")
+    var transforms = "auto"
+    @Option(help: "Parameterization: fft (Lucid), pixel, or maco (phase only, natural magnitude spectrum; also writes <icon>.importance.png).") var param = "fft"
     @Option(help: "Resize the transformed image to N×N before the model (Lucent: 224).") var upsample: Int?
     @Option(help: "Tile format: jpg or png.") var format = "jpg"
     @Option(help: "Title shown by the viewer.") var title: String?

@@ -6,10 +6,10 @@ import AtlasVis
 func makeRenderOptions(param: String, size: Int, steps: Int, lr: Float, upsample: Int?, transforms: String,
                        preprocess: String, model: String) throws -> (RenderOptions, String) {
     guard let kind = ParamKind(rawValue: param) else {
-        throw CommandFailure(message: "--param '\(param)': expected fft or pixel", code: AtlasExit.usage)
+        throw CommandFailure(message: "--param '\(param)': expected fft, pixel or maco", code: AtlasExit.usage)
     }
     var options = RenderOptions(param: kind, size: size, steps: steps, learningRate: lr, upsample: upsample)
-    do { options.transforms = try TransformPipeline.parse(transforms) } catch {
+    do { options.transforms = try parseTransforms(transforms, param: kind) } catch {
         throw CommandFailure(message: "--transforms: \(error)", code: AtlasExit.usage)
     }
     do {
@@ -20,6 +20,11 @@ func makeRenderOptions(param: String, size: Int, steps: Int, lr: Float, upsample
         if case .sidecar = e { throw CommandFailure(message: "\(e)", code: AtlasExit.dataError) }
         throw CommandFailure(message: "--preprocess: \(e)", code: AtlasExit.usage)
     }
+}
+
+/// `--transforms`: `auto` is the parameterization's own (`maco` for MACO, else `standard`).
+func parseTransforms(_ text: String, param: ParamKind) throws -> TransformPipeline {
+    text == "auto" ? TransformPipeline.defaults(for: param) : try TransformPipeline.parse(text)
 }
 
 /// `--format jpg|png` (tiles of a pyramid).
