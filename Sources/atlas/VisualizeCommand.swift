@@ -34,6 +34,12 @@ struct Visualize: ParsableCommand {
         fifth). The objective printed (and 'scores' in --json) is that of the final image without transforms, \
         comparable between parameterizations.
 
+        --from IMAGE does feature accentuation (Hamblin et al. 2024): the image (centre-cropped, resized to \
+        --size) is the start, and --accentuate-weight W (default 1) times the mean squared difference of the \
+        activations at --accentuate-layer L (default: the first convolution) between the image and the seed, \
+        under the same random transforms, is subtracted from the objective: it shows what the unit sees in that \
+        image. A per-pixel image (decorrelated colour) is optimized; a larger W stays closer to the seed.
+
         Convolutions use the fast path (Winograd F(4x4) on large 3x3 layers, about 1e-5 of each layer's scale), \
         since only the optimized image is kept; ATLAS_CONV=accurate (or direct) overrides.
         """
@@ -66,6 +72,10 @@ struct Visualize: ParsableCommand {
     var upsample: Int?
     @Option(help: "Comma-separated steps after which to also write FILE-<step>.png.") var thresholds: String?
     @Option(help: "Render K seeds of the objective as one batch (written side by side).") var batchSeeds = 1
+    @Option(help: "Feature accentuation: start from this image and stay close to it (see --accentuate-weight).") var from: String?
+    @Option(help: "With --from: the early layer whose activations keep the image close to the seed (default: the first convolution).")
+    var accentuateLayer: String?
+    @Option(help: "With --from: weight of the closeness term (0: free; larger: closer to the seed).") var accentuateWeight: Float = 1
     @Option(help: "Output image (.png or .jpg).") var out: String
     @Flag(help: "Print a JSON summary on stdout.") var json = false
     @OptionGroup var global: GlobalOptions
@@ -152,6 +162,9 @@ struct Visualize: ParsableCommand {
             renderer = try Renderer(network: try Network(contentsOf: model))
         } catch {
             throw CommandFailure(message: "\(model): \(error)", code: AtlasExit.dataError)
+        }
+        if let from {
+            return try accentuate(from: from, objective: objective, options: options, renderer: renderer, preprocessSource: preprocessSource)
         }
         let seeds = (0..<UInt64(batchSeeds)).map { seed &+ $0 }
         let objectives = [Objective](repeating: objective, count: batchSeeds)

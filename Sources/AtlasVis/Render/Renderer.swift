@@ -220,17 +220,19 @@ public final class Renderer {
     }
 
     func run(_ objective: Objective, image: Tensor, seeds: [UInt64], step: Int, options: RenderOptions,
-             gradient wantGradient: Bool) throws -> (values: [Double], gradient: Tensor?) {
+             gradient wantGradient: Bool, penalty: FeaturePenalty? = nil) throws -> (values: [Double], gradient: Tensor?) {
         let n = image.shape[0]
         guard n > networkBatch, networkBatch > 0, !objective.couplesIcons else {
-            return try runBatch(objective, image: image, seeds: seeds, step: step, options: options, gradient: wantGradient)
+            return try runBatch(objective, image: image, seeds: seeds, step: step, options: options, gradient: wantGradient,
+                                penalty: penalty)
         }
         var values: [Double] = []
         let gradient = wantGradient ? Tensor(uninitialized: image.shape) : nil   // every slice writes its rows
         for start in stride(from: 0, to: n, by: networkBatch) {
             let range = start..<min(n, start + networkBatch)
             let part = try runBatch(objective.restricted(to: range), image: image.slice(batch: range).copy(),
-                                    seeds: Array(seeds[range]), step: step, options: options, gradient: wantGradient)
+                                    seeds: Array(seeds[range]), step: step, options: options, gradient: wantGradient,
+                                    penalty: penalty?.restricted(to: range))
             values += part.values
             if let gradient, let g = part.gradient {
                 let per = image.count / n
@@ -242,20 +244,31 @@ public final class Renderer {
 
     /// One network pass (and backward) over the whole batch.
     func runBatch(_ objective: Objective, image: Tensor, seeds: [UInt64], step: Int, options: RenderOptions,
-                  gradient wantGradient: Bool) throws -> (values: [Double], gradient: Tensor?) {
+                  gradient wantGradient: Bool, penalty: FeaturePenalty? = nil) throws -> (values: [Double], gradient: Tensor?) {
         let (transformed, record) = try options.transforms.forward(image, seeds: seeds, step: step)
         let resize = options.upsample.map {
             BilinearUpsample(from: (transformed.shape[2], transformed.shape[3]), to: ($0, $0))
         }
         let x = options.preprocess.forward(resize?.forward(transformed) ?? transformed)
-        let layers = objective.layers
+        var layers = objective.layers
+        if let penalty, !layers.contains(penalty.layer) { layers.append(penalty.layer) }
         var request: [String: String] = [:]
         for l in layers { request[l] = l == Objective.networkOutput ? try valueName(l) : l }
+        // The regularizer's reference features first: every forward discards the previous one's backward record.
+        let penaltyReference = try penalty.map { p -> Tensor in
+            let (t, _) = try options.transforms.forward(p.reference, seeds: seeds, step: step)
+            let value = request[p.layer]!
+            guard let f = try network.forward(options.preprocess.forward(resize?.forward(t) ?? t), capture: [value])[value] else {
+                throw RenderError.model("no activations at '\(p.layer)'")
+            }
+            return f
+        }
         var activations: [String: Tensor] = [:]
         if !layers.isEmpty {
             // Channels read per value; a value that some alias reads whole is not restricted.
             var channels: [String: Set<Int>] = [:], whole = Set<String>()
             let read = objective.channelsRead
+            if let penalty { whole.insert(request[penalty.layer]!) }
             for l in layers {
                 if let c = read[l] { channels[request[l]!, default: []].formUnion(c) } else { whole.insert(request[l]!) }
             }
@@ -263,7 +276,13 @@ public final class Renderer {
             let out = try network.forward(x, capture: Set(request.values), keepForBackward: wantGradient, channels: channels)
             for l in layers { activations[l] = out[request[l]!] }
         }
-        let result = try objective.evaluate(activations: activations, image: image)
+        var result = try objective.evaluate(activations: activations, image: image)
+        if let penalty, let reference = penaltyReference {
+            guard let features = activations[penalty.layer] else { throw RenderError.model("no activations at '\(penalty.layer)'") }
+            let (values, gradient) = penalty.evaluate(features, reference: reference)
+            for i in result.values.indices { result.values[i] -= values[i] }
+            result.gradients[penalty.layer] = result.gradients[penalty.layer].map { Add().forward([$0, gradient]) } ?? gradient
+        }
         guard wantGradient else { return (result.values, nil) }
         var gradient = Tensor(zeros: image.shape)
         if !layers.isEmpty {
