@@ -76,6 +76,9 @@ struct Visualize: ParsableCommand {
     @Option(help: "With --from: the early layer whose activations keep the image close to the seed (default: the first convolution).")
     var accentuateLayer: String?
     @Option(help: "With --from: weight of the closeness term (0: free; larger: closer to the seed).") var accentuateWeight: Float = 1
+    @Option(parsing: .upToNextOption, help: "Natural images (files, folders, IDX): also report the score relative to the best image's value of the objective.")
+    var images: [String] = []
+    @Option(help: "At most this many --images.") var imagesLimit = 256
     @Option(help: "Output image (.png or .jpg).") var out: String
     @Flag(help: "Print a JSON summary on stdout.") var json = false
     @OptionGroup var global: GlobalOptions
@@ -209,11 +212,20 @@ struct Visualize: ParsableCommand {
             throw CommandFailure(message: "\(error)", code: AtlasExit.cannotCreate)
         }
         let rate = result.seconds > 0 ? Double(steps * batchSeeds) / result.seconds : 0
+        var naturalBest: Double?
+        if !images.isEmpty {
+            let natural = try NaturalImages(images, channels: renderer.inputChannels, size: size, limit: imagesLimit)
+            for s in natural.skipped { note("skipped \(s.path): \(s.error)", quiet: global.quiet || json) }
+            naturalBest = try renderer.bestNaturalValues([objective], images: natural.tensor, options: options)[0]
+        }
+        let relatives = naturalBest.map { b in result.scores.map { NaturalImages.relative($0, b) } }
         if json {
             let summary: [String: Any] = [
                 "model": model, "objective": objective.description, "out": out, "snapshots": snapshots,
                 "seeds": seeds.map { Int(truncatingIfNeeded: $0) }, "values": result.values,
                 "scores": result.scores.map { $0.isFinite ? $0 as Any : NSNull() }, "importance": importancePath as Any,
+                "natural_best": naturalBest.map { $0.isFinite ? $0 as Any : NSNull() } as Any,
+                "relative": relatives.map { $0.map { $0 as Any? ?? NSNull() } } as Any,
                 "size": size, "steps": steps, "batch": batchSeeds, "param": options.param.rawValue,
                 "transforms": options.transforms.description, "preprocess": preprocessSource,
                 "upsample": upsample as Any, "learning_rate": Double(lr), "threads": Parallel.threadCount,
@@ -224,6 +236,7 @@ struct Visualize: ParsableCommand {
         } else {
             note("wrote \(out)\(importancePath.map { " and \($0)" } ?? "") · objective \(result.scores.map { String(format: "%.4g", $0) }.joined(separator: ", ")) "
                  + "(final image, no transforms; last step \(result.values.map { String(format: "%.4g", $0) }.joined(separator: ", "))) · "
+                 + (relatives.map { r in "relative to the best of the --images \(r.map { $0.map { String(format: "%.2f", $0) } ?? "-" }.joined(separator: ", ")) · " } ?? "")
                  + String(format: "%.1f icon-steps/s", rate), quiet: global.quiet)
         }
     }

@@ -149,6 +149,19 @@ final class MacoTests: XCTestCase {
         XCTAssertGreaterThan(result.importance.toArray().reduce(0, +), 0)
     }
 
+    /// The best natural value of each objective is the largest of its per-image scores.
+    func testBestNaturalValuesArePerImageMaxima() throws {
+        let r = try renderer()
+        let opts = options(steps: 1)
+        let images = TestData.uniform([5, 1, 32, 32], in: 0...1, seed: 8)
+        let objectives = [Objective.channel(RenderTests.midLayer, 1), .classLogit(3), .neuron(RenderTests.midLayer, 2)]
+        let best = try r.bestNaturalValues(objectives, images: images, options: opts, batch: 2)
+        for (k, o) in objectives.enumerated() {
+            let each = try (0..<5).map { try r.evaluate([o], images: images.slice(batch: $0..<($0 + 1)).copy(), options: opts)[0] }
+            XCTAssertEqual(best[k], each.max()!, accuracy: 1e-9 + 1e-6 * abs(best[k]), "\(o)")
+        }
+    }
+
     func testSameBytesAtOneAndTwoThreadsAndInAnyBatch() throws {
         let r = try renderer()
         let opts = options(steps: 5)
