@@ -161,7 +161,18 @@ struct Bench: ParsableCommand {
         let bar = ProgressBar("vis", total: visSteps * visBatch, unit: "icon-steps", quiet: quiet)
         let seconds = try work.run(steps: visSteps) { step, _ in bar.update(step * work.batch) }
         bar.finish()
-        return BenchReport.Visualization(layer: layer, param: visParam.rawValue, size: visSize, upsample: visUpsample, batch: visBatch, steps: visSteps,
+        // The parameterization and transforms alone (image, transforms, their adjoints, parameter gradient), per icon-step.
+        let options = work.options, param = try work.renderer.makeParam(options)
+        let params = param.initialParameters(seeds: work.seeds)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for step in 0..<visSteps {
+            let image = param.image(params)
+            let (x, record) = try options.transforms.forward(image, seeds: work.seeds, step: step)
+            _ = param.backward(params, image: image, gradImage: options.transforms.backward(x, record: record))
+        }
+        let paramSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        return BenchReport.Visualization(layer: layer, param: visParam.rawValue,
+                                         paramMillisecondsPerIconStep: 1000 * paramSeconds / Double(visSteps * visBatch), size: visSize, upsample: visUpsample, batch: visBatch, steps: visSteps,
                                          threads: threads, seconds: seconds,
                                          iconStepsPerSecond: work.rate(steps: visSteps, seconds: seconds))
     }

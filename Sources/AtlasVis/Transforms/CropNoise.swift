@@ -5,8 +5,10 @@ import AtlasCore
 ///   axis, moved inside the image, resampled bilinearly (edge-clamped) back to the full H×W (an `AffineWarp`);
 ///   horama crops 6 boxes per step from a 1280 px canvas, Atlas one box per icon so a step costs what an FFT
 ///   step costs;
-/// - noise: `sd·N(0, 1) + sd·U(−½, ½)` added to every value, each channel plane from its own stream
-///   `SplitMix64(seed: drawSeed, stream: plane)`; the backward is the identity.
+/// - noise: `sd·Z + sd·U(−½, ½)` added to every value (horama adds a normal and a uniform sample), each channel plane
+///   from its own stream `SplitMix64(seed: drawSeed, stream: plane)`; `Z` is the Irwin–Hall approximation of N(0, 1)
+///   (four 16-bit uniforms of one draw, centred and scaled to unit variance: one generator call per value instead of
+///   Box–Muller's logarithm and cosine, for augmentation noise). The backward is the identity.
 enum CropNoise {
     static func drawCrop(lo: Float, hi: Float, _ rng: inout SplitMix64) -> TransformDraw {
         let side = lo + (hi - lo) * rng.nextUniform()
@@ -18,6 +20,12 @@ enum CropNoise {
     static func addNoise(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, sd: Float,
                          seed: UInt64, plane: Int) {
         var rng = SplitMix64(seed: seed, stream: UInt64(plane))
-        for i in 0..<count { dst[i] = src[i] + sd * (rng.nextNormal() + rng.nextUniform() - 0.5) }
+        let unit: Float = 1 / 65536, normal = Float(3).squareRoot()   // Var(Σ of 4 U(0,1)) = 1/3
+        for i in 0..<count {
+            let r = rng.next(), u = rng.next()
+            let s = Float(r & 0xFFFF) + Float((r >> 16) & 0xFFFF) + Float((r >> 32) & 0xFFFF) + Float(r >> 48)
+            let z = (s * unit - 2) * normal
+            dst[i] = src[i] + sd * (z + Float(u >> 40) * (1 / 16_777_216) - 0.5)
+        }
     }
 }
