@@ -46,7 +46,7 @@ extension Visualize {
                 "model": model, "objective": objective.description, "out": out, "from": path, "accentuate_layer": layer,
                 "accentuate_weight": Double(accentuateWeight), "seed_score": seedScore.isFinite ? seedScore : NSNull(),
                 "scores": result.scores.map { $0.isFinite ? $0 as Any : NSNull() }, "values": result.values,
-                "size": size, "steps": steps, "learning_rate": Double(lr), "transforms": options.transforms.description,
+                "size": size, "steps": steps, "learning_rate": Double(options.learningRate), "transforms": options.transforms.description,
                 "preprocess": preprocessSource, "threads": Parallel.threadCount, "seconds": result.seconds,
             ]
             let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])

@@ -36,11 +36,7 @@ public struct MacoImageParam: ImageParam {
 
     /// `decorrelate` defaults to true for 3 channels and must be false otherwise.
     public init(height: Int, width: Int, channels: Int = 3, decorrelate: Bool? = nil) throws {
-        guard (1...4096).contains(height), (1...4096).contains(width), (1...4).contains(channels) else {
-            throw ParamError.badSize(height: height, width: width, channels: channels)
-        }
-        let dec = decorrelate ?? (channels == 3)
-        if dec && channels != 3 { throw ParamError.decorrelationNeedsRGB(channels: channels) }
+        let dec = try ValidRGB.resolve(height: height, width: width, channels: channels, decorrelate: decorrelate)
         self.channels = channels
         self.height = height
         self.width = width
@@ -87,24 +83,10 @@ public struct MacoImageParam: ImageParam {
         return out
     }
 
-    public func image(_ params: Tensor) -> Tensor {
-        let out = linearImage(params)
-        let c = channels, plane = height * width, dec = decorrelate
-        Parallel.forEach(params.shape[0]) { i in
-            ValidRGB.forward(out.data + i * c * plane, channels: c, plane: plane, decorrelate: dec)
-        }
-        return out
-    }
+    public func image(_ params: Tensor) -> Tensor { ValidRGB.forward(batch: linearImage(params), decorrelate: decorrelate) }
 
     public func backward(_ params: Tensor, image: Tensor, gradImage: Tensor) -> Tensor {
-        let n = params.shape[0]
-        let c = channels, plane = height * width
-        let g = gradImage.copy()
-        Parallel.forEach(n) { i in
-            ValidRGB.backward(g.data + i * c * plane, image: image.data + i * c * plane,
-                              channels: c, plane: plane, decorrelate: decorrelate)
-        }
-        return linearBackward(params, gradLinear: g)
+        linearBackward(params, gradLinear: ValidRGB.backward(batch: gradImage, image: image, decorrelate: decorrelate))
     }
 
     /// Gradient w.r.t. the phases given the gradient w.r.t. `linearImage`.

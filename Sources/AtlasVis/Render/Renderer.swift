@@ -33,6 +33,10 @@ public struct RenderOptions: Sendable, Equatable {
     /// Colour decorrelation of the parameterization (default: on for RGB models, off for grayscale).
     public var decorrelate: Bool?
 
+    /// Adam's learning rate unless told otherwise: Lucid's 0.05, and 0.1 for MACO (the best of 0.05, 0.1, 0.2
+    /// and 0.5 on EfficientNet-Lite0, README "Deeper networks").
+    public static func defaultLearningRate(for param: ParamKind) -> Float { param == .maco ? 0.1 : 0.05 }
+
     public init(param: ParamKind = .fft, size: Int = 128, steps: Int = 512, learningRate: Float = 0.05,
                 transforms: TransformPipeline = .standard, preprocess: Preprocess = .identity, upsample: Int? = nil,
                 thresholds: [Int] = [], decorrelate: Bool? = nil) {

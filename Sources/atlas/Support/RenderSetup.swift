@@ -3,12 +3,13 @@ import AtlasVis
 
 /// Render options from the command-line values shared by `gallery` and `map`, with usage errors for bad text.
 /// Returns the options and where the preprocessing came from (e.g. a model.json sidecar).
-func makeRenderOptions(param: String, size: Int, steps: Int, lr: Float, upsample: Int?, transforms: String,
+func makeRenderOptions(param: String, size: Int, steps: Int, lr: Float?, upsample: Int?, transforms: String,
                        preprocess: String, model: String) throws -> (RenderOptions, String) {
     guard let kind = ParamKind(rawValue: param) else {
         throw CommandFailure(message: "--param '\(param)': expected fft, pixel or maco", code: AtlasExit.usage)
     }
-    var options = RenderOptions(param: kind, size: size, steps: steps, learningRate: lr, upsample: upsample)
+    var options = RenderOptions(param: kind, size: size, steps: steps, learningRate: lr ?? RenderOptions.defaultLearningRate(for: kind),
+                                upsample: upsample)
     do { options.transforms = try parseTransforms(transforms, param: kind) } catch {
         throw CommandFailure(message: "--transforms: \(error)", code: AtlasExit.usage)
     }
