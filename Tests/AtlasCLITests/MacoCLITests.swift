@@ -50,8 +50,12 @@ extension CLITests {
     func testVisualizeMacoAndAccentuation() throws {
         let dir = try temporaryDirectory()
         let (out, _) = try run(["visualize", Self.model, "--layer", "features.conv3.0", "--channel", "2", "--size", "28", "--steps", "4",
-                                "--param", "maco", "--out", dir + "/v.png", "--json", "--quiet"])
+                                "--param", "maco", "--out", dir + "/v.png", "--json", "--quiet",
+                                "--images", CLITests.assets + "/t10k-2000-images-idx3-ubyte.gz", "--images-limit", "8"])
         let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let best = try XCTUnwrap(summary["natural_best"] as? Double), vscore = try XCTUnwrap((summary["scores"] as? [Double])?.first)
+        if best > 0 { XCTAssertEqual((summary["relative"] as? [Double])?.first ?? .nan, vscore / best, accuracy: 1e-9) }
+        XCTAssertEqual(summary["learning_rate"] as? Double ?? 0, 0.1, accuracy: 1e-7, "maco's default learning rate")
         XCTAssertEqual(summary["importance"] as? String, dir + "/v.importance.png")
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/v.importance.png"))
         XCTAssertEqual((summary["scores"] as? [Double])?.count, 1)
