@@ -51,6 +51,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Icon size with --vis.") var visSize = 128
     @Option(help: "Timed optimization steps with --vis.") var visSteps = 8
     @Option(help: "Resize icons to N×N before the network with --vis (Lucent: 224).") var visUpsample: Int?
+    @Option(help: "Parameterization with --vis: fft, pixel or maco (each with its default transforms).") var visParam: ParamKind = .fft
     @Flag(help: "Print the report as JSON on stdout.") var json = false
     @Flag(name: .shortAndLong, help: "No progress on stderr.") var quiet = false
 
@@ -153,12 +154,24 @@ struct Bench: ParsableCommand {
         let layer = visLayer ?? arch?.visualizationLayer ?? (model == nil ? ZooArchitecture.googlenet.visualizationLayer : nil)
         guard let layer else { throw ValidationError("--vis with --model needs --vis-layer") }
         let work = try IconThroughput(network: net, layer: layer, batch: visBatch,
-                                      options: RenderOptions(size: visSize, upsample: visUpsample))
+                                      options: RenderOptions(param: visParam, size: visSize,
+                                                             transforms: .defaults(for: visParam), upsample: visUpsample))
         _ = try work.run(steps: 1)
         let bar = ProgressBar("vis", total: visSteps * visBatch, unit: "icon-steps", quiet: quiet)
         let seconds = try work.run(steps: visSteps) { step, _ in bar.update(step * work.batch) }
         bar.finish()
-        return BenchReport.Visualization(layer: layer, size: visSize, upsample: visUpsample, batch: visBatch, steps: visSteps,
+        // The parameterization and transforms alone (image, transforms, their adjoints, parameter gradient), per icon-step.
+        let options = work.options, param = try work.renderer.makeParam(options)
+        let params = param.initialParameters(seeds: work.seeds)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for step in 0..<visSteps {
+            let image = param.image(params)
+            let (x, record) = try options.transforms.forward(image, seeds: work.seeds, step: step)
+            _ = param.backward(params, image: image, gradImage: options.transforms.backward(x, record: record))
+        }
+        let paramSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        return BenchReport.Visualization(layer: layer, param: visParam.rawValue,
+                                         paramMillisecondsPerIconStep: 1000 * paramSeconds / Double(visSteps * visBatch), size: visSize, upsample: visUpsample, batch: visBatch, steps: visSteps,
                                          threads: threads, seconds: seconds,
                                          iconStepsPerSecond: work.rate(steps: visSteps, seconds: seconds))
     }

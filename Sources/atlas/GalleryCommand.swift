@@ -3,6 +3,7 @@ import AtlasCore
 import AtlasImage
 import AtlasMap
 import AtlasNet
+import AtlasOutput
 import AtlasVis
 import Foundation
 
@@ -38,11 +39,14 @@ struct GalleryCommand: ParsableCommand {
     var classes = false
     @Option(help: "Icon size in pixels.") var size = 128
     @Option(help: "Optimization steps.") var steps = 512
-    @Option(help: "Adam learning rate.") var lr: Float = 0.05
+    @Option(help: "Adam learning rate (default 0.05; 0.1 with --param maco, the best measured).") var lr: Float?
     @Option(help: "Base seed (icon i uses SEED+i).") var seed: UInt64 = 0
     @Option(help: "Icons optimized together.") var batch = 8
     @Option(help: PreprocessHelp.option)
     var preprocess = "auto"
+    @Option(parsing: .upToNextOption, help: "Natural images (files, folders, IDX): record each icon's score relative to the best image's value of its objective (OUT/quality.json).")
+    var images: [String] = []
+    @Option(help: "At most this many --images.") var imagesLimit = 256
     @Option(help: "Render only part i of n (e.g. 0/4, or auto under a Slurm array / Kubernetes Indexed Job); no grid is assembled.") var shard: String?
     @OptionGroup var output: RenderOutputOptions
     @OptionGroup var global: GlobalOptions
@@ -105,7 +109,8 @@ struct GalleryCommand: ParsableCommand {
                 if p.stepsDone > 0 { bar?.update(p.stepsDone) }
             })
         if result.rendered > 0 { bar?.finish() }
-        summarize(result, items: items, shard: shardSpec)
+        let quality = try images.isEmpty ? nil : qualityReport(result, items: items, renderer: renderer, options: options)
+        summarize(result, items: items, shard: shardSpec, quality: quality)
     }
 
     func makeOptions(channels: Int) throws -> (RenderOptions, PreprocessChoice) {
@@ -137,7 +142,32 @@ struct GalleryCommand: ParsableCommand {
                                             labels: labels)
     }
 
-    func summarize(_ result: GalleryResult, items: [GalleryItem], shard: (index: Int, count: Int)?) {
+    /// Scores against the best natural image per objective, written to OUT/quality.json; returns the medians.
+    func qualityReport(_ result: GalleryResult, items: [GalleryItem], renderer: Renderer, options: RenderOptions) throws -> [String: Any] {
+        let natural = try NaturalImages(images, channels: renderer.inputChannels, size: options.size, limit: imagesLimit)
+        for s in natural.skipped { note("skipped \(s.path): \(s.error)", quiet: global.quiet || output.json) }
+        let best = try renderer.bestNaturalValues(items.map(\.objective), images: natural.tensor, options: options)
+        var rows: [[String: Any]] = []
+        var relatives: [Double] = []
+        for (i, item) in items.enumerated() {
+            let relative = NaturalImages.relative(result.scores[i], best[i])
+            if let relative { relatives.append(relative) }
+            rows.append(["id": item.id, "objective": item.objective.description, "score": result.scores[i] as Any,
+                         "natural_best": best[i].isFinite ? best[i] : NSNull(), "relative": relative as Any])
+        }
+        let summary: [String: Any] = [
+            "images": natural.files.count, "skipped": natural.skipped.map(\.path),
+            "score_median": Gallery.median(result.scores.compactMap { $0 }) as Any,
+            "relative_median": Gallery.median(relatives) as Any,
+        ]
+        var file = summary
+        file["icons"] = rows
+        let data = try JSONSerialization.data(withJSONObject: file, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+        try OutputFolder(path: output.out).write(Array(data), to: "quality.json")
+        return summary
+    }
+
+    func summarize(_ result: GalleryResult, items: [GalleryItem], shard: (index: Int, count: Int)?, quality: [String: Any]? = nil) {
         let rate = result.renderSeconds > 0 ? Double(result.rendered * steps) / result.renderSeconds : 0
         if output.json {
             var summary: [String: Any] = [
@@ -146,8 +176,11 @@ struct GalleryCommand: ParsableCommand {
                 "icon_steps_per_second": rate, "size": size, "steps": steps, "seed": Int(truncatingIfNeeded: seed),
                 "batch": batch, "threads": Parallel.threadCount, "assembled": result.index != nil,
                 "values": result.values.map { $0 as Any? ?? NSNull() },
+                "scores": result.scores.map { $0 as Any? ?? NSNull() },
+                "objective_median": Gallery.median(result.scores.compactMap { $0 }) as Any,
             ]
             if let layer { summary["layer"] = layer }
+            if let quality { summary["quality"] = quality }
             if let shard {
                 summary["shard"] = "\(shard.index)/\(shard.count)"
                 summary["manifest"] = "\(result.outDir)/shards/gallery-\(shard.index)-of-\(shard.count).json"
@@ -165,6 +198,8 @@ struct GalleryCommand: ParsableCommand {
         }
         guard !global.quiet else { return }
         let made = "\(result.rendered) icons rendered" + (result.reused > 0 ? ", \(result.reused) reused" : "")
+            + (Gallery.median(result.scores.compactMap { $0 }).map { String(format: " · objective median %.4g", $0) } ?? "")
+            + ((quality?["relative_median"] as? Double).map { String(format: " (%.2f× the best of the --images, median; quality.json)", $0) } ?? "")
             + (result.rendered > 0 ? String(format: " · %.1f icon-steps/s", rate) : "")
         if let grid = result.index?.grids.first {
             note("wrote \(result.outDir): \(made); \(grid.columns)×\(grid.rows) grid, \(grid.canvas.width)×\(grid.canvas.height) px, "

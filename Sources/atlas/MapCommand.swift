@@ -58,7 +58,7 @@ struct MapCommand: ParsableCommand {
     @Option(help: "Whitening regularization λ relative to the mean eigenvalue.") var whitening = 1e-3
     @Option(help: "Icon size in pixels.") var iconSize = 80
     @Option(help: "Optimization steps per icon.") var steps = 256
-    @Option(help: "Adam learning rate.") var lr: Float = 0.05
+    @Option(help: "Adam learning rate (default 0.05; 0.1 with --param maco, the best measured).") var lr: Float?
     @Option(help: "Seeds tried per cell; the best final objective value wins.") var tries = 1
     @Option(help: "Icons optimized together.") var iconBatch = 8
     @Option(help: "Seed of positions, layout and icons.") var seed: UInt64 = 0

@@ -25,6 +25,18 @@ struct Visualize: ParsableCommand {
         renders seeds SEED…SEED+K−1 of the objective as one batch and writes them side by side. \
         Same seed, same bytes, at any --threads.
 
+        --param maco (Fel et al. 2023) optimizes only the Fourier phase; the magnitude spectrum stays that of \
+        natural images, and the transforms default to MACO's random crops with noise (--transforms auto). It \
+        also writes FILE.importance.png: where the gradient was large over the run (white = most important \
+        fifth). The objective printed (and 'scores' in --json) is that of the final image without transforms, \
+        comparable between parameterizations.
+
+        --from IMAGE does feature accentuation (Hamblin et al. 2024): the image (centre-cropped, resized to \
+        --size) is the start, and --accentuate-weight W (default 1) times the mean squared difference of the \
+        activations at --accentuate-layer L (default: the first convolution) between the image and the seed, \
+        under the same random transforms, is subtracted from the objective: it shows what the unit sees in that \
+        image. A per-pixel image (decorrelated colour) is optimized; a larger W stays closer to the seed.
+
         Convolutions use the fast path (Winograd F(4x4) on large 3x3 layers, about 1e-5 of each layer's scale), \
         since only the optimized image is kept; ATLAS_CONV=accurate (or direct) overrides.
         """
@@ -47,16 +59,24 @@ struct Visualize: ParsableCommand {
     @Option(help: "Icon size in pixels.") var size = 128
     @Option(help: "Optimization steps.") var steps = 512
     @Option(help: "Random seed (icon k of --batch-seeds uses SEED+k).") var seed: UInt64 = 0
-    @Option(help: "Adam learning rate.") var lr: Float = 0.05
-    @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
-    var transforms = "standard"
-    @Option(help: "Image parameterization.") var param: ParamKind = .fft
+    @Option(help: "Adam learning rate (default 0.05; 0.1 with --param maco, the best measured).") var lr: Float?
+    @Option(help: "Transforms: auto (maco for --param maco, else standard), standard, maco, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4' or 'crop:0.6-1.0,noise:0.02'.")
+    var transforms = "auto"
+    @Option(help: "Image parameterization: fft (Lucid), pixel, or maco (phase only, natural magnitude spectrum; also writes FILE.importance.png).")
+    var param: ParamKind = .fft
     @Option(help: PreprocessHelp.option)
     var preprocess = "auto"
     @Option(help: "Resize the transformed image to N×N (bilinear, align_corners) before the model, as Lucent does with 224.")
     var upsample: Int?
     @Option(help: "Comma-separated steps after which to also write FILE-<step>.png.") var thresholds: String?
     @Option(help: "Render K seeds of the objective as one batch (written side by side).") var batchSeeds = 1
+    @Option(help: "Feature accentuation: start from this image and stay close to it (see --accentuate-weight).") var from: String?
+    @Option(help: "With --from: the early layer whose activations keep the image close to the seed (default: the first convolution).")
+    var accentuateLayer: String?
+    @Option(help: "With --from: weight of the closeness term (0: free; larger: closer to the seed).") var accentuateWeight: Float = 1
+    @Option(parsing: .upToNextOption, help: "Natural images (files, folders, IDX): also report the score relative to the best image's value of the objective.")
+    var images: [String] = []
+    @Option(help: "At most this many --images.") var imagesLimit = 256
     @Option(help: "Output image (.png or .jpg).") var out: String
     @Flag(help: "Print a JSON summary on stdout.") var json = false
     @OptionGroup var global: GlobalOptions
@@ -115,6 +135,9 @@ struct Visualize: ParsableCommand {
         let objective = try makeObjective()
         let renderer = try Renderer(network: try ModelSetup.loadNetwork(model))
         let (options, choice) = try makeOptions(modelPath: model, channels: renderer.inputChannels)
+        if let from {
+            return try accentuate(from: from, objective: objective, options: options, renderer: renderer, preprocess: choice)
+        }
         let seeds = (0..<UInt64(batchSeeds)).map { seed &+ $0 }
         let objectives = [Objective](repeating: objective, count: batchSeeds)
         try renderer.validate(objectives, seeds: seeds, options: options)
@@ -133,20 +156,36 @@ struct Visualize: ParsableCommand {
                                          })
         bar.finish()
         try Visualize.write(result.images, to: out)
+        let importancePath = options.param == .maco ? ImportanceMap.path(besideIcon: out) : nil
+        if let importancePath {
+            try Visualize.write(try (0..<batchSeeds).map { try ImportanceMap.image(result.importance, index: $0) }, to: importancePath)
+        }
         let rate = result.seconds > 0 ? Double(steps * batchSeeds) / result.seconds : 0
+        var naturalBest: Double?
+        if !images.isEmpty {
+            let natural = try NaturalImages(images, channels: renderer.inputChannels, size: size, limit: imagesLimit)
+            for s in natural.skipped { note("skipped \(s.path): \(s.error)", quiet: global.quiet || json) }
+            naturalBest = try renderer.bestNaturalValues([objective], images: natural.tensor, options: options)[0]
+        }
+        let relatives = naturalBest.map { b in result.scores.map { NaturalImages.relative($0, b) } }
         if json {
             let summary: [String: Any] = [
                 "model": model, "objective": objective.description, "out": out, "snapshots": snapshots,
                 "seeds": seeds.map { Int(truncatingIfNeeded: $0) }, "values": result.values,
+                "scores": result.scores.map { $0.isFinite ? $0 as Any : NSNull() }, "importance": importancePath as Any,
+                "natural_best": naturalBest.map { $0.isFinite ? $0 as Any : NSNull() } as Any,
+                "relative": relatives.map { $0.map { $0 as Any? ?? NSNull() } } as Any,
                 "size": size, "steps": steps, "batch": batchSeeds, "param": options.param.rawValue,
                 "transforms": options.transforms.description, "preprocess": choice.summary,
-                "upsample": upsample as Any, "learning_rate": Double(lr), "threads": Parallel.threadCount,
+                "upsample": upsample as Any, "learning_rate": Double(options.learningRate), "threads": Parallel.threadCount,
                 "seconds": result.seconds, "icon_steps_per_second": rate,
             ]
             let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            note("wrote \(out) · objective \(result.values.map { String(format: "%.4g", $0) }.joined(separator: ", ")) · "
+            note("wrote \(out)\(importancePath.map { " and \($0)" } ?? "") · objective \(result.scores.map { String(format: "%.4g", $0) }.joined(separator: ", ")) "
+                 + "(final image, no transforms; last step \(result.values.map { String(format: "%.4g", $0) }.joined(separator: ", "))) · "
+                 + (relatives.map { r in "relative to the best of the --images \(r.map { $0.map { String(format: "%.2f", $0) } ?? "-" }.joined(separator: ", ")) · " } ?? "")
                  + String(format: "%.1f icon-steps/s", rate), quiet: global.quiet)
         }
     }

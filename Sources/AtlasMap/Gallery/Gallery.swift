@@ -73,6 +73,8 @@ public struct GalleryResult: Sendable {
     public var reused: Int
     /// Final objective value per item (item order); nil for items outside the shard.
     public var values: [Double?]
+    /// The quality measure per item: the objective of the finished icon without transforms; nil outside the shard.
+    public var scores: [Double?]
     /// The written index; nil for a shard run (icons only).
     public var index: AtlasIndex?
     /// Wall-clock seconds spent rendering.
@@ -122,10 +124,15 @@ public enum Gallery {
                                     finished: { k in try manifest?.finished(item: mine[k], files: itemFiles(items[mine[k]])) },
                                     checkpoint: { complete in try manifest?.write(complete: complete) })
         var values = [Double?](repeating: nil, count: items.count)
-        for (k, i) in mine.enumerated() { values[i] = done.values[k] }
+        var scores = [Double?](repeating: nil, count: items.count)
+        for (k, i) in mine.enumerated() {
+            values[i] = done.values[k]
+            scores[i] = IconSidecar.read(folder, id: items[i].id)?.score
+        }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         var out = GalleryResult(outDir: folder.path, itemCount: mine.count, rendered: done.rendered,
-                                reused: mine.count - done.rendered, values: values, index: nil, renderSeconds: seconds)
+                                reused: mine.count - done.rendered, values: values, scores: scores, index: nil,
+                                renderSeconds: seconds)
         guard shard == nil else { return out }
         out.index = try assemble(recipe, folder: folder)
         return out

@@ -87,10 +87,14 @@ extension Gallery {
         let pad = max(2, recipe.render.size / 32)
         var icons: [PlacedIcon] = []
         icons.reserveCapacity(n)
+        var scores: [Double] = []
         for (i, item) in recipe.items.enumerated() {
             let image = try ImageCodec.decode(file: folder.file("icons/\(item.id).png"))
+            // The quality measure: the objective of the finished icon without transforms (from its sidecar).
+            let score = IconSidecar.read(folder, id: item.id)?.score
+            if let score { scores.append(score) }
             let cell = AtlasIndex.Cell(x: i % columns, y: i / columns, channel: item.channel,
-                                       objective: item.objective, label: item.label, icon: "icons/\(item.id).png")
+                                       objective: item.objective, label: item.label, icon: "icons/\(item.id).png", value: score)
             icons.append(PlacedIcon(image: image, cell: cell))
         }
         let format = recipe.tiles.tileFormat
@@ -99,6 +103,7 @@ extension Gallery {
                                 background: RGB8(hex: "#111111") ?? .black, format: format)
         var recorded = try recipe.render.recordedSettings(preprocessSource: recipe.preprocessSource)
         recorded.merge(["format": .string(format.fileExtension), "icons": .int(n), "seeds": .string("seed + item index")]) { $1 }
+        if let median = Gallery.median(scores) { recorded["objective_median"] = .double(median) }
         let index = AtlasIndex(kind: .gallery, title: recipe.title, model: .init(file: recipe.model, sha256: recipe.modelSHA256),
                                layer: recipe.layer, seed: UInt64(recipe.seed) ?? 0, settings: recorded, created: recipe.created)
         // Tiles of an earlier, larger grid would linger beside the new pyramid.
@@ -108,6 +113,13 @@ extension Gallery {
             catch { throw OutputError.writeFailed(path: tiles, reason: "cannot remove the old tiles: \(error.localizedDescription)") }
         }
         return try Assembly.writeFolder(index, grids: [(layout, icons)], to: folder.path)
+    }
+
+    /// The median of the icons' scores (mean of the middle two for an even count); nil for none.
+    public static func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let s = values.sorted(), n = s.count
+        return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2])
     }
 
     /// Files of item `i` listed in its shard manifest: the icon and its sidecar.

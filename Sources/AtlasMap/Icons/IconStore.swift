@@ -82,9 +82,14 @@ public struct IconStore {
             for (k, i) in group.enumerated() {
                 let job = jobs[i]
                 try ImageCodec.writeAtomically(try ImageCodec.encodePNG(result.images[k]), to: folder.file(IconStore.path(job.id)))
+                if options.param == .maco {
+                    try ImageCodec.writeAtomically(try ImageCodec.encodePNG(try ImportanceMap.image(result.importance, index: k)),
+                                                   to: folder.file(ImportanceMap.path(besideIcon: IconStore.path(job.id))))
+                }
                 let value = result.values[k].isFinite ? result.values[k] : nil
+                let score = result.scores[k].isFinite ? result.scores[k] : nil
                 let sidecar = IconSidecar(id: job.id, index: job.index, objective: job.objective.description, seed: job.seed,
-                                          value: value, key: keys[i])
+                                          value: value, score: score, key: keys[i])
                 try folder.write(Array(try sidecar.jsonData()), to: "icons/\(job.id).json")
                 values[i] = value
                 try finished(i)
@@ -108,8 +113,7 @@ public struct IconStore {
 
     /// The recorded objective value of a valid finished icon (sidecar with the same key, PNG of the right size).
     func existingValue(_ job: IconJob, key: String) -> Double?? {
-        guard let data = FileManager.default.contents(atPath: folder.file("icons/\(job.id).json")),
-              let sidecar = try? JSONDecoder().decode(IconSidecar.self, from: data), sidecar.key == key,
+        guard let sidecar = IconSidecar.read(folder, id: job.id), sidecar.key == key,
               let image = try? ImageCodec.decode(file: folder.file(IconStore.path(job.id))),
               image.width == options.size, image.height == options.size, image.channels == renderer.inputChannels
         else { return nil }
@@ -133,9 +137,16 @@ struct IconSidecar: Codable {
     var index: Int
     var objective: String
     var seed: UInt64
-    /// nil when the value was not finite.
+    /// The objective at the last optimization step (on the transformed image); nil when not finite.
     var value: Double?
+    /// The objective of the finished icon without transforms (`RenderResult.scores`); nil when not finite.
+    var score: Double?
     var key: String
+
+    /// The sidecar of icon `id` in `folder`, nil when missing or unreadable.
+    static func read(_ folder: OutputFolder, id: String) -> IconSidecar? {
+        FileManager.default.contents(atPath: folder.file("icons/\(id).json")).flatMap { try? JSONDecoder().decode(IconSidecar.self, from: $0) }
+    }
 
     func jsonData() throws -> Data {
         let encoder = JSONEncoder()

@@ -47,11 +47,7 @@ public struct FFTImageParam: ImageParam {
     /// `decorrelate` defaults to true for 3 channels (Lucid's default) and must be false otherwise.
     public init(height: Int, width: Int, channels: Int = 3, decorrelate: Bool? = nil,
                 decayPower: Double = 1, sd: Float = 0.01) throws {
-        guard (1...4096).contains(height), (1...4096).contains(width), (1...4).contains(channels) else {
-            throw ParamError.badSize(height: height, width: width, channels: channels)
-        }
-        let dec = decorrelate ?? (channels == 3)
-        if dec && channels != 3 { throw ParamError.decorrelationNeedsRGB(channels: channels) }
+        let dec = try ValidRGB.resolve(height: height, width: width, channels: channels, decorrelate: decorrelate)
         self.channels = channels
         self.height = height
         self.width = width
@@ -84,34 +80,15 @@ public struct FFTImageParam: ImageParam {
             let src = params.data + job * per
             let half = h * k   // real then imaginary parts, both scaled by [H][K]
             for i in 0..<half { spec[i] = src[i] * t.scale[i]; spec[half + i] = src[half + i] * t.scale[i] }
-            // [Zr; Zi] = [[C, -S], [S, C]] · [Xr; Xi]   (transform over ky)
-            VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, t.ay, lda: 2 * h, spec, ldb: k, z, ldc: k)
-            // image = Zr · Bc + Zi · Bs                   (real inverse over kx)
-            let img = out.data + job * h * w
-            VisKernels.matmul(m: h, n: w, k: k, z, lda: k, t.bc, ldb: w, img, ldc: w)
-            VisKernels.matmul(m: h, n: w, k: k, z + h * k, lda: k, t.bs, ldb: w, img, ldc: w, accumulate: true)
+            t.inverse(spec, scratch: z, into: out.data + job * h * w)
         } }
         return out
     }
 
-    public func image(_ params: Tensor) -> Tensor {
-        let out = linearImage(params)
-        let c = channels, plane = height * width, dec = decorrelate
-        Parallel.forEach(params.shape[0]) { i in
-            ValidRGB.forward(out.data + i * c * plane, channels: c, plane: plane, decorrelate: dec)
-        }
-        return out
-    }
+    public func image(_ params: Tensor) -> Tensor { ValidRGB.forward(batch: linearImage(params), decorrelate: decorrelate) }
 
     public func backward(_ params: Tensor, image: Tensor, gradImage: Tensor) -> Tensor {
-        let n = params.shape[0]
-        let c = channels, plane = height * width
-        let g = gradImage.copy()
-        Parallel.forEach(n) { i in
-            ValidRGB.backward(g.data + i * c * plane, image: image.data + i * c * plane,
-                              channels: c, plane: plane, decorrelate: decorrelate)
-        }
-        return linearBackward(g, count: n)
+        linearBackward(ValidRGB.backward(batch: gradImage, image: image, decorrelate: decorrelate), count: params.shape[0])
     }
 
     /// Gradient w.r.t. the parameters given the gradient w.r.t. `linearImage`.
@@ -119,11 +96,8 @@ public struct FFTImageParam: ImageParam {
         let t = tables, h = height, w = width, k = frequencyColumns, per = 2 * h * k
         let out = Tensor(uninitialized: [n, parameterCount])   // each job writes its whole spectrum
         Parallel.forEach(n * channels) { job in Scratch.with(.layer, count: per) { gz in
-            let gi = gradLinear.data + job * h * w
-            VisKernels.matmul(m: h, n: k, k: w, gi, lda: w, t.bcT, ldb: k, gz, ldc: k)
-            VisKernels.matmul(m: h, n: k, k: w, gi, lda: w, t.bsT, ldb: k, gz + h * k, ldc: k)
             let dst = out.data + job * per
-            VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, t.ayT, lda: 2 * h, gz, ldb: k, dst, ldc: k)
+            t.inverseAdjoint(gradLinear.data + job * h * w, scratch: gz, into: dst)
             let half = h * k
             for i in 0..<half { dst[i] *= t.scale[i]; dst[half + i] *= t.scale[i] }
         } }
@@ -140,9 +114,11 @@ final class SpectrumTables: @unchecked Sendable {
     let bs: UnsafeMutablePointer<Float>      // [K][W]: -c_kx sin(2π kx x / W) / (4 H W)
     let bcT: UnsafeMutablePointer<Float>     // [W][K]
     let bsT: UnsafeMutablePointer<Float>
+    let ayRows: Int, columns: Int, width: Int
 
     init(height h: Int, width w: Int, decayPower: Double) {
         let k = w / 2 + 1
+        ayRows = 2 * h; columns = k; width = w
         scale = .allocate(capacity: h * k)
         ay = .allocate(capacity: 4 * h * h)
         ayT = .allocate(capacity: 4 * h * h)
@@ -187,5 +163,25 @@ final class SpectrumTables: @unchecked Sendable {
 
     deinit {
         for p in [scale, ay, ayT, bc, bs, bcT, bsT] { p.deallocate() }
+    }
+
+    /// `image[H][W] = irfft2(spec) / 4` for an unscaled half spectrum `spec = [re[H][K]; im[H][K]]`;
+    /// `scratch` holds `2·H·K` floats.
+    func inverse(_ spec: UnsafePointer<Float>, scratch z: UnsafeMutablePointer<Float>, into image: UnsafeMutablePointer<Float>) {
+        let h = ayRows / 2, k = columns, w = width
+        // [Zr; Zi] = [[C, -S], [S, C]] · [Xr; Xi]   (transform over ky)
+        VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, ay, lda: 2 * h, spec, ldb: k, z, ldc: k)
+        // image = Zr · Bc + Zi · Bs                   (real inverse over kx)
+        VisKernels.matmul(m: h, n: w, k: k, z, lda: k, bc, ldb: w, image, ldc: w)
+        VisKernels.matmul(m: h, n: w, k: k, z + h * k, lda: k, bs, ldb: w, image, ldc: w, accumulate: true)
+    }
+
+    /// The adjoint of `inverse`: the gradient w.r.t. `[re; im]` from the gradient w.r.t. the image.
+    func inverseAdjoint(_ gradImage: UnsafePointer<Float>, scratch gz: UnsafeMutablePointer<Float>,
+                        into gradSpec: UnsafeMutablePointer<Float>) {
+        let h = ayRows / 2, k = columns, w = width
+        VisKernels.matmul(m: h, n: k, k: w, gradImage, lda: w, bcT, ldb: k, gz, ldc: k)
+        VisKernels.matmul(m: h, n: k, k: w, gradImage, lda: w, bsT, ldb: k, gz + h * k, ldc: k)
+        VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, ayT, lda: 2 * h, gz, ldb: k, gradSpec, ldc: k)
     }
 }

@@ -76,6 +76,33 @@ public enum ColorDecorrelation {
 
 /// Shared tail of Lucid's `to_valid_rgb`: optional colour decorrelation, then a sigmoid.
 enum ValidRGB {
+    /// Checks an image parameterization's size and returns whether it decorrelates colour (default: for 3 channels).
+    static func resolve(height: Int, width: Int, channels: Int, decorrelate: Bool?) throws -> Bool {
+        guard (1...4096).contains(height), (1...4096).contains(width), (1...4).contains(channels) else {
+            throw ParamError.badSize(height: height, width: width, channels: channels)
+        }
+        let dec = decorrelate ?? (channels == 3)
+        if dec && channels != 3 { throw ParamError.decorrelationNeedsRGB(channels: channels) }
+        return dec
+    }
+
+    /// `forward` on every icon of `[N, C, H, W]` linear images, in place; returns them.
+    static func forward(batch x: Tensor, decorrelate: Bool) -> Tensor {
+        let c = x.shape[1], plane = x.shape[2] * x.shape[3]
+        Parallel.forEach(x.shape[0]) { i in forward(x.data + i * c * plane, channels: c, plane: plane, decorrelate: decorrelate) }
+        return x
+    }
+
+    /// The gradient w.r.t. the linear images `[N, C, H, W]` from the gradient w.r.t. the images (`image` = forward's).
+    static func backward(batch gradImage: Tensor, image: Tensor, decorrelate: Bool) -> Tensor {
+        let g = gradImage.copy()
+        let c = image.shape[1], plane = image.shape[2] * image.shape[3]
+        Parallel.forEach(image.shape[0]) { i in
+            backward(g.data + i * c * plane, image: image.data + i * c * plane, channels: c, plane: plane, decorrelate: decorrelate)
+        }
+        return g
+    }
+
     /// In place on one icon's `[C, H, W]` block.
     static func forward(_ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int, decorrelate: Bool) {
         if decorrelate { ColorDecorrelation.apply(x, plane: plane, transpose: false) }

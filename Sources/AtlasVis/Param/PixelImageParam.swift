@@ -16,11 +16,7 @@ public struct PixelImageParam: ImageParam {
 
     /// `decorrelate` defaults to true for 3 channels (Lucid's `image(fft=False)` default) and must be false otherwise.
     public init(height: Int, width: Int, channels: Int = 3, decorrelate: Bool? = nil, sd: Float = 0.01) throws {
-        guard (1...4096).contains(height), (1...4096).contains(width), (1...4).contains(channels) else {
-            throw ParamError.badSize(height: height, width: width, channels: channels)
-        }
-        let dec = decorrelate ?? (channels == 3)
-        if dec && channels != 3 { throw ParamError.decorrelationNeedsRGB(channels: channels) }
+        let dec = try ValidRGB.resolve(height: height, width: width, channels: channels, decorrelate: decorrelate)
         self.channels = channels
         self.height = height
         self.width = width
@@ -34,21 +30,10 @@ public struct PixelImageParam: ImageParam {
     }
 
     public func image(_ params: Tensor) -> Tensor {
-        let n = params.shape[0]
-        let out = params.copy().reshaped([n, channels, height, width])
-        let c = channels, plane = height * width, dec = decorrelate
-        Parallel.forEach(n) { i in ValidRGB.forward(out.data + i * c * plane, channels: c, plane: plane, decorrelate: dec) }
-        return out
+        ValidRGB.forward(batch: params.copy().reshaped([params.shape[0], channels, height, width]), decorrelate: decorrelate)
     }
 
     public func backward(_ params: Tensor, image: Tensor, gradImage: Tensor) -> Tensor {
-        let n = params.shape[0]
-        let g = gradImage.copy()
-        let c = channels, plane = height * width, dec = decorrelate
-        Parallel.forEach(n) { i in
-            ValidRGB.backward(g.data + i * c * plane, image: image.data + i * c * plane,
-                              channels: c, plane: plane, decorrelate: dec)
-        }
-        return g.reshaped([n, parameterCount])
+        ValidRGB.backward(batch: gradImage, image: image, decorrelate: decorrelate).reshaped([params.shape[0], parameterCount])
     }
 }

@@ -9,6 +9,8 @@ public enum ParamKind: String, Sendable, CaseIterable {
     case fft
     /// One parameter per pixel (`PixelImageParam`).
     case pixel
+    /// MACO: the Fourier phase only, magnitude fixed to natural images' (`MacoImageParam`).
+    case maco
 }
 
 /// Settings of one render (Lucid's `render_vis` defaults).
@@ -30,6 +32,10 @@ public struct RenderOptions: Sendable, Equatable, Codable {
     public var thresholds: [Int] = []
     /// Colour decorrelation of the parameterization (default: on for RGB models, off for grayscale).
     public var decorrelate: Bool?
+
+    /// Adam's learning rate unless told otherwise: Lucid's 0.05, and 0.1 for MACO (the best of 0.05, 0.1, 0.2
+    /// and 0.5 on EfficientNet-Lite0, README "Deeper networks").
+    public static func defaultLearningRate(for param: ParamKind) -> Float { param == .maco ? 0.1 : 0.05 }
 
     public init(param: ParamKind = .fft, size: Int = 128, steps: Int = 512, learningRate: Float = 0.05,
                 transforms: TransformPipeline = .standard, preprocess: Preprocess = .identity, upsample: Int? = nil,
@@ -56,6 +62,11 @@ public struct RenderResult: Sendable {
     public var values: [Double]
     /// Objective values per step: `history[step][icon]`.
     public var history: [[Double]]
+    /// Each icon's objective on its final image without transforms (upsampled and preprocessed as rendered):
+    /// the quality measure recorded beside icons, comparable between parameterizations and transforms.
+    public var scores: [Double]
+    /// MACO's importance map: Σ over steps and channels of |∂objective/∂image|, `[N, H, W]` (see `ImportanceMap`).
+    public var importance: Tensor
     /// Wall-clock seconds of the optimization.
     public var seconds: Double
 }
@@ -110,6 +121,7 @@ public final class Renderer {
         switch options.param {
         case .fft: return try FFTImageParam(height: s, width: s, channels: inputChannels, decorrelate: options.decorrelate)
         case .pixel: return try PixelImageParam(height: s, width: s, channels: inputChannels, decorrelate: options.decorrelate)
+        case .maco: return try MacoImageParam(height: s, width: s, channels: inputChannels, decorrelate: options.decorrelate)
         }
     }
 
@@ -185,18 +197,22 @@ public final class Renderer {
         let thresholds = Set(options.thresholds)
         var history: [[Double]] = []
         history.reserveCapacity(options.steps)
+        let importance = Tensor(zeros: [seeds.count, options.size, options.size])
         for step in 0..<options.steps {
             let image = param.image(params)
             let (values, gradImage) = try valueAndGradient(objective, image: image, seeds: seeds, step: step, options: options)
             history.append(values)
+            ImportanceMap.accumulate(gradImage, into: importance)
             adam.ascend(params, grad: param.backward(params, image: image, gradImage: gradImage))
             progress?(step + 1, options.steps)
             if let snapshot, thresholds.contains(step + 1) { try snapshot(step + 1, try images(param.image(params))) }
         }
         let final = param.image(params)
+        // Objectives that read fixed positions may not fit the untransformed size: no score then (NaN).
+        let scores = (try? evaluate(objectives, images: final, options: options)) ?? [Double](repeating: .nan, count: seeds.count)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         return RenderResult(images: try images(final), tensor: final, values: history.last ?? [],
-                            history: history, seconds: seconds)
+                            history: history, scores: scores, importance: importance, seconds: seconds)
     }
 
     /// Objective values of the images `[N, C, H, W]` (in [0, 1]) at optimization step `step` (which selects the
@@ -208,17 +224,19 @@ public final class Renderer {
     }
 
     func run(_ objective: Objective, image: Tensor, seeds: [UInt64], step: Int, options: RenderOptions,
-             gradient wantGradient: Bool) throws -> (values: [Double], gradient: Tensor?) {
+             gradient wantGradient: Bool, penalty: FeaturePenalty? = nil) throws -> (values: [Double], gradient: Tensor?) {
         let n = image.shape[0]
         guard n > networkBatch, networkBatch > 0, !objective.couplesIcons else {
-            return try runBatch(objective, image: image, seeds: seeds, step: step, options: options, gradient: wantGradient)
+            return try runBatch(objective, image: image, seeds: seeds, step: step, options: options, gradient: wantGradient,
+                                penalty: penalty)
         }
         var values: [Double] = []
         let gradient = wantGradient ? Tensor(uninitialized: image.shape) : nil   // every slice writes its rows
         for start in stride(from: 0, to: n, by: networkBatch) {
             let range = start..<min(n, start + networkBatch)
             let part = try runBatch(objective.restricted(to: range), image: image.slice(batch: range).copy(),
-                                    seeds: Array(seeds[range]), step: step, options: options, gradient: wantGradient)
+                                    seeds: Array(seeds[range]), step: step, options: options, gradient: wantGradient,
+                                    penalty: penalty?.restricted(to: range))
             values += part.values
             if let gradient, let g = part.gradient {
                 let per = image.count / n
@@ -230,20 +248,31 @@ public final class Renderer {
 
     /// One network pass (and backward) over the whole batch.
     func runBatch(_ objective: Objective, image: Tensor, seeds: [UInt64], step: Int, options: RenderOptions,
-                  gradient wantGradient: Bool) throws -> (values: [Double], gradient: Tensor?) {
+                  gradient wantGradient: Bool, penalty: FeaturePenalty? = nil) throws -> (values: [Double], gradient: Tensor?) {
         let (transformed, record) = try options.transforms.forward(image, seeds: seeds, step: step)
         let resize = options.upsample.map {
             BilinearUpsample(from: (transformed.shape[2], transformed.shape[3]), to: ($0, $0))
         }
         let x = options.preprocess.forward(resize?.forward(transformed) ?? transformed)
-        let layers = objective.layers
+        var layers = objective.layers
+        if let penalty, !layers.contains(penalty.layer) { layers.append(penalty.layer) }
         var request: [String: String] = [:]
         for l in layers { request[l] = l == Objective.networkOutput ? try valueName(l) : l }
+        // The regularizer's reference features first: every forward discards the previous one's backward record.
+        let penaltyReference = try penalty.map { p -> Tensor in
+            let (t, _) = try options.transforms.forward(p.reference, seeds: seeds, step: step)
+            let value = request[p.layer]!
+            guard let f = try network.forward(options.preprocess.forward(resize?.forward(t) ?? t), capture: [value])[value] else {
+                throw RenderError.model("no activations at '\(p.layer)'")
+            }
+            return f
+        }
         var activations: [String: Tensor] = [:]
         if !layers.isEmpty {
             // Channels read per value; a value that some alias reads whole is not restricted.
             var channels: [String: Set<Int>] = [:], whole = Set<String>()
             let read = objective.channelsRead
+            if let penalty { whole.insert(request[penalty.layer]!) }
             for l in layers {
                 if let c = read[l] { channels[request[l]!, default: []].formUnion(c) } else { whole.insert(request[l]!) }
             }
@@ -251,7 +280,13 @@ public final class Renderer {
             let out = try network.forward(x, capture: Set(request.values), keepForBackward: wantGradient, channels: channels)
             for l in layers { activations[l] = out[request[l]!] }
         }
-        let result = try objective.evaluate(activations: activations, image: image)
+        var result = try objective.evaluate(activations: activations, image: image)
+        if let penalty, let reference = penaltyReference {
+            guard let features = activations[penalty.layer] else { throw RenderError.model("no activations at '\(penalty.layer)'") }
+            let (values, gradient) = penalty.evaluate(features, reference: reference)
+            for i in result.values.indices { result.values[i] -= values[i] }
+            result.gradients[penalty.layer] = result.gradients[penalty.layer].map { Add().forward([$0, gradient]) } ?? gradient
+        }
         guard wantGradient else { return (result.values, nil) }
         var gradient = Tensor(zeros: image.shape)
         if !layers.isEmpty {

@@ -2,11 +2,13 @@ import Foundation
 
 /// Bilinear resampling of one plane through an affine map about the plane centre, with its exact adjoint.
 ///
-/// Output pixel (x, y) reads the input at `c + A·((x, y) − c)`, `c = ((W−1)/2, (H−1)/2)`, mixing the four
+/// Output pixel (x, y) reads the input at `c + A·((x, y) − c) + t`, `c = ((W−1)/2, (H−1)/2)`, mixing the four
 /// neighbours with bilinear weights. Out-of-range neighbours are zero (`clampToEdge == false`) or the nearest
 /// edge pixel. The adjoint scatters each output gradient back to the same four neighbours with the same weights.
 struct AffineWarp {
     let a: Float, b: Float, c: Float, d: Float
+    /// Translation `t` in input pixels (crops only).
+    var tx: Float = 0, ty: Float = 0
     let height: Int, width: Int
     let clampToEdge: Bool
 
@@ -22,6 +24,13 @@ struct AffineWarp {
             let r = Double(deg) * Double.pi / 180
             a = Float(cos(r)); b = Float(-sin(r)); c = Float(sin(r)); d = Float(cos(r))
             clampToEdge = false
+        case let .crop(side, cx, cy):
+            if side == 1 && cx == 0.5 && cy == 0.5 { return nil }
+            // Output pixel x samples the box [cx − side/2, cx + side/2]·W at its pixel centres:
+            // (cx − side/2)·W + (x + ½)·side − ½ = c + side·(x − c) + (cx − ½)·W.
+            a = side; b = 0; c = 0; d = side
+            tx = (cx - 0.5) * Float(width); ty = (cy - 0.5) * Float(height)
+            clampToEdge = true
         default:
             return nil
         }
@@ -37,8 +46,8 @@ struct AffineWarp {
             let ry = Float(y) - cy
             for x in 0..<w {
                 let rx = Float(x) - cx
-                let sx = a * rx + b * ry + cx
-                let sy = c * rx + d * ry + cy
+                let sx = a * rx + b * ry + cx + tx
+                let sy = c * rx + d * ry + cy + ty
                 let x0f = sx.rounded(.down), y0f = sy.rounded(.down)
                 let fx = sx - x0f, fy = sy - y0f
                 let x0 = Int(x0f), y0 = Int(y0f)

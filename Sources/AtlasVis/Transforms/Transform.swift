@@ -20,11 +20,15 @@ public enum PadMode: Equatable, Sendable {
 ///   (Lucid resizes to `int(s·H)` instead, which only works when the whole batch shares one draw.)
 /// - `rotate(degrees)`: bilinear rotation by a drawn angle about the same centre, keeping H×W, zeros outside
 ///   (as Lucid's `tfa.image.rotate`, but with exact π where Lucid used 3.14).
+/// - `crop(lo, hi)`: MACO's random crop (CropNoise.swift), H×W → H×W.
+/// - `noise(sd)`: MACO's additive noise (CropNoise.swift), H×W → H×W.
 public enum Transform: Equatable, Sendable, CustomStringConvertible {
     case pad(Int, PadMode)
     case jitter(Int)
     case scale([Float])
     case rotate([Float])
+    case crop(Float, Float)
+    case noise(Float)
 
     public var description: String {
         func list(_ v: [Float]) -> String { v.map { String($0) }.joined(separator: "/") }
@@ -34,6 +38,8 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         case let .jitter(d): return "jitter:\(d)"
         case let .scale(f): return "scale:\(list(f))"
         case let .rotate(a): return "rotate:\(list(a))"
+        case let .crop(lo, hi): return "crop:\(lo)-\(hi)"
+        case let .noise(sd): return "noise:\(sd)"
         }
     }
 
@@ -46,7 +52,7 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         case let .jitter(d):
             if d >= min(h, w) { throw TransformError.tooSmall(transform: description, height: h, width: w) }
             return (h - d, w - d)
-        case .scale, .rotate:
+        case .scale, .rotate, .crop, .noise:
             return (h, w)
         }
     }
@@ -61,12 +67,14 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
             return .offset(dy: dy, dx: dx)
         case let .scale(f): return .scale(f[rng.nextInt(below: f.count)])
         case let .rotate(a): return .angle(a[rng.nextInt(below: a.count)])
+        case let .crop(lo, hi): return CropNoise.drawCrop(lo: lo, hi: hi, &rng)
+        case .noise: return .noise(seed: rng.next())
         }
     }
 
-    /// Forward on one `h × w` plane into an `oh × ow` plane.
+    /// Forward on one `h × w` plane (channel `plane` of its icon) into an `oh × ow` plane.
     func forward(_ src: UnsafePointer<Float>, _ h: Int, _ w: Int, _ dst: UnsafeMutablePointer<Float>, _ oh: Int, _ ow: Int,
-                 draw: TransformDraw) {
+                 draw: TransformDraw, plane: Int = 0) {
         switch (self, draw) {
         case let (.pad(p, mode), _):
             for y in 0..<oh {
@@ -83,12 +91,14 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
             }
         case let (.jitter, .offset(dy, dx)):
             for y in 0..<oh { (dst + y * ow).update(from: src + (y + dy) * w + dx, count: ow) }
-        case (.scale, .scale), (.rotate, .angle):
+        case (.scale, .scale), (.rotate, .angle), (.crop, .crop):
             if let warp = AffineWarp(draw: draw, height: h, width: w) {
                 warp.forward(src, dst)
             } else {
                 dst.update(from: src, count: h * w)
             }
+        case let (.noise(sd), .noise(seed)):
+            CropNoise.addNoise(src, dst, count: h * w, sd: sd, seed: seed, plane: plane)
         default:
             preconditionFailure("transform \(self) got draw \(draw)")
         }
@@ -112,12 +122,14 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
             }
         case let (.jitter, .offset(dy, dx)):
             for y in 0..<oh { (gin + (y + dy) * w + dx).update(from: grad + y * ow, count: ow) }
-        case (.scale, .scale), (.rotate, .angle):
+        case (.scale, .scale), (.rotate, .angle), (.crop, .crop):
             if let warp = AffineWarp(draw: draw, height: h, width: w) {
                 warp.adjoint(grad, gin)
             } else {
                 gin.update(from: grad, count: h * w)
             }
+        case (.noise, .noise):
+            gin.update(from: grad, count: h * w)   // additive noise independent of the image
         default:
             preconditionFailure("transform \(self) got draw \(draw)")
         }
@@ -132,6 +144,10 @@ public enum TransformDraw: Equatable, Sendable {
     case scale(Float)
     /// Degrees.
     case angle(Float)
+    /// A crop box: side as a fraction of the image side, centre in [0, 1]² (x, y).
+    case crop(side: Float, cx: Float, cy: Float)
+    /// The seed of an icon's noise at one step (each channel plane draws its own stream from it).
+    case noise(seed: UInt64)
 }
 
 /// Transform construction or application errors.

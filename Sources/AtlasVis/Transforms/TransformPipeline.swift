@@ -24,8 +24,16 @@ public struct TransformPipeline: Equatable, Sendable, CustomStringConvertible {
         .pad(12, .constant(0.5)), .jitter(8), .scale(standardScales), .rotate(standardAngles), .jitter(4),
     ])
 
+    /// MACO's augmentations (Fel et al. 2023), one crop per icon and step: a random crop of 60–100 % of the
+    /// side (centre 0.5 ± 0.15·N(0, 1), kept inside), zoomed back to the icon size, plus noise of sd 0.02.
+    public static let maco = TransformPipeline([.crop(0.6, 1.0), .noise(0.02)])
+
+    /// The transforms a parameterization uses unless told otherwise: `maco` for MACO, else `standard`.
+    public static func defaults(for param: ParamKind) -> TransformPipeline { param == .maco ? .maco : .standard }
+
     public var description: String {
         if self == .standard { return "standard" }
+        if self == .maco { return "maco" }
         return transforms.isEmpty ? "none" : transforms.map(\.description).joined(separator: ",")
     }
 
@@ -57,7 +65,7 @@ public struct TransformPipeline: Equatable, Sendable, CustomStringConvertible {
             let out = Tensor(zeros: [n, c, oh, ow])
             let src = x
             Parallel.forEach(n * c) { job in
-                t.forward(src.data + job * h * w, h, w, out.data + job * oh * ow, oh, ow, draw: draws[job / c][s])
+                t.forward(src.data + job * h * w, h, w, out.data + job * oh * ow, oh, ow, draw: draws[job / c][s], plane: job % c)
             }
             x = out
         }
@@ -103,12 +111,15 @@ extension TransformPipeline {
     ///         | "scale:" NUMBER ("/" NUMBER)*            an explicit list of factors
     ///         | "rotate:" INT                            −INT…INT degrees plus INT/2 zeros (Lucid's list for 10)
     ///         | "rotate:" NUMBER ("/" NUMBER)*           an explicit list of angles in degrees
+    ///         | "crop:" NUMBER "-" NUMBER                MACO crop of LO…HI of the side (0 < LO ≤ HI ≤ 1)
+    ///         | "noise:" NUMBER                          MACO noise of that standard deviation (≥ 0)
     /// ```
-    /// `standard` equals `pad:12:0.5,jitter:8,scale:0.9-1.1,rotate:10,jitter:4`.
+    /// `standard` equals `pad:12:0.5,jitter:8,scale:0.9-1.1,rotate:10,jitter:4`; `maco` equals `crop:0.6-1.0,noise:0.02`.
     public static func parse(_ spec: String) throws -> TransformPipeline {
         let whole = spec.trimmingCharacters(in: .whitespaces)
         if whole == "none" || whole.isEmpty { return .none }
         if whole == "standard" { return .standard }
+        if whole == "maco" { return .maco }
         var result = [Transform]()
         var start = 0
         for raw in spec.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
@@ -166,8 +177,19 @@ extension TransformPipeline {
                 } else {
                     result.append(.rotate(try list(parts[1], positive: false)))
                 }
+            case "crop":
+                let bounds = parts.count == 2 ? parts[1].split(separator: "-", omittingEmptySubsequences: false) : []
+                guard bounds.count == 2, let lo = Float(bounds[0]), let hi = Float(bounds[1]), lo > 0, lo <= hi, hi <= 1 else {
+                    throw fail("'\(item)': expected crop:LO-HI with 0 < LO ≤ HI ≤ 1")
+                }
+                result.append(.crop(lo, hi))
+            case "noise":
+                guard parts.count == 2, let sd = Float(parts[1]), sd.isFinite, sd >= 0 else {
+                    throw fail("'\(item)': expected noise:SD with SD ≥ 0")
+                }
+                result.append(.noise(sd))
             default:
-                throw fail("unknown transform '\(parts[0])' (expected pad, jitter, scale, rotate, none or standard)")
+                throw fail("unknown transform '\(parts[0])' (expected pad, jitter, scale, rotate, crop, noise, none, standard or maco)")
             }
         }
         return TransformPipeline(result)

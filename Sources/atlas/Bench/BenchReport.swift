@@ -23,6 +23,10 @@ struct BenchReport: Codable {
     /// Feature-visualization throughput (`--vis`).
     struct Visualization: Codable {
         let layer: String
+        /// Parameterization (`fft`, `pixel`, `maco`), rendered with its default transforms.
+        let param: String
+        /// Milliseconds per icon-step spent in the parameterization and transforms alone (forward and backward).
+        let paramMillisecondsPerIconStep: Double
         let size: Int
         /// Side the network sees (Lucent upsamples to 224), nil when icons go in at their own size.
         let upsample: Int?
@@ -83,9 +87,10 @@ struct BenchReport: Codable {
         lines.append(String(format: "Forward: %.2f images/s (best of %d, batch %d), peak tensor memory %.1f MB",
                             imagesPerSecond, iterations, batch, Double(peakMemoryBytes) / 1e6))
         if let v = visualization {
-            lines.append(String(format: "Feature vis: %.2f icon-steps/s (%@, %d px%@, batch %d, %d steps, %d threads)",
-                                v.iconStepsPerSecond, v.layer, v.size, v.upsample.map { " → \($0)" } ?? "", v.batch, v.steps,
-                                v.threads))
+            lines.append(String(format: "Feature vis: %.2f icon-steps/s (%@, %@, %d px%@, batch %d, %d steps, %d threads); "
+                                + "parameterization + transforms %.3f ms per icon-step",
+                                v.iconStepsPerSecond, v.layer, v.param, v.size, v.upsample.map { " → \($0)" } ?? "", v.batch, v.steps,
+                                v.threads, v.paramMillisecondsPerIconStep))
         }
         return lines.joined(separator: "\n")
     }

@@ -30,9 +30,10 @@ struct ModelInputOptions: ParsableArguments {
 
 /// Options `atlas gallery` and `atlas map` share: how icons are optimized, and where and how the result is written.
 struct RenderOutputOptions: ParsableArguments {
-    @Option(help: "Transforms: standard, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4'.")
-    var transforms = "standard"
-    @Option(help: "Image parameterization.") var param: ParamKind = .fft
+    @Option(help: "Transforms: auto (maco for --param maco, else standard), standard, maco, none, or a list like 'pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4' or 'crop:0.6-1.0,noise:0.02'.")
+    var transforms = "auto"
+    @Option(help: "Image parameterization: fft (Lucid), pixel, or maco (phase only, natural magnitude spectrum; also writes <icon>.importance.png).")
+    var param: ParamKind = .fft
     @Option(help: "Resize the transformed image to N×N before the model (Lucent: 224).") var upsample: Int?
     @Option(help: "Tile format.") var format: TileFormatName = .jpg
     @Option(help: "Title shown by the viewer.") var title: String?
