@@ -87,6 +87,46 @@ final class TransformerTests: XCTestCase {
         XCTAssertEqual(alone.toArray().map(\.bitPattern), Array(both.toArray()[..<(both.count / 2)]).map(\.bitPattern))
     }
 
+    /// Layer aliases of token values name [B, C, h, w] views over the patch grid (ViT: class token dropped; Swin:
+    /// [B, H, W, C] transposed), so channel objectives, galleries and atlases see channels and positions as in a CNN.
+    func testTokenLayersAreChannelGrids() throws {
+        let entries = try FixtureTests.manifest(TransformerTests.dir)
+        for (name, module, dropped) in [("vit", "encoder.layers.encoder_layer_1", 1), ("swin", "features.3", 0)] {
+            let e = try XCTUnwrap(entries.first { $0.name == name })
+            let net = try Network(contentsOf: e.path("model")!)
+            let raw = try XCTUnwrap((e.json["activation"] as? [String: Any])?["onnx_value"] as? String)
+            XCTAssertEqual(net.names.resolve(module), TokenLayout.viewName(raw), name)
+            let input = try NPY.read(path: e.path("input")!), act = try NPY.read(path: e.path("act")!)
+            let v = try net.forward(input, capture: [module, raw], keepForBackward: true)
+            let grid = try XCTUnwrap(v[module]), c = act.shape.last!, n = act.shape[0]
+            let positions = act.count / (n * c) - dropped, side = Int(Double(positions).squareRoot())
+            XCTAssertEqual(grid.shape, [n, c, side, side], name)
+            var worst: Float = 0
+            for b in 0..<n { for ch in 0..<c { for p in 0..<positions {
+                let want = act.data[(b * (positions + dropped) + p + dropped) * c + ch]
+                worst = max(worst, abs(grid.data[(b * c + ch) * positions + p] - want))
+            } } }
+            XCTAssertLessThanOrEqual(worst, 1e-4 * max(1, act.toArray().map(abs).max()!), name)
+            // Lowering's channel objective on the view = the raw value's objective over the patch tokens.
+            let channel = 5
+            let objective = try MeanObjective(parsing: "\(module):\(channel)", names: net.names)
+            let viaGrid = try net.backward(from: [module: try objective.seed(like: grid)])
+            _ = try net.forward(input, capture: [raw], keepForBackward: true)
+            let seed = Tensor(zeros: v[raw]!.shape)
+            for b in 0..<n { for p in 0..<positions { seed.data[(b * (positions + dropped) + p + dropped) * c + channel] = 1 / Float(n * positions) } }
+            let viaRaw = try net.backward(from: [raw: seed])
+            XCTAssertEqual(viaGrid.toArray(), viaRaw.toArray(), "\(name): gradient through the view")
+            let rows = try net.plan(for: input.shape).layers(names: net.names)
+            let row = try XCTUnwrap(rows.first { $0.value == raw })
+            XCTAssertEqual(row.axes, name == "vit" ? "batch, tokens, channels" : "batch, H, W, channels")
+            XCTAssertEqual(row.channels, c)
+        }
+        // CNN layers keep their values and NCHW listing.
+        let cnn = try XCTUnwrap(try FixtureTests.manifest(FixtureTests.fixtures.appendingPathComponent("models")).first { $0.name == "resnet18" })
+        let net = try Network(contentsOf: cnn.path("model")!)
+        XCTAssertFalse(net.graph.nodes.contains { $0.opType == TokenLayout.viewOp })
+    }
+
     // MARK: layers
 
     func naiveLayerNorm(_ x: Tensor, axis: Int, eps: Double, scale: [Float], bias: [Float]) -> [Float] {

@@ -58,6 +58,9 @@ public enum Lowering {
 
     /// The steps computing `node`'s outputs, given the shapes of all its (present) inputs.
     public static func lower(_ node: Node, inputShapes: [[Int]?], constants: [String: Constant]) throws -> [Step] {
+        if node.domain == Passes.atlasDomain, node.opType == TokenLayout.viewOp {
+            return try lowerTokenGrid(node, inputShape: inputShapes.first ?? nil)
+        }
         if node.domain == Passes.atlasDomain, let layer = Passes.atlasLayer(node.opType), let x = node.input(0),
            let y = node.outputs.first {
             return [Step(layer: layer, node: node.name, op: node.opType, inputs: [x], output: y)]
