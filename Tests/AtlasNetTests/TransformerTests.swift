@@ -45,6 +45,16 @@ final class TransformerTests: XCTestCase {
         }
     }
 
+    /// The real vit_b_16, convnext_tiny, swin_t and maxvit_t at 224² (random weights), generated on demand by
+    /// `make_transformer_fixtures.py --full` (about 1 GB, never committed): skipped when absent.
+    func testFullSizeModelsWhenGenerated() throws {
+        let dir = URL(fileURLWithPath: "/tmp/atlas-fixtures/full-transformers")
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("manifest.json").path) else {
+            throw XCTSkip("\(dir.path) is absent (scripts/fixtures/make_transformer_fixtures.py --full)")
+        }
+        for e in try FixtureTests.manifest(dir) { try checkTransformer(e) }
+    }
+
     /// The `gelu` pass fuses torch's exact and tanh decompositions (opset 17) into Gelu steps; opset 20 exports Gelu.
     func testGeluPatternsFuse() throws {
         func ops(_ name: String, _ passes: PassSelection) throws -> [String] {
@@ -62,6 +72,40 @@ final class TransformerTests: XCTestCase {
         for model in ["vit", "convnext", "swin", "maxvit"] {
             XCTAssertFalse(try ops(model, .all).contains("Erf"), "\(model): every exact GELU is fused")
         }
+    }
+
+    /// tf2onnx's exact form (½x first, x·(1/√2)) and the tanh form with Pow(x, 3) fuse; an intermediate read elsewhere
+    /// (here a graph output) blocks the rewrite.
+    func testGeluVariantsAndABlockedMatch() throws {
+        func scalar(_ m: inout ModelBuilder, _ name: String, _ v: Float) { m.floats(name, [], [v]) }
+        func plan(_ m: ModelBuilder, outputs: [String]) throws -> (ops: [String], y: Tensor, x: Tensor) {
+            let net = try Network(model: try m.read())
+            let x = TestData.uniform([2, 9], in: -3...3, seed: 77)
+            return (try net.plan(for: [2, 9]).steps.map(\.op), try net.forward(x, capture: Set(outputs))["y"]!, x)
+        }
+        var a = ModelBuilder()
+        a.input("x", [2, 9])
+        scalar(&a, "r2", 0.70710677); scalar(&a, "one", 1); scalar(&a, "half", 0.5)
+        a.node("Mul", ["x", "r2"], ["s"]); a.node("Erf", ["s"], ["e"]); a.node("Add", ["one", "e"], ["h"])
+        a.node("Mul", ["x", "half"], ["hx"]); a.node("Mul", ["hx", "h"], ["y"])
+        a.output("y")
+        let exact = try plan(a, outputs: ["y"])
+        XCTAssertEqual(exact.ops, ["Gelu"])
+        assertNear(exact.y, exact.x.toArray().map { v in Float(0.5 * Double(v) * (1 + Foundation.erf(Double(v) / 2.0.squareRoot()))) },
+                   1e-6, "tf2onnx exact form")
+        var t = ModelBuilder()
+        t.input("x", [2, 9])
+        scalar(&t, "three", 3); scalar(&t, "c", 0.044715); scalar(&t, "k", 0.7978846); scalar(&t, "one", 1); scalar(&t, "half", 0.5)
+        t.node("Pow", ["x", "three"], ["x3"]); t.node("Mul", ["c", "x3"], ["q"]); t.node("Add", ["x", "q"], ["w"])
+        t.node("Mul", ["w", "k"], ["u"]); t.node("Tanh", ["u"], ["th"]); t.node("Add", ["th", "one"], ["h"])
+        t.node("Mul", ["h", "x"], ["p"]); t.node("Mul", ["half", "p"], ["y"])
+        t.output("y")
+        let tanh = try plan(t, outputs: ["y"])
+        XCTAssertEqual(tanh.ops, ["Gelu"])
+        XCTAssertEqual(tanh.y.toArray(), Gelu(tanhApproximation: true).forward([tanh.x]).toArray())
+        var blocked = a
+        blocked.output("e")
+        XCTAssertEqual(try plan(blocked, outputs: ["y", "e"]).ops.filter { $0 == "Gelu" }.count, 0)
     }
 
     /// A token model given an image of the wrong size: a shape error naming the node that cannot take it.
