@@ -212,6 +212,19 @@ final class TransformerTests: XCTestCase {
                                                           bias: [Float](repeating: 0, count: n)), 2e-6, "LayerNorm scalar scale")
             assertGradient(plain, [x], "LayerNorm scalar scale")
         }
+        // The optional Mean and InvStdDev outputs.
+        let x = TestData.uniform([2, 3, 4], in: -2...2, seed: 8)
+        for inverse in [false, true] {
+            let stat = LayerNormStatistic(axis: 1, epsilon: 1e-3, inverseDeviation: inverse)
+            XCTAssertEqual(try stat.outputShape([x.shape]), [2, 1, 1])
+            let rows = (0..<2).map { r in (0..<12).map { Double(x.data[r * 12 + $0]) } }
+            let want = rows.map { v -> Float in
+                let m = v.reduce(0, +) / 12, variance = v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / 12
+                return Float(inverse ? 1 / (variance + 1e-3).squareRoot() : m)
+            }
+            assertNear(stat.forward([x]), want, 2e-6, stat.name)
+            assertGradient(stat, [x], stat.name)
+        }
         XCTAssertThrowsError(try LayerNorm(axis: 1, scale: Tensor(zeros: [5]), bias: nil).outputShape([[2, 3, 4]]))
         XCTAssertThrowsError(try LayerNorm(axis: 3, scale: Tensor(zeros: [1]), bias: nil).outputShape([[2, 3, 4]]))
     }

@@ -9,14 +9,16 @@ extension Lowering {
         let node = c.node
         switch node.opType {
         case "LayerNormalization":
-            if node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
-                throw node.invalid("the Mean and InvStdDev outputs are not supported")
-            }
             guard node.input(1) != nil else { throw node.invalid("missing Scale") }
             let scale = try c.requireConstant(1).tensor
             let bias = node.input(2) == nil ? nil : try c.requireConstant(2).tensor
             let axis = try c.axis(try node.int("axis", default: -1), rank: c.xShape.count)
-            return [c.step(LayerNorm(axis: axis, epsilon: try node.float("epsilon", default: 1e-5), scale: scale, bias: bias))]
+            let epsilon = try node.float("epsilon", default: 1e-5)
+            var steps = [c.step(LayerNorm(axis: axis, epsilon: epsilon, scale: scale, bias: bias))]
+            for (k, output) in node.outputs.enumerated().dropFirst() where k <= 2 && !output.isEmpty {
+                steps.append(c.step(LayerNormStatistic(axis: axis, epsilon: epsilon, inverseDeviation: k == 2), output: output))
+            }
+            return steps
         case "Erf": return [c.step(Erf())]
         case "Gelu":
             let mode = try node.string("approximate", default: "none")

@@ -102,3 +102,52 @@ public struct LayerNorm: Layer {
         return [gx]
     }
 }
+
+/// LayerNormalization's optional outputs: the row means μ or the row reciprocal deviations r = 1/√(σ² + ε), shaped like
+/// the input with the normalized dimensions set to 1. Gradients: ∂μ/∂x_j = 1/n, ∂r/∂x_j = −r³(x_j − μ)/n.
+public struct LayerNormStatistic: Layer {
+    public let axis: Int
+    public let epsilon: Float
+    /// Whether this gives r (else μ).
+    public let inverseDeviation: Bool
+
+    public init(axis: Int, epsilon: Float, inverseDeviation: Bool) {
+        self.axis = axis
+        self.epsilon = epsilon
+        self.inverseDeviation = inverseDeviation
+    }
+
+    public var name: String { inverseDeviation ? "LayerNormalization.InvStdDev" : "LayerNormalization.Mean" }
+    public var backwardReads: BackwardReads { .inputs }
+    var rows: LayerNorm { LayerNorm(axis: axis, epsilon: epsilon, scale: Tensor(shape: [1], values: [1]), bias: nil) }
+
+    public func outputShape(_ inputs: [[Int]]) throws -> [Int] {
+        let s = try rows.outputShape(inputs), a = axis < 0 ? axis + s.count : axis
+        return Array(s[..<a]) + [Int](repeating: 1, count: s.count - a)
+    }
+
+    public func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0], src = UnsafePointer(x.data)
+        guard let shape = try? outputShape([x.shape]) else { fatalError("LayerNormalization called on an unvalidated input \(x.shape)") }
+        let y = Tensor(uninitialized: shape), dst = y.data
+        let ln = rows
+        ln.forEachRow(x.shape) { base, n in
+            let (mean, r) = ln.statistics(src + base, n)
+            dst[base / max(n, 1)] = inverseDeviation ? r : mean
+        }
+        return y
+    }
+
+    public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
+        guard needsGrad.first == true else { return [nil] }
+        let x = inputs[0], gx = Tensor(uninitialized: x.shape)
+        let src = UnsafePointer(x.data), g = UnsafePointer(gradOutput.data), dst = gx.data
+        let ln = rows
+        ln.forEachRow(x.shape) { base, n in
+            let (mean, r) = ln.statistics(src + base, n)
+            let gr = g[base / max(n, 1)], inv = 1 / Float(n)
+            for j in 0..<n { dst[base + j] = inverseDeviation ? -gr * r * r * r * (src[base + j] - mean) * inv : gr * inv }
+        }
+        return [gx]
+    }
+}
