@@ -171,6 +171,34 @@ final class TransformerTests: XCTestCase {
         XCTAssertFalse(net.graph.nodes.contains { $0.opType == TokenLayout.viewOp })
     }
 
+    /// The attention sites of the ViT are its two Softmaxes, [B, heads, T, T] with rows summing to 1; rollout of
+    /// uniform attention is uniform, and of identity-like attention is the identity.
+    func testAttentionSitesAndRollout() throws {
+        let e = try XCTUnwrap(try FixtureTests.manifest(TransformerTests.dir).first { $0.name == "vit" })
+        let net = try Network(contentsOf: e.path("model")!)
+        let sites = Attention.sites(net.graph)
+        XCTAssertEqual(sites.map(\.softmaxNode), (0..<2).map { "/encoder/layers/encoder_layer_\($0)/self_attention/Softmax" })
+        XCTAssertEqual(sites.map(\.valueProduct), (0..<2).map { "/encoder/layers/encoder_layer_\($0)/self_attention/MatMul_2" })
+        let v = try net.forward(try NPY.read(path: e.path("input")!), capture: Set(sites.map(\.probabilities)))
+        let probs = sites.map { v[$0.probabilities]! }
+        for p in probs {
+            XCTAssertEqual(p.shape, [2, 2, 17, 17])
+            for row in 0..<(p.count / 17) { XCTAssertEqual((0..<17).map { p.data[row * 17 + $0] }.reduce(0, +), 1, accuracy: 1e-5) }
+        }
+        let r = try Attention.rollout(probs)
+        XCTAssertEqual(r.shape, [2, 17, 17])
+        // Closed forms: uniform attention (1/T) rolls out to ½·(1/T) + ½·(previous) …, whose rows stay stochastic;
+        // after L layers R = (1 − 2^−L)·(1/T) + 2^−L·I.
+        let t = 5, uniform = Tensor(shape: [1, 3, t, t], repeating: 1 / Float(t))
+        let rolled = try Attention.rollout([uniform, uniform, uniform])
+        for i in 0..<t { for j in 0..<t {
+            let want = (1 - 0.125) / Double(t) + (i == j ? 0.125 : 0)
+            XCTAssertEqual(Double(rolled.data[i * t + j]), want, accuracy: 1e-6)
+        } }
+        for row in 0..<(2 * 17) { XCTAssertEqual((0..<17).map { r.data[row * 17 + $0] }.reduce(0, +), 1, accuracy: 1e-5) }
+        XCTAssertThrowsError(try Attention.rollout([Tensor(zeros: [1, 2, 3, 4])]))
+    }
+
     // MARK: layers
 
     func naiveLayerNorm(_ x: Tensor, axis: Int, eps: Double, scale: [Float], bias: [Float]) -> [Float] {
