@@ -35,6 +35,10 @@ MODELS = {m.name: m for m in [
     Model("mobilenet_v3_large", "features.8", "imagenet"),  # block 8 of 15: 80 ch at 14²
     Model("lite0", "_blocks.8", "imagenet"),                # block 8 of 16: 80 ch at 14² (pretrained)
     Model("vgg16", "features.22", "imagenet"),              # conv4_3's ReLU, 512 ch at 28² (not in the default set)
+    # Transformers (not in the default set; forward only: their block values are token layouts, [B, 197, 768] …)
+    Model("vit_b_16", "encoder.layers.encoder_layer_6", "imagenet"),
+    Model("convnext_tiny", "features.5", "imagenet"),
+    Model("swin_t", "features.5", "imagenet"),
 ]}
 DEFAULT = ["inceptionv1", "googlenet", "resnet50", "efficientnet_b0", "mobilenet_v3_large", "lite0"]
 
@@ -63,7 +67,10 @@ def build(name, redirected_relu=True):
              "resnet50": lambda: tv.resnet50(weights=None),
              "efficientnet_b0": lambda: tv.efficientnet_b0(weights=None),
              "mobilenet_v3_large": lambda: tv.mobilenet_v3_large(weights=None),
-             "vgg16": lambda: tv.vgg16(weights=None)}[name]()
+             "vgg16": lambda: tv.vgg16(weights=None),
+             "vit_b_16": lambda: tv.vit_b_16(weights=None),
+             "convnext_tiny": lambda: tv.convnext_tiny(weights=None),
+             "swin_t": lambda: tv.swin_t(weights=None)}[name]()
     return m.eval()
 
 
@@ -95,7 +102,8 @@ def block_value(path, module_path):
     parent calls directly so that it opens no scope of its own)."""
     import onnx
     parts = module_path.split(".")
-    scopes = ["".join("/" + ".".join(parts[:i + 1]) for i in range(len(parts))) + "/", "/" + module_path + "/"]
+    scopes = ["".join("/" + ".".join(parts[:i + 1]) for i in range(len(parts))) + "/", "/" + module_path + "/",
+              "/" + "/".join(parts) + "/"]   # `encoder.layers.encoder_layer_6` → /encoder/layers/encoder_layer_6/
     graph = onnx.load(path, load_external_data=False).graph
     for scope in scopes:
         nodes = [n for n in graph.node if n.name.startswith(scope)]

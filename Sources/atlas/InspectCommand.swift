@@ -66,6 +66,8 @@ struct InspectReport: Encodable {
         let node: String
         let shape: [Int]?
         let channels: Int?
+        /// Token (channel-last) layouts only: "batch, tokens, channels", "batch, H, W, channels".
+        let axes: String?
         let parameters: Int
         let multiplyAdds: Int
         let error: String?
@@ -95,7 +97,7 @@ struct InspectReport: Encodable {
         }
         layers = rows.map {
             Row(alias: $0.alias, value: $0.value, op: $0.op, node: $0.node, shape: $0.shape, channels: $0.channels,
-                parameters: $0.parameters, multiplyAdds: $0.multiplyAdds, error: $0.error)
+                axes: $0.axes, parameters: $0.parameters, multiplyAdds: $0.multiplyAdds, error: $0.error)
         }
         // Each weight once, even when several nodes share it.
         var read = Set<String>()
@@ -116,7 +118,8 @@ struct InspectReport: Encodable {
         let header = ["alias", "value", "op", "shape", "channels", "params", "mult-adds"]
         var table = [header]
         for r in layers {
-            table.append([r.alias ?? "-", r.value, r.op, r.shape.map { $0.map(String.init).joined(separator: "×") } ?? "error",
+            let shape = r.shape.map { $0.map(String.init).joined(separator: "×") + (r.axes.map { " [\($0)]" } ?? "") }
+            table.append([r.alias ?? "-", r.value, r.op, shape ?? "error",
                           r.channels.map(String.init) ?? "-", String(r.parameters), InspectReport.compact(r.multiplyAdds)])
         }
         let widths = header.indices.map { c in table.map { $0[c].count }.max() ?? 0 }

@@ -106,5 +106,16 @@ enum ConformanceList {
         "test_unsqueeze_unsorted_axes", "test_upsample_nearest", "test_where_example", "test_where_long_example",
         "test_xor2d", "test_xor3d", "test_xor4d", "test_xor_bcast3v1d", "test_xor_bcast3v2d", "test_xor_bcast4v2d",
         "test_xor_bcast4v3d", "test_xor_bcast4v4d",
+        // Transformer ops (LayerNormalization with its Mean/InvStdDev outputs, Erf, two-operand Einsum, ScatterND).
+        "test_einsum_batch_matmul", "test_erf", "test_layer_normalization_2d_axis0",
+        "test_layer_normalization_2d_axis1", "test_layer_normalization_2d_axis_negative_1",
+        "test_layer_normalization_2d_axis_negative_2", "test_layer_normalization_3d_axis0_epsilon",
+        "test_layer_normalization_3d_axis1_epsilon", "test_layer_normalization_3d_axis2_epsilon",
+        "test_layer_normalization_3d_axis_negative_1_epsilon", "test_layer_normalization_3d_axis_negative_2_epsilon",
+        "test_layer_normalization_3d_axis_negative_3_epsilon", "test_layer_normalization_4d_axis0",
+        "test_layer_normalization_4d_axis1", "test_layer_normalization_4d_axis2", "test_layer_normalization_4d_axis3",
+        "test_layer_normalization_4d_axis_negative_1", "test_layer_normalization_4d_axis_negative_2",
+        "test_layer_normalization_4d_axis_negative_3", "test_layer_normalization_4d_axis_negative_4",
+        "test_layer_normalization_default_axis", "test_scatternd", "test_scatternd_add", "test_scatternd_multiply",
     ]
 }

@@ -144,7 +144,7 @@ extension Network {
 
     /// A shape-only stand-in for a value that was not kept (the step's `backwardReads` says it is not read).
     func placeholder(_ plan: Plan, _ slot: Int) -> Tensor {
-        Tensor(placeholder: plan.shapes[plan.slotNames[slot]] ?? [])
+        Tensor(placeholder: plan.shapes[plan.slotNames[slot]] ?? plan.constantSlots[slot]?.shape ?? [])
     }
 
     /// Propagates `seeds` (gradients by slot) back through the traced steps to `inputSlot`.

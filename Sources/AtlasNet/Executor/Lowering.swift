@@ -15,13 +15,13 @@ public struct Step: @unchecked Sendable {
 /// `node::suffix` names. Attribute inputs (shapes, pads, sizes) must be constants by now.
 public enum Lowering {
     /// Op types (default domain) that lower to layers; constant-only ops are folded before lowering.
-    public static let supportedOps: Set<String> = [
+    public static let supportedOps: Set<String> = Set([
         "Conv", "Gemm", "MatMul", "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu",
         "Exp", "Sqrt", "Neg", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN",
         "BatchNormalization", "Concat", "Add", "Sub", "Mul", "Div", "Pow", "Sum", "Flatten", "Reshape", "Squeeze",
         "Unsqueeze", "Transpose", "Slice", "Split", "Identity", "Dropout", "Cast", "Softmax", "LogSoftmax",
         "ReduceMean", "ReduceSum", "Pad", "Resize", "Upsample",
-    ]
+    ]).union(transformerOps)
 
     struct Context {
         let node: Node
@@ -58,6 +58,9 @@ public enum Lowering {
 
     /// The steps computing `node`'s outputs, given the shapes of all its (present) inputs.
     public static func lower(_ node: Node, inputShapes: [[Int]?], constants: [String: Constant]) throws -> [Step] {
+        if node.domain == Passes.atlasDomain, node.opType == TokenLayout.viewOp {
+            return try lowerTokenGrid(node, inputShape: inputShapes.first ?? nil)
+        }
         if node.domain == Passes.atlasDomain, let layer = Passes.atlasLayer(node.opType), let x = node.input(0),
            let y = node.outputs.first {
             return [Step(layer: layer, node: node.name, op: node.opType, inputs: [x], output: y)]
@@ -155,7 +158,7 @@ public enum Lowering {
                 throw node.invalid("casting a runtime value to a non-float type is not supported")
             }
             return [c.step(Identity())]
-        default: return try lowerShapeOp(c)
+        default: return try lowerTransformerOp(c) ?? lowerShapeOp(c)
         }
     }
 

@@ -45,10 +45,11 @@ public final class Network {
         try Passes.foldConstants(&g)
         if options.foldBatchNorm { Passes.foldBatchNorm(&g) }
         Passes.eliminateDeadNodes(&g)
+        let views = TokenLayout.addViews(&g, for: Set(LayerNames(graph: g).aliases.values))
         self.model = model
         self.options = options
         self.graph = g
-        self.names = LayerNames(graph: g)
+        self.names = LayerNames(graph: g, views: views)
     }
 
     /// The first runtime input (images for CNNs).

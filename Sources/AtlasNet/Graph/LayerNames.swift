@@ -10,13 +10,14 @@ public struct LayerNames: Sendable {
     /// Every value a user may name: runtime inputs, node outputs and constants.
     public let values: Set<String>
 
-    public init(graph: Graph) {
+    /// `views` maps values to the token-grid views that their aliases name instead (`TokenLayout`).
+    public init(graph: Graph, views: [String: String] = [:]) {
         var values = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
         for n in graph.nodes { values.formUnion(n.outputs.filter { !$0.isEmpty }) }
         var target: [String: String] = [:]      // alias → value (the last node in the module wins)
         var spelling: [String: String] = [:]    // alias → the raw scope it came from
         var ambiguous = Set<String>()
-        for n in graph.nodes {
+        for n in graph.nodes where !(n.domain == Passes.atlasDomain && n.opType == TokenLayout.viewOp) {
             guard let out = n.outputs.first(where: { !$0.isEmpty }),
                   let scopes = LayerNames.scopes(out) ?? LayerNames.scopes(n.name) else { continue }
             for (raw, alias) in scopes {
@@ -27,7 +28,7 @@ public struct LayerNames: Sendable {
         }
         var aliases: [String: String] = [:]
         for (alias, value) in target where !ambiguous.contains(alias) && !values.contains(alias) {
-            aliases[alias] = value
+            aliases[alias] = views[value] ?? value
         }
         var aliasOf: [String: String] = [:]
         for (alias, value) in aliases {

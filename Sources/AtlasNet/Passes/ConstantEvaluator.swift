@@ -9,7 +9,7 @@ public enum ConstantEvaluator {
         "ConstantOfShape", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not",
         "Where", "Cast", "Range", "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Max", "Min", "Sum", "Neg", "Abs",
         "Floor", "Ceil", "Sqrt", "Reciprocal", "Exp", "Relu", "Reshape", "Flatten", "Transpose", "Expand", "Tile",
-        "ReduceProd", "ReduceSum", "ReduceMin", "ReduceMax", "ReduceMean",
+        "ReduceProd", "ReduceSum", "ReduceMin", "ReduceMax", "ReduceMean", "ScatterND",
     ]
 
     /// Outputs of `node` for constant `inputs` (nil entries = omitted optional inputs), or nil when the op is
@@ -143,6 +143,7 @@ public enum ConstantEvaluator {
             }
             return data.gather(idx, shape: out)
         case "ReduceProd", "ReduceSum", "ReduceMin", "ReduceMax", "ReduceMean": return try reduce(node, x)
+        case "ScatterND": return try scatterND(node, try arg(0), try arg(1), try arg(2))
         default: return nil
         }
     }

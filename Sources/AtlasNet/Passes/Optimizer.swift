@@ -79,6 +79,8 @@ public enum GraphOptimizer {
                   rewrite: Passes.clipToRelu),
         GraphPass(name: "swish", summary: "x * Sigmoid(x) as SiLU, x * HardSigmoid(x) as HardSwish",
                   rewrite: Passes.fuseSwish),
+        GraphPass(name: "gelu", summary: "torch's and tf2onnx's GELU decompositions (erf and tanh forms) as one Gelu",
+                  rewrite: Passes.fuseGelu),
         GraphPass(name: "lrn", summary: "torch's local_response_norm decomposition as one LRN",
                   rewrite: Passes.recognizeLRN),
         GraphPass(name: "shape-chains", summary: "Reshape/Squeeze/Unsqueeze/Flatten/Identity chains merged, no-ops removed",
