@@ -16,16 +16,8 @@ final class UnitsCLITests: XCTestCase {
     static let model = CLITests.assets + "/fashion_cnn.onnx"
     static let idx = CLITests.assets + "/t10k-2000-images-idx3-ubyte.gz"
 
-    func tree(_ dir: String) -> [String: Data] {
-        var out: [String: Data] = [:]
-        for case let path as String in FileManager.default.enumerator(atPath: dir)! where !path.hasPrefix("shards") {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: dir + "/" + path, isDirectory: &isDir), !isDir.boolValue {
-                out[path] = FileManager.default.contents(atPath: dir + "/" + path)
-            }
-        }
-        return out
-    }
+    /// Every file under `dir` but the shard manifests (the scale-out tests' helper).
+    func tree(_ dir: String) -> [String: Data] { cli.outputFiles(dir) }
 
     func testShardsMergeToTheSingleRunAndBadImagesAreListed() throws {
         let scratch = try temporaryDirectory()

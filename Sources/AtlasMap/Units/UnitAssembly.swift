@@ -21,6 +21,8 @@ public struct UnitsIndex: Codable, Sendable, Equatable {
         public var box: [Int]
         public var crop: String
         public var full: String
+        /// The channel's map on the image (a PNG whose alpha is the activation, stretched over `full`); nil for `[N, C]` layers.
+        public var heat: String?
     }
 
     /// One histogram bin of the channel's per-image maxima: `[lo, hi)` and its image count.
@@ -104,7 +106,8 @@ public enum UnitAssembly {
             list.enumerated().map { r, e in
                 UnitsIndex.Exemplar(rank: r, item: e.item, image: e.image, x: e.x, y: e.y, value: e.value,
                                     box: recipe.field.box(x: e.x, y: e.y, width: w, height: h),
-                                    crop: "\(dir)/crops/\(channel)-\(tag)\(r).jpg", full: "\(dir)/images/\(e.item).jpg")
+                                    crop: "\(dir)/crops/\(channel)-\(tag)\(r).jpg", full: "\(dir)/images/\(e.item).jpg",
+                                    heat: e.heat == nil ? nil : "\(dir)/heat/\(channel)-\(tag)\(r).png")
             }
         }
         let icons = try copyIcons(recipe, folder: folder, dir: dir)
@@ -129,6 +132,7 @@ public enum UnitAssembly {
                                field: recipe.field, settings: settings, candidates: recipe.items,
                                images: recipe.items - skipped.count, skipped: skipped, units: units)
         try writeCrops(index, recipe: recipe, folder: folder, source: source ?? relist(recipe))
+        try writeHeat(index, summaries: summaries, folder: folder)
         try UnitPages.write(index, folder: folder)
         try folder.write(try index.jsonData(), to: "units.json")
         return index
@@ -184,6 +188,21 @@ public enum UnitAssembly {
             }
             for r in files {
                 for (path, bytes) in try r.get() { try write(bytes, path, folder) }
+            }
+        }
+    }
+
+    /// Each exemplar's map as a PNG: warm yellow, alpha = the encoded activation (UnitHeat).
+    static func writeHeat(_ index: UnitsIndex, summaries: [ChannelSummary], folder: OutputFolder) throws {
+        for (u, s) in zip(index.units, summaries) {
+            for (e, x) in zip(u.top + (u.bottom ?? []), s.top + (u.bottom == nil ? [] : s.bottom)) {
+                guard let path = e.heat, let text = x.heat, let map = UnitHeat.decode(text) else { continue }
+                var pixels = [Float](repeating: 0, count: map.bytes.count * 4)
+                for (i, b) in map.bytes.enumerated() {
+                    pixels[4 * i] = 1; pixels[4 * i + 1] = 0.85; pixels[4 * i + 2] = 0.1; pixels[4 * i + 3] = Float(b) / 255
+                }
+                let image = try Image(width: map.width, height: map.height, channels: 4, pixels: pixels)
+                try write(try ImageCodec.encodePNG(image, level: 6), path, folder)
             }
         }
     }
