@@ -48,6 +48,9 @@ final class UnitsCLITests: XCTestCase {
         // A rerun keeps every part and writes the same bytes.
         let (again, _) = try cli.run(["units"] + common + ["--out", scratch + "/single", "--json"])
         XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(again.utf8)) as? [String: Any])?["reused"] as? Int, 3)
+        // atlas plan writes the same job for a cluster: a shard array then the merge.
+        let (plan, _) = try cli.run(["plan", "slurm", "--shards", "2", "--"] + ["units"] + common + ["--out", scratch + "/cluster"])
+        XCTAssertTrue(plan.contains("--shard auto") && plan.contains("merge"), plan)
     }
 
     func testUsageAndInputErrors() throws {
