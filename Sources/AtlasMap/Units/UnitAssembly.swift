@@ -101,6 +101,11 @@ public enum UnitAssembly {
         }
         let summaries = merged ?? recipe.channels.map { ChannelSummary(channel: $0) }
         let dir = "units/\(recipe.layerId)"
+        // Crops and pages of an earlier job (other channels, a larger top) would linger beside the new ones.
+        if FileManager.default.fileExists(atPath: folder.file(dir)) {
+            do { try FileManager.default.removeItem(atPath: folder.file(dir)) }
+            catch { throw OutputError.writeFailed(path: folder.file(dir), reason: "cannot remove the old pages: \(error.localizedDescription)") }
+        }
         let (h, w) = (recipe.input[1], recipe.input[2])
         func exemplars(_ list: [UnitExemplar], channel: Int, tag: String) -> [UnitsIndex.Exemplar] {
             list.enumerated().map { r, e in
