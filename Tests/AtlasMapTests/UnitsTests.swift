@@ -147,7 +147,9 @@ final class UnitsTests: XCTestCase {
             // The map of a top exemplar peaks (255) at its cell, when the channel fires there.
             let e = u.top[0], map = try ImageCodec.decode(file: "\(single)/\(try XCTUnwrap(e.heat))")
             XCTAssertEqual([map.width, map.height, map.channels], [14, 14, 4])
-            if e.value > 0 { XCTAssertEqual(map.pixels[4 * (e.y * 14 + e.x) + 3], 1) }
+            let alpha = Array(map.pixels[(3 * 196)...])
+            if e.value > 0 { XCTAssertEqual(alpha[e.y * 14 + e.x], 1); XCTAssertEqual(alpha.max(), 1) }
+            XCTAssertEqual(Set(map.pixels[..<196]), [1], "one colour")
         }
         let page = try String(contentsOfFile: "\(single)/units/features.conv3.2/9.html", encoding: .utf8)
         XCTAssertEqual(page.components(separatedBy: "class=\"exemplar\"").count - 1, 8)

@@ -197,15 +197,15 @@ public enum UnitAssembly {
         }
     }
 
-    /// Each exemplar's map as a PNG: warm yellow, alpha = the encoded activation (UnitHeat).
+    /// Each exemplar's map as a PNG: orange-red, alpha = the encoded activation (UnitHeat).
     static func writeHeat(_ index: UnitsIndex, summaries: [ChannelSummary], folder: OutputFolder) throws {
         for (u, s) in zip(index.units, summaries) {
             for (e, x) in zip(u.top + (u.bottom ?? []), s.top + (u.bottom == nil ? [] : s.bottom)) {
                 guard let path = e.heat, let text = x.heat, let map = UnitHeat.decode(text) else { continue }
-                var pixels = [Float](repeating: 0, count: map.bytes.count * 4)
-                for (i, b) in map.bytes.enumerated() {
-                    pixels[4 * i] = 1; pixels[4 * i + 1] = 0.85; pixels[4 * i + 2] = 0.1; pixels[4 * i + 3] = Float(b) / 255
-                }
+                // Planar RGBA (Image's layout): one colour, the map in the alpha plane.
+                let n = map.bytes.count
+                var pixels = [Float](repeating: 1, count: n) + [Float](repeating: 0.25, count: n) + [Float](repeating: 0, count: n)
+                pixels += map.bytes.map { Float($0) / 255 }
                 let image = try Image(width: map.width, height: map.height, channels: 4, pixels: pixels)
                 try write(try ImageCodec.encodePNG(image, level: 6), path, folder)
             }
