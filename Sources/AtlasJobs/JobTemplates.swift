@@ -5,7 +5,7 @@ import Foundation
 /// A sharded atlas command to run on a cluster.
 public struct JobPlan: Sendable {
     /// Commands that take `--shard` and write manifests that `atlas merge` assembles.
-    public static let shardable: Set<String> = ["gallery", "collect", "map"]
+    public static let shardable: Set<String> = ["gallery", "collect", "map", "units"]
 
     /// The atlas arguments without `--shard` (e.g. `gallery model.onnx --layer mixed4a --out /shared/out`).
     public var arguments: [String]

@@ -7,9 +7,9 @@ import Foundation
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
-        abstract: "Print a Slurm or Kubernetes job that runs a gallery, collection or atlas in shards on a cluster, then merges them.",
+        abstract: "Print a Slurm or Kubernetes job that runs a gallery, collection, atlas or unit pages in shards on a cluster, then merges them.",
         discussion: """
-        The command after -- is what every shard runs: atlas gallery, collect or map, without --shard (the plan \
+        The command after -- is what every shard runs: atlas gallery, collect, map or units, without --shard (the plan \
         adds --shard auto); its --out folder must be on storage every node shares. Save the output and submit it:
 
           atlas plan slurm --shards 4 --cpus 16 --time 2:00:00 -- gallery model.onnx --layer mixed4a --out /shared/out > submit.sh

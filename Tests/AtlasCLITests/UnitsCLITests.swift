@@ -16,16 +16,8 @@ final class UnitsCLITests: XCTestCase {
     static let model = CLITests.assets + "/fashion_cnn.onnx"
     static let idx = CLITests.assets + "/t10k-2000-images-idx3-ubyte.gz"
 
-    func tree(_ dir: String) -> [String: Data] {
-        var out: [String: Data] = [:]
-        for case let path as String in FileManager.default.enumerator(atPath: dir)! where !path.hasPrefix("shards") {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: dir + "/" + path, isDirectory: &isDir), !isDir.boolValue {
-                out[path] = FileManager.default.contents(atPath: dir + "/" + path)
-            }
-        }
-        return out
-    }
+    /// Every file under `dir` but the shard manifests (the scale-out tests' helper).
+    func tree(_ dir: String) -> [String: Data] { cli.outputFiles(dir) }
 
     func testShardsMergeToTheSingleRunAndBadImagesAreListed() throws {
         let scratch = try temporaryDirectory()
@@ -56,6 +48,15 @@ final class UnitsCLITests: XCTestCase {
         // A rerun keeps every part and writes the same bytes.
         let (again, _) = try cli.run(["units"] + common + ["--out", scratch + "/single", "--json"])
         XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(again.utf8)) as? [String: Any])?["reused"] as? Int, 3)
+        // Another job into the same folder (fewer channels, smaller top) leaves none of the old pages or crops.
+        try cli.run(["units", Self.model, "--layer", "features.conv2.2", "--channels", "1", "--images", images, "--top", "2",
+                     "--quiet", "--out", scratch + "/single"])
+        let left = try FileManager.default.contentsOfDirectory(atPath: scratch + "/single/units/features.conv2.2").sorted()
+        XCTAssertEqual(left, ["1.html", "crops", "heat", "images", "index.html"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch + "/single/units/features.conv2.2/crops").count, 2)
+        // atlas plan writes the same job for a cluster: a shard array then the merge.
+        let (plan, _) = try cli.run(["plan", "slurm", "--shards", "2", "--"] + ["units"] + common + ["--out", scratch + "/cluster"])
+        XCTAssertTrue(plan.contains("--shard auto") && plan.contains("merge"), plan)
     }
 
     func testUsageAndInputErrors() throws {

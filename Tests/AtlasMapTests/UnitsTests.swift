@@ -118,17 +118,8 @@ final class UnitsTests: XCTestCase {
         }
     }
 
-    /// Every file under `dir` (relative path → bytes), leaving out the shard bookkeeping.
-    func tree(_ dir: String) throws -> [String: Data] {
-        var out: [String: Data] = [:]
-        for case let path as String in FileManager.default.enumerator(atPath: dir)! where !path.hasPrefix("shards") {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: dir + "/" + path, isDirectory: &isDir), !isDir.boolValue {
-                out[path] = FileManager.default.contents(atPath: dir + "/" + path)
-            }
-        }
-        return out
-    }
+    /// Every file under `dir` but the shard manifests (ShardMergeTests' helper).
+    func tree(_ dir: String) throws -> [String: Data] { try ShardMergeTests(name: "runner") { _ in }.outputFiles(dir) }
 
     func testScanSkipsBadImagesCropsTheFieldAndResumesAndMergesToTheSameBytes() throws {
         let images = try imageFolder()
@@ -155,6 +146,12 @@ final class UnitsTests: XCTestCase {
                 XCTAssertFalse(e.image.hasPrefix("/"))
             }
             XCTAssertTrue(zip(u.top, u.top.dropFirst()).allSatisfy { $0.value >= $1.value })
+            // The map of a top exemplar peaks (255) at its cell, when the channel fires there.
+            let e = u.top[0], map = try ImageCodec.decode(file: "\(single)/\(try XCTUnwrap(e.heat))")
+            XCTAssertEqual([map.width, map.height, map.channels], [14, 14, 4])
+            let alpha = Array(map.pixels[(3 * 196)...])
+            if e.value > 0 { XCTAssertEqual(alpha[e.y * 14 + e.x], 1); XCTAssertEqual(alpha.max(), 1) }
+            XCTAssertEqual(Set(map.pixels[..<196]), [1], "one colour")
         }
         let page = try String(contentsOfFile: "\(single)/units/features.conv3.2/9.html", encoding: .utf8)
         XCTAssertEqual(page.components(separatedBy: "class=\"exemplar\"").count - 1, 8)

@@ -1,7 +1,7 @@
 /* Browser test of `atlas units` pages. scripts/viewer/serve_test.sh evaluates it (via cdp_run.py) in a served
    layer page units/<layer>/index.html: it opens a unit's page from the layer page's cell link in a frame, checks
    that the page shows its icon and k exemplar crops (all decoded), that a crop opens the full image with the
-   receptive-field box, and that prev/next links lead to the neighbouring units. Verdict in
+   unit's map and the receptive-field box, and that prev/next links lead to the neighbouring units. Verdict in
    <pre id="interaction-result">{"done", "pass", "failures", "log"}</pre>, as interaction.js. */
 (async function () {
   'use strict';
@@ -44,6 +44,9 @@
     const frameImg = full && full.querySelector('img');
     check('the full image and its box are drawn', !!box && box.getBoundingClientRect().width > 0 && loaded(frameImg),
       box && box.getAttribute('style'));
+    const heat = full && full.querySelector('img.heat');
+    check('the unit\'s map lies over the full image', !!heat && loaded(heat) &&
+      Math.abs(heat.getBoundingClientRect().width - frameImg.getBoundingClientRect().width) < 1, heat && heat.src);
     const next = doc.querySelector('a[rel=next]');
     if (next) {
       const pos = index.units.indexOf(unit);

@@ -23,6 +23,8 @@ public struct UnitsIndex: Codable, Sendable, Equatable {
         public var box: [Int]
         public var crop: String
         public var full: String
+        /// The channel's map on the image (a PNG whose alpha is the activation, stretched over `full`); nil for `[N, C]` layers.
+        public var heat: String?
     }
 
     /// One histogram bin of the channel's per-image maxima: `[lo, hi)` and its image count.
@@ -101,12 +103,18 @@ public enum UnitAssembly {
         }
         let summaries = merged ?? recipe.channels.map { ChannelSummary(channel: $0) }
         let dir = "units/\(recipe.layerId)"
+        // Crops and pages of an earlier job (other channels, a larger top) would linger beside the new ones.
+        if FileManager.default.fileExists(atPath: folder.file(dir)) {
+            do { try FileManager.default.removeItem(atPath: folder.file(dir)) }
+            catch { throw OutputError.writeFailed(path: folder.file(dir), reason: "cannot remove the old pages: \(error.localizedDescription)") }
+        }
         let (h, w) = (recipe.input[1], recipe.input[2])
         func exemplars(_ list: [UnitExemplar], channel: Int, tag: String) -> [UnitsIndex.Exemplar] {
             list.enumerated().map { r, e in
                 UnitsIndex.Exemplar(rank: r, item: e.item, image: e.image, x: e.x, y: e.y, value: e.value,
                                     box: recipe.field.box(x: e.x, y: e.y, width: w, height: h),
-                                    crop: "\(dir)/crops/\(channel)-\(tag)\(r).jpg", full: "\(dir)/images/\(e.item).jpg")
+                                    crop: "\(dir)/crops/\(channel)-\(tag)\(r).jpg", full: "\(dir)/images/\(e.item).jpg",
+                                    heat: e.heat == nil ? nil : "\(dir)/heat/\(channel)-\(tag)\(r).png")
             }
         }
         let icons = try copyIcons(recipe, folder: folder, dir: dir)
@@ -131,6 +139,7 @@ public enum UnitAssembly {
                                field: recipe.field, settings: settings, candidates: recipe.items,
                                images: recipe.items - skipped.count, skipped: skipped, units: units)
         try writeCrops(index, recipe: recipe, folder: folder, source: source ?? relist(recipe))
+        try writeHeat(index, summaries: summaries, folder: folder)
         try UnitPages.write(index, folder: folder)
         try folder.write(try index.jsonData(), to: "units.json")
         return index
@@ -186,6 +195,21 @@ public enum UnitAssembly {
             }
             for r in files {
                 for (path, bytes) in try r.get() { try write(bytes, path, folder) }
+            }
+        }
+    }
+
+    /// Each exemplar's map as a PNG: orange-red, alpha = the encoded activation (UnitHeat).
+    static func writeHeat(_ index: UnitsIndex, summaries: [ChannelSummary], folder: OutputFolder) throws {
+        for (u, s) in zip(index.units, summaries) {
+            for (e, x) in zip(u.top + (u.bottom ?? []), s.top + (u.bottom == nil ? [] : s.bottom)) {
+                guard let path = e.heat, let text = x.heat, let map = UnitHeat.decode(text) else { continue }
+                // Planar RGBA (Image's layout): one colour, the map in the alpha plane.
+                let n = map.bytes.count
+                var pixels = [Float](repeating: 1, count: n) + [Float](repeating: 0.25, count: n) + [Float](repeating: 0, count: n)
+                pixels += map.bytes.map { Float($0) / 255 }
+                let image = try Image(width: map.width, height: map.height, channels: 4, pixels: pixels)
+                try write(try ImageCodec.encodePNG(image, level: 6), path, folder)
             }
         }
     }

@@ -1,7 +1,7 @@
 /// Offline pages of a units output: `units/<layer>/index.html` (every unit as a cell of a grid in channel order,
 /// icon or best crop, linked to its page) and `units/<layer>/<channel>.html` (icon, firing fraction, histogram
 /// of per-image maxima, the top and bottom exemplar crops with value and rank, each opening the full network
-/// view with the receptive-field box drawn, links to the previous and next unit). Plain HTML and CSS, no
+/// view with the channel's map over it and the receptive-field box drawn, links to the previous and next unit). Plain HTML and CSS, no
 /// scripts, no network: the URLs are stable and open from disk.
 import AtlasOutput
 import Foundation
@@ -54,6 +54,7 @@ enum UnitPages {
     .full:target { display: flex; } .frame { position: relative; width: min(80vmin, 640px); }
     .frame img { width: 100%; display: block; image-rendering: pixelated; }
     .box { position: absolute; border: 2px solid #ff0; box-sizing: border-box; }
+    .frame img.heat { position: absolute; left: 0; top: 0; width: 100%; height: 100%; opacity: 0.6; image-rendering: auto; }
     svg rect { fill: #6af; } svg text { fill: #999; font-size: 10px; }
     """
 
@@ -125,8 +126,9 @@ enum UnitPages {
                 let b = e.box.map(Double.init)
                 let style = String(format: "left:%.3f%%;top:%.3f%%;width:%.3f%%;height:%.3f%%", 100 * b[0] / w, 100 * b[1] / h,
                                    100 * (b[2] - b[0] + 1) / w, 100 * (b[3] - b[1] + 1) / h)
+                let heat = e.heat.map { "<img class=\"heat\" src=\"\(esc(local($0, index)))\" alt=\"map of unit \(u.channel)\">" } ?? ""
                 boxes += "<div class=\"full\" id=\"\(id)\"><a class=\"frame\" href=\"#\"><img src=\"\(esc(local(e.full, index)))\" "
-                    + "alt=\"\(esc(e.image))\"><div class=\"box\" style=\"\(style)\"></div></a></div>\n"
+                    + "alt=\"\(esc(e.image))\">\(heat)<div class=\"box\" style=\"\(style)\"></div></a></div>\n"
             }
             body += "</div>\n"
         }

@@ -12,9 +12,11 @@ public struct UnitExemplar: Codable, Sendable, Equatable {
     public var x: Int
     public var y: Int
     public var value: Float
+    /// The channel's map on this image (UnitHeat), for 2-D layers; nil for `[N, C]` layers.
+    public var heat: String?
 
-    public init(item: Int, image: String, x: Int, y: Int, value: Float) {
-        self.item = item; self.image = image; self.x = x; self.y = y; self.value = value
+    public init(item: Int, image: String, x: Int, y: Int, value: Float, heat: String? = nil) {
+        self.item = item; self.image = image; self.x = x; self.y = y; self.value = value; self.heat = heat
     }
 
     /// Ranking order of the top list: larger value first, then smaller item, then smaller position (row-major);
@@ -56,6 +58,32 @@ public enum UnitHistogram {
 
     /// `[bin, count]` pairs in bin order, empty bins left out.
     static func pairs(_ bins: [Int: Int]) -> [[Int]] { bins.keys.sorted().map { [$0, bins[$0]!] } }
+}
+
+/// A channel's map on one image, small: max-pooled to at most `side × side` cells, `sign`·value scaled to 0…255 by
+/// its maximum (negatives and an all-negative map give 0), as `"<h>x<w>:<base64 of the bytes>"` in row-major order.
+public enum UnitHeat {
+    public static let side = 16
+
+    public static func encode(_ p: UnsafePointer<Float>, height h: Int, width w: Int, sign: Float) -> String {
+        let f = (max(h, w) + side - 1) / side
+        let (oh, ow) = ((h + f - 1) / f, (w + f - 1) / f)
+        var cells = [Float](repeating: 0, count: oh * ow)
+        for y in 0..<h { for x in 0..<w { cells[(y / f) * ow + x / f] = max(cells[(y / f) * ow + x / f], sign * p[y * w + x]) } }
+        let top = cells.max() ?? 0
+        let bytes = cells.map { top > 0 ? UInt8((255 * $0 / top).rounded()) : 0 }
+        return "\(oh)x\(ow):" + Data(bytes).base64EncodedString()
+    }
+
+    /// `(height, width, bytes)` of an encoded map; nil when malformed.
+    public static func decode(_ text: String) -> (height: Int, width: Int, bytes: [UInt8])? {
+        let parts = text.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2 else { return nil }
+        let dims = parts[0].split(separator: "x").compactMap { Int($0) }
+        guard dims.count == 2, dims[0] > 0, dims[1] > 0, let data = Data(base64Encoded: String(parts[1])),
+              data.count == dims[0] * dims[1] else { return nil }
+        return (dims[0], dims[1], Array(data))
+    }
 }
 
 /// The statistics of one channel over a set of images.
@@ -134,6 +162,17 @@ public struct UnitAccumulator {
             }
             s.top = UnitExemplar.best(s.top + top, k: k, descending: true)
             if negatives { s.bottom = UnitExemplar.best(s.bottom + bottom, k: k, descending: false) }
+            if plane > 1 {
+                // Maps only for the exemplars this batch brought in (those without one yet).
+                let row = Dictionary(uniqueKeysWithValues: items.enumerated().map { ($1, $0) })
+                let map = { (e: inout UnitExemplar, sign: Float) in
+                    if e.heat == nil, let i = row[e.item] {
+                        e.heat = UnitHeat.encode(act.data + (i * c + channels[j]) * plane, height: h, width: w, sign: sign)
+                    }
+                }
+                for q in s.top.indices { map(&s.top[q], 1) }
+                for q in s.bottom.indices { map(&s.bottom[q], -1) }
+            }
             return (s, b)
         }
         summaries = updated.map(\.0)
