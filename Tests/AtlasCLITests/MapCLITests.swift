@@ -23,6 +23,11 @@ extension CLITests {
         XCTAssertEqual(index.grids.map(\.id), ["g3", "g5"])
         XCTAssertEqual(index.layer, "features.conv4.0")
         XCTAssertNotNil(index.grids[0].cells.first?.top)   // logits of the samples, aggregated
+        // The quality measure: every kept icon's score, and their median.
+        let scores = index.grids.flatMap { $0.cells.compactMap(\.value) }
+        XCTAssertEqual(scores.count, index.grids.reduce(0) { $0 + $1.cells.count })
+        guard case .double(let median)? = index.settings?["objective_median"] else { return XCTFail("no objective_median") }
+        XCTAssertEqual(median, try XCTUnwrap(Gallery.median(scores)), accuracy: 1e-9)
         let second = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try cli.run(args).out.utf8)) as? [String: Any])
         XCTAssertEqual(second["icons_rendered"] as? Int, 0)
         XCTAssertEqual(second["layout_reused"] as? Bool, true)

@@ -154,7 +154,7 @@ public enum AtlasBuilder {
         let format = recipe.tiles.tileFormat
         var index = AtlasIndex(kind: .atlas, title: recipe.title, model: set.manifest.model, layer: set.manifest.settings.layer,
                                seed: UInt64(recipe.seed) ?? 0, settings: try recorded(recipe, set: set))
-        var k = 0
+        var k = 0, scores: [Double] = []
         for (g, grid) in grids.enumerated() {
             progress?(g)
             var icons: [PlacedIcon] = []
@@ -162,12 +162,15 @@ public enum AtlasBuilder {
                 let tries = (0..<recipe.tries).map { k + c * recipe.tries + $0 }
                 var best = tries[0]
                 for j in tries.dropFirst() where (values[j] ?? -.infinity) > (values[best] ?? -.infinity) { best = j }
-                let path = IconStore.path(iconId(grid.size, cell, try: best - tries[0]))
+                let id = iconId(grid.size, cell, try: best - tries[0]), path = IconStore.path(id)
+                // The quality measure: the kept icon's objective without transforms (from its sidecar).
+                let score = IconSidecar.read(folder, id: id)?.score
+                if let score { scores.append(score) }
                 let top = CellSummary.topClasses(cell.members, records: set.records, labels: set.manifest.labels, count: recipe.topClasses)
                 let record = AtlasIndex.Cell(x: cell.x, y: cell.y, n: cell.count, norm: CellSummary.norm(grid.means, row: c),
                                              top: top.isEmpty ? nil : top,
                                              samples: CellSummary.samples(cell.members, records: set.records, count: recipe.samplesPerCell),
-                                             label: top.first?.label, icon: path)
+                                             label: top.first?.label, icon: path, value: score)
                 icons.append(PlacedIcon(image: try ImageCodec.decode(file: folder.file(path)), cell: record))
             }
             k += grid.cells.count * recipe.tries
@@ -181,6 +184,7 @@ public enum AtlasBuilder {
                                                  fullImageMaxPixels: recipe.fullImageMaxPixels, dzi: true)
             index.grids.append(written.grid)
         }
+        if let median = Gallery.median(scores) { index.settings?["objective_median"] = .double(median) }
         try folder.writeIndex(index)
         try folder.writeViewer()
         return index
