@@ -1,4 +1,5 @@
 import AtlasImage
+import AtlasJobs
 import AtlasMap
 import Foundation
 
@@ -65,19 +66,10 @@ struct AttributeJob: Codable {
         return false
     }
 
-    /// The settings that differ, as the user would recognize them (the model by content, not by file name).
+    /// The settings that differ (`method (gradcam vs saliency)`), from the job's own encoding, so that a field
+    /// added to `AttributeJob` is compared without being listed again.
     func differences(from o: AttributeJob) -> [String] {
-        var d: [String] = []
-        if version != o.version { d.append("format version") }
-        if modelSHA256 != o.modelSHA256 { d.append(model == o.model ? "model (other contents)" : "model (was \(o.model))") }
-        if method != o.method { d.append("--method (was \(o.method))") }
-        if classes != o.classes { d.append("classes (was \(o.classes))") }
-        if layer != o.layer { d.append("--layer (was \(o.layer ?? "none"))") }
-        if steps != o.steps || baseline != o.baseline { d.append("--steps/--baseline") }
-        if colormap != o.colormap { d.append("--colormap (was \(o.colormap))") }
-        if size != o.size || channels != o.channels { d.append("--size (was \(o.size))") }
-        if preprocess != o.preprocess { d.append("--preprocess (was \(o.preprocess))") }
-        if labelsSHA256 != o.labelsSHA256 { d.append("labels") }
-        return d
+        guard let now = try? ShardManifest.settingsJSON(self), let then = try? ShardManifest.settingsJSON(o) else { return ["format"] }
+        return now.differences(from: then)
     }
 }

@@ -73,7 +73,7 @@ extension CLITests {
 
         let settings = try Data(contentsOf: URL(fileURLWithPath: b + "/attribute.json"))
         let (_, refusal) = try run(["attribute", fashion, fashionImages, "--method", "gradxinput", "--out", b], expect: 65)
-        XCTAssertTrue(refusal.contains("--method (was saliency)"), refusal)
+        XCTAssertTrue(refusal.contains("method (") && refusal.contains("saliency"), refusal)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: b + "/attribute.json")), settings, "the refused run changed nothing")
     }
 
