@@ -29,7 +29,7 @@ struct Attribute: ParsableCommand {
         saturated) and NNNN-name.kK.npy (the raw float32 map, input height × width), and an index.html contact \
         sheet that opens offline. Unreadable images are skipped and listed.
 
-        Long runs resume: OUT/attribute.json records the settings (model by SHA-256) and each finished image gets \
+        Long runs resume: OUT/job.json records the settings (model by SHA-256) and each finished image gets \
         NNNN-name.json (NNNN: its position in the input list), written after its pictures and maps. Rerunning the \
         same command after an interruption loads the finished images and computes the rest, giving the same files \
         as an uninterrupted run (for the same --batch); a folder made with other settings is refused (exit 65).

@@ -71,10 +71,10 @@ extension CLITests {
         XCTAssertEqual((resumed["results"] as? [Any])?.count, 15)
         XCTAssertEqual((resumed["skipped"] as? [[String: String]])?.first?["file"], dir + "/broken.png")
 
-        let settings = try Data(contentsOf: URL(fileURLWithPath: b + "/attribute.json"))
+        let settings = try Data(contentsOf: URL(fileURLWithPath: b + "/job.json"))
         let (_, refusal) = try run(["attribute", fashion, fashionImages, "--method", "gradxinput", "--out", b], expect: 65)
         XCTAssertTrue(refusal.contains("method (") && refusal.contains("saliency"), refusal)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: b + "/attribute.json")), settings, "the refused run changed nothing")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: b + "/job.json")), settings, "the refused run changed nothing")
     }
 
     func testActivationsAndGraphOutputs() throws {

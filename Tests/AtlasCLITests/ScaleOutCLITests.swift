@@ -85,7 +85,7 @@ extension CLITests {
         XCTAssertEqual(summary["files_verified"] as? Int, 12)
         XCTAssertEqual(summary["assembled"] as? Bool, true)
         let single = outputFiles(dir + "/acts1")
-        XCTAssertEqual(single.count, 9)
+        XCTAssertEqual(single.count, 10)   // job.json, collect.json and 4 parts × (npy, jsonl)
         XCTAssertEqual(outputFiles(dir + "/acts3"), single)
 
         // map: collection and layout once (--layout-only), two icon shards, merge = one run, activations/ included.

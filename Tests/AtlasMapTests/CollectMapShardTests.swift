@@ -115,13 +115,17 @@ final class CollectMapShardTests: XCTestCase {
         try assertSameFiles(shared, single, including: "collect.json")
         XCTAssertEqual(try CollectManifest.read(directory: shared), m)
 
-        // A shard of another job (other seed): refused by the shard while collect.json holds this collection, then
-        // by merge, naming the field.
+        // A shard of another job (other seed): refused by the shard while the folder holds this collection (naming
+        // the field), then, when made elsewhere and copied in, by merge.
         XCTAssertThrowsError(try collectShard(shared, 0, of: 3, seed: 6)) { error in
-            guard case CollectError.mismatch = error else { return XCTFail("\(error)") }
+            guard case let JobError.otherJob(_, kind, differences) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(kind, "collect")
+            XCTAssertEqual(differences, ["seed ('6' vs '5')"])
         }
-        try FileManager.default.removeItem(atPath: shared + "/collect.json")
-        try collectShard(shared, 0, of: 3, seed: 6)
+        let elsewhere = folder()
+        try collectShard(elsewhere, 0, of: 3, seed: 6)
+        try FileManager.default.removeItem(atPath: shared + "/shards/collect-0-of-3.json")
+        try FileManager.default.copyItem(atPath: elsewhere + "/shards/collect-0-of-3.json", toPath: shared + "/shards/collect-0-of-3.json")
         assertRefused(shared) { $0 == .mismatch("shards/collect-0-of-3.json", "shards/collect-1-of-3.json", ["seed ('6' vs '5')"]) }
     }
 

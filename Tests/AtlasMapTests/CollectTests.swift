@@ -3,6 +3,7 @@
 /// cut at the layer.
 import AtlasCore
 import AtlasImage
+import AtlasJobs
 import AtlasMap
 import AtlasNet
 import AtlasOutput
@@ -115,7 +116,8 @@ final class CollectTests: XCTestCase {
         XCTAssertEqual(try files(resumed), try files(whole))
         // Other settings in the same folder are refused.
         XCTAssertThrowsError(try collect([Self.idxPath], out: resumed, perImage: 1)) { error in
-            guard case CollectError.mismatch = error else { return XCTFail("\(error)") }
+            guard case let JobError.otherJob(_, kind, differences) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual([kind] + differences, ["collect", "perImage (1 vs 2)"])
         }
     }
 

@@ -83,8 +83,8 @@ public struct CollectShardResult: Sendable {
 
 extension Collector {
     /// Collects the parts of `shard` into `directory` (see the file comment). A part whose files still match its
-    /// record and the shard's earlier manifest is kept; any other is (re)computed. Refuses a folder whose
-    /// `collect.json` holds another collection. Throws like `run`.
+    /// record and the shard's earlier manifest is kept; any other is (re)computed. Refuses a folder that holds
+    /// another collection (`JobFolder`). Throws like `run`.
     public static func runShard(_ shard: ShardSpec, source: ImageSource, sampler: ActivationSampler, preprocessor: Preprocessor,
                                 settings: CollectSettings, model: AtlasIndex.Model, labels: [String]?, directory: String,
                                 progress: ((CollectProgress) throws -> Void)? = nil) throws -> CollectShardResult {
@@ -93,22 +93,17 @@ extension Collector {
         }
         let folder = try OutputFolder(path: directory)
         let total = source.items.count
-        if FileManager.default.fileExists(atPath: folder.file("collect.json")) {
-            let m = try CollectManifest.read(directory: folder.path)
-            try checkResumable(m, settings: settings, model: model, inputs: source.inputs, items: total, directory: folder.path)
-        }
         guard let shape = try layerShape(sampler, settings: settings) else {
             throw CollectError.invalidSettings("the shape of layer '\(settings.layer)' is unknown for input \(settings.input); cannot shard")
         }
         let (channels, spatial) = shape
         let base = CollectManifest(model: model, settings: settings, inputs: source.inputs, channels: channels, spatial: spatial,
                                    labels: labels, items: total, parts: [], complete: false)
-        let names = (0..<total).map { source.name($0) }.joined(separator: "\n")
-        let recipe = CollectRecipe(base, images: SHA256.hex(Array(names.utf8)))
-        let json = try ShardManifest.settingsJSON(recipe)
-        let fingerprint = try ShardManifest.fingerprint(json)
+        let recipe = CollectRecipe(base, images: imagesHash(source))
+        let job = try JobFolder(folder, kind: "collect", recipe: recipe, reuse: .sameJobOnly(holdsItems: holdsParts), shard: true)
+        let fingerprint = job.record.fingerprint
         let partCount = recipe.partCount
-        let log = try ShardLog(folder: folder, kind: "collect", spec: shard, total: partCount, settings: json)
+        guard let log = try job.shardLog(shard, total: partCount) else { preconditionFailure("a shard has a log") }
         try OutputFolder.makeDirectory(folder.file("shards/collect-parts"))
 
         let mine = shard.items(of: partCount)

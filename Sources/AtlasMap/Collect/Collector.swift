@@ -3,6 +3,7 @@
 /// interrupted run resumes after its last listed part and produces the same bytes as an uninterrupted one.
 import AtlasCore
 import AtlasImage
+import AtlasJobs
 import AtlasNet
 import AtlasOutput
 import Foundation
@@ -16,9 +17,10 @@ public struct CollectProgress: Sendable {
 }
 
 public enum Collector {
-    /// Collects `source` into `directory` with `sampler`; `settings` and `model` are recorded in (and on resume
-    /// must equal those of) `collect.json`. Returns the final manifest. Throws `CollectError` (a different
-    /// collection in the folder, bad settings), `OutputError` (cannot write), or the network's errors.
+    /// Collects `source` into `directory` with `sampler`; `settings` and `model` are recorded in `collect.json`,
+    /// and the job's recipe in `job.json` (`JobFolder`: a rerun of the same job resumes, another is refused).
+    /// Returns the final manifest. Throws `JobError` (another collection in the folder), `CollectError` (bad
+    /// settings, a listed part missing), `OutputError` (cannot write), or the network's errors.
     public static func run(source: ImageSource, sampler: ActivationSampler, preprocessor: Preprocessor,
                            settings: CollectSettings, model: AtlasIndex.Model, labels: [String]?, directory: String,
                            progress: ((CollectProgress) throws -> Void)? = nil) throws -> CollectManifest {
@@ -28,16 +30,14 @@ public enum Collector {
         let folder = try OutputFolder(path: directory)
         let total = source.items.count
         let partCount = (total + settings.partImages - 1) / settings.partImages
-        var manifest: CollectManifest
-        if FileManager.default.fileExists(atPath: folder.file("collect.json")) {
-            manifest = try CollectManifest.read(directory: folder.path)
-            try checkResumable(manifest, settings: settings, model: model, inputs: source.inputs, items: total, directory: folder.path)
-        } else {
-            manifest = CollectManifest(model: model, settings: settings, inputs: source.inputs, channels: 0, spatial: [],
+        var manifest = CollectManifest(model: model, settings: settings, inputs: source.inputs, channels: 0, spatial: [],
                                        labels: labels, items: total, parts: [], complete: false)
-        }
-        if manifest.parts.isEmpty, let shape = try layerShape(sampler, settings: settings) {
-            (manifest.channels, manifest.spatial) = shape
+        if let shape = try layerShape(sampler, settings: settings) { (manifest.channels, manifest.spatial) = shape }
+        let job = try JobFolder(folder, kind: "collect", recipe: CollectRecipe(manifest, images: imagesHash(source)),
+                                reuse: .sameJobOnly(holdsItems: holdsParts))
+        if job.resumed, FileManager.default.fileExists(atPath: folder.file("collect.json")) {
+            manifest = try CollectManifest.read(directory: folder.path)
+            try checkParts(manifest, directory: folder.path)
         }
         let resumed = min(total, manifest.parts.count * settings.partImages)
         var status = CollectProgress(itemsDone: resumed, itemsTotal: total, resumedItems: resumed)
@@ -122,17 +122,19 @@ public enum Collector {
                            jsonl: stem + ".jsonl", npySHA256: SHA256.hex(npy), jsonlSHA256: SHA256.hex(jsonl), skipped: skipped)
     }
 
-    static func checkResumable(_ m: CollectManifest, settings: CollectSettings, model: AtlasIndex.Model, inputs: [String],
-                               items: Int, directory: String) throws {
-        var diffs: [String] = []
-        if m.model.sha256 != model.sha256 { diffs.append("model") }
-        if m.settings != settings { diffs.append("settings") }
-        if m.inputs != inputs { diffs.append("inputs") }
-        if m.items != items { diffs.append("image count (\(m.items) then, \(items) now)") }
-        guard diffs.isEmpty else {
-            throw CollectError.mismatch("\(directory) holds a collection with other \(diffs.joined(separator: ", ")); "
-                                        + "use another --out or the same settings to resume")
-        }
+    /// Whether a folder holds parts of a collection (its `collect.json`, or part files).
+    static func holdsParts(_ folder: OutputFolder) -> Bool {
+        FileManager.default.fileExists(atPath: folder.file("collect.json"))
+            || ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).contains { $0.hasPrefix("part-") }
+    }
+
+    /// SHA-256 of the candidate images' names (`ImageSource.name`), one per line: the recipe pins the image list.
+    static func imagesHash(_ source: ImageSource) -> String {
+        SHA256.hex(Array((0..<source.items.count).map { source.name($0) }.joined(separator: "\n").utf8))
+    }
+
+    /// Every part `collect.json` lists is on disk.
+    static func checkParts(_ m: CollectManifest, directory: String) throws {
         for part in m.parts {
             for file in [part.npy, part.jsonl] where !FileManager.default.fileExists(atPath: "\(directory)/\(file)") {
                 throw CollectError.badPart("\(directory)/\(file) is listed in collect.json but missing")

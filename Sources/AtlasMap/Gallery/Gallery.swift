@@ -115,8 +115,8 @@ public enum Gallery {
         let mine = items.indices.filter { shard == nil || $0 % shard!.count == shard!.index }
         let recipe = GalleryRecipe(items: items, layer: layer, modelPath: modelPath, modelSHA: modelSHA, settings: settings,
                                    inputChannels: renderer.inputChannels)
-        let manifest = try shard.map { try ShardLog(folder: folder, spec: ShardSpec(index: $0.index, count: $0.count),
-                                                     recipe: recipe, total: items.count) }
+        let job = try JobFolder(folder, kind: "gallery", recipe: recipe, reuse: .itemKeys, shard: shard != nil)
+        let manifest = try job.shardLog(shard.map { try ShardSpec(index: $0.index, count: $0.count) }, total: items.count)
         let jobs = mine.map { IconJob(id: items[$0].id, objective: items[$0].objective, seed: settings.seed &+ UInt64($0), index: $0) }
         let start = DispatchTime.now().uptimeNanoseconds
         let done = try store.render(jobs, batch: settings.batch, progress: progress,

@@ -140,10 +140,3 @@ public struct GalleryShardAssembler: ShardAssembler {
         return ShardMergeResult(kind: kind, shardCount: shards.count, items: recipe.items.count, filesVerified: 0, index: index)
     }
 }
-
-extension ShardLog {
-    /// The log of gallery shard `spec`.
-    convenience init(folder: OutputFolder, spec: ShardSpec, recipe: GalleryRecipe, total: Int) throws {
-        try self.init(folder: folder, kind: "gallery", spec: spec, total: total, settings: ShardManifest.settingsJSON(recipe))
-    }
-}

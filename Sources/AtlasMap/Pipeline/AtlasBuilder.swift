@@ -113,7 +113,8 @@ public enum AtlasBuilder {
         }
         let recipe = try MapRecipe(settings, set: set, layout: raw, collection: collection, modelPath: modelPath, icons: jobs.count)
         let mine = shard.map { $0.items(of: jobs.count) } ?? Array(jobs.indices)
-        let log = try shard.map { try ShardLog(folder: folder, kind: "map", spec: $0, total: jobs.count, settings: ShardManifest.settingsJSON(recipe)) }
+        let job = try JobFolder(folder, kind: "map", recipe: recipe, reuse: .itemKeys, shard: shard != nil)
+        let log = try job.shardLog(shard, total: jobs.count)
         let rendered = try store.render(mine.map { jobs[$0] }, batch: settings.batch, progress: { p in
             progress?(AtlasStageProgress(stage: "icons", done: p.stepsDone, total: p.stepsTotal, unit: "icon-steps"))
         }, mayReuse: { k in log?.matches(item: mine[k]) != false },

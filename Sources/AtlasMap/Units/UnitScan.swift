@@ -183,7 +183,8 @@ public enum UnitScan {
         try OutputFolder.makeDirectory(folder.file("units-parts"))
         let fingerprint = try recipe.fingerprint
         let partCount = recipe.partCount
-        let log = try shard.map { try ShardLog(folder: folder, kind: "units", spec: $0, total: partCount, settings: recipe.settingsJSON) }
+        let job = try JobFolder(folder, kind: "units", recipe: recipe, reuse: .itemKeys, shard: shard != nil)
+        let log = try job.shardLog(shard, total: partCount)
         let mine = shard?.items(of: partCount) ?? Array(0..<partCount)
         var done: [Int: UnitsPart] = [:]
         var pending: [Int] = []

@@ -87,6 +87,7 @@ enum ErrorReport {
             case .notFound: return (e.description, noInput)
             default: return (e.description, data)
             }
+        case let e as JobError: return (e.description, data)
         case let e as ShardError: return (e.description, usage)
         case let e as JobPlanError: return (e.description, usage)
         case let e as ShardMergeError: return (e.description, e.isRetryable ? AtlasExit.shardsNotReady : data)
