@@ -133,17 +133,18 @@ public struct JobFolder {
     }
 
     /// Removes the temporary siblings (`.NAME.tmp-XXXXXX`, see `AtomicFile`) that a killed write leaves, in the
-    /// folder and its subfolders other than the tile pyramids (rebuilt whole by every assembly).
-    static func removeTemporaries(_ path: String) {
+    /// folder and its subfolders down to `units/<layer>/crops`, other than the tile pyramids (rebuilt whole by
+    /// every assembly), so that an `--out` holding other files is not searched deeply.
+    static func removeTemporaries(_ path: String, depth limit: Int = 3) {
         let fm = FileManager.default
-        var pending = [path]
-        while let dir = pending.popLast() {
+        var pending = [(path, 0)]
+        while let (dir, depth) = pending.popLast() {
             for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
                 let full = dir + "/" + name
                 var isDir: ObjCBool = false
                 guard fm.fileExists(atPath: full, isDirectory: &isDir) else { continue }
                 if isDir.boolValue {
-                    if name != "tiles" { pending.append(full) }
+                    if name != "tiles" && depth < limit { pending.append((full, depth + 1)) }
                 } else if isTemporary(name) {
                     try? fm.removeItem(atPath: full)
                 }

@@ -25,9 +25,10 @@ final class JobFolderTests: XCTestCase {
         XCTAssertEqual(first.record.fingerprint, try CanonicalJSON.sha256(recipe))
         XCTAssertEqual(try JobFolder.read(f), first.record)
 
-        try OutputFolder.makeDirectory(f.file("icons"))
-        let temporaries = [".c0001.png.tmp-Ab12Cd", "icons/.c0002.json.tmp-x9y8z7"]
-        let kept = ["icons/c0001.png", "icons/.hidden", "icons/c.tmp-abcdef", ".a.tmp-short"]
+        for dir in ["icons", "units/l/crops", "tiles/g/0", "a/b/c/d"] { try OutputFolder.makeDirectory(f.file(dir)) }
+        let temporaries = [".c0001.png.tmp-Ab12Cd", "icons/.c0002.json.tmp-x9y8z7", "units/l/crops/.0-t0.jpg.tmp-q1w2e3"]
+        let kept = ["icons/c0001.png", "icons/.hidden", "icons/c.tmp-abcdef", ".a.tmp-short",
+                    "tiles/g/0/.0_0.png.tmp-a1b2c3", "a/b/c/d/.deep.tmp-a1b2c3"]
         for name in temporaries + kept { try f.write([1], to: name) }
         XCTAssertTrue(try JobFolder(f, kind: "gallery", recipe: recipe, reuse: .itemKeys, shard: true).resumed)
         for name in temporaries + kept { XCTAssertTrue(FileManager.default.fileExists(atPath: f.file(name)), "a shard removed \(name)") }
