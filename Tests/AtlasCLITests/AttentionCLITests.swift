@@ -69,6 +69,18 @@ extension CLITests {
         try run(["attention", CLITests.vit, image, "--query", "16", "--out", dir + "/q"], expect: 64)
         try run(["attention", CLITests.vit, image, "--layer", "7", "--out", dir + "/l"], expect: 64)
         try run(["attention", CLITests.vit, image, "--head", "0", "--mean-heads", "--out", dir + "/m"], expect: 64)
+        // The mistakes of testSameMistakeSameExitCodeInEveryCommand, with the README's codes.
+        let codes = try readmeExitCodes()
+        try Data("garbage, not protobuf".utf8).write(to: URL(fileURLWithPath: dir + "/bad.onnx"))
+        try Data("a file, not a folder".utf8).write(to: URL(fileURLWithPath: dir + "/file"))
+        let out = ["--out", dir + "/o", "--quiet"]
+        try run(["attention", CLITests.vit, image, "--layer", "no.such.layer"] + out, expect: codes["bad usage"]!)
+        try run(["attention", dir + "/missing.onnx", image] + out, expect: codes["input missing"]!)
+        let (_, bad) = try run(["attention", dir + "/bad.onnx", image] + out, expect: codes["bad input data"]!)
+        XCTAssertTrue(bad.contains("atlas: error:") && bad.contains("bad.onnx"), bad)
+        try run(["attention", CLITests.vit, image, "--threads", "0"] + out, expect: codes["bad usage"]!)
+        try run(["attention", CLITests.vit, image, "--preprocess", "bogus"] + out, expect: codes["bad usage"]!)
+        try run(["attention", CLITests.vit, image, "--out", dir + "/file/out", "--quiet"], expect: codes["output not writable"]!)
     }
 
     /// Grad-CAM on the ViT: by default on the last block's input norm (the last token grid before the last
