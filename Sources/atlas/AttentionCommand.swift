@@ -32,7 +32,7 @@ struct AttentionCommand: ParsableCommand {
         model without attention (a CNN). A token model takes only the input size it was exported at (a wrong \
         --size is exit 65 naming the node).
 
-        OUT gets, per image, NNNN-name.input.png (what the model saw), NNNN-name.LL.hH.png / .LL.mean.png / \
+        OUT gets, per image, NNNN-name.input.png (what the model saw), NNNN-name.Lnn.hH.png / .Lnn.mean.png (layer nn, head H) / \
         .rollout.png (overlay on the grey input, patches as blocks, colormap legend with the value range), the \
         raw float32 maps NNNN-name.*.npy on the patch grid (h × w), and an index.html contact sheet that opens \
         offline. Unreadable images are skipped and listed. The maps are the same bytes at any thread count.
