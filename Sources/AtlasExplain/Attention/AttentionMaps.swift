@@ -64,8 +64,10 @@ public final class AttentionMapper {
     /// The value read as class scores (`Attributor.logitsValue`).
     public let logits: String
 
-    /// Plans `network` at `inputShape` ([N, C, H, W]; planned at batch 2 to tell images from windows) and checks
-    /// `query` against its tokens; nil `query` means the class token when there is one, else `.mean`.
+    /// Plans `network` at `inputShape` ([N, C, H, W]) and checks `query` against its tokens; nil `query` means the
+    /// class token when there is one, else `.mean`. A site is global when its probabilities are [N, heads, T, T]
+    /// with T tokens on a patch grid; windowed attention has N × windows rows (one window over the whole grid is
+    /// global).
     public init(network: Network, inputShape: [Int], query: AttentionQuery?) throws {
         guard inputShape.count == 4 else { throw AttributionError.model("attention maps need an image input [N, C, H, W], got \(inputShape)") }
         let sites = Attention.sites(network.graph)
@@ -74,8 +76,8 @@ public final class AttentionMapper {
         }
         self.network = network
         self.logits = try Attributor.logitsValue(network)
-        let batch = 2
-        let plan = try network.plan(for: [batch] + inputShape.dropFirst())
+        let batch = inputShape[0]
+        let plan = try network.plan(for: inputShape)
         if let e = plan.errors[logits] { throw e }
         var kept: [AttentionLayer] = [], unmapped: [(Attention.Site, [Int])] = []
         var tokens: Int?
