@@ -76,25 +76,20 @@ public final class Attributor {
     /// since after that Softmax only the class token reaches the output and the patch tokens' gradient is zero.
     public static func defaultCAMLayer(_ plan: Plan, network: Network) throws -> String {
         let rows = plan.layers(names: network.names)
-        let views = rows.enumerated().filter { _, r in
-            guard r.op == TokenLayout.viewOp, r.error == nil, let s = r.shape else { return false }
-            return s.count == 4 && s[2] * s[3] > 1
+        func producer(_ value: String) -> Node? { plan.graph.nodes.first { $0.outputs.first == value } }
+        // The token-grid views with spatial extent: their row, name and the value they show.
+        let views = rows.indices.compactMap { i -> (row: Int, value: String, raw: String)? in
+            let r = rows[i]
+            guard r.op == TokenLayout.viewOp, r.error == nil, let s = r.shape, s.count == 4, s[2] * s[3] > 1,
+                  let raw = producer(r.value)?.input(0) else { return nil }
+            return (i, r.value, raw)
         }
-        guard !views.isEmpty else { return try lastSpatialLayer(plan, names: network.names) }
-        let classToken = views.contains { _, r in
-            let raw = plan.graph.nodes.first { $0.outputs.first == r.value }?.input(0)
-            return raw.flatMap { plan.shapes[$0] }.map { $0.count == 3 && TokenLayout.grid(tokens: $0[1])?.skip == 1 } ?? false
-        }
-        var last = views.last!.element.value
-        if classToken, let site = Attention.sites(plan.graph).last,
-           let softmax = rows.firstIndex(where: { $0.value == site.probabilities }),
-           let before = views.last(where: { v in
-               v.offset < softmax && plan.graph.nodes.first { $0.outputs.first == v.element.value }?.input(0).flatMap { raw in
-                   plan.graph.nodes.first { $0.outputs.first == raw } }?.opType != "MatMul"
-           }) {
-            last = before.element.value
-        }
-        return last
+        guard let last = views.last else { return try lastSpatialLayer(plan, names: network.names) }
+        let classToken = views.contains { v in plan.shapes[v.raw].map { $0.count == 3 && TokenLayout.grid(tokens: $0[1])?.skip == 1 } ?? false }
+        guard classToken, let site = Attention.sites(plan.graph).last,
+              let softmax = rows.firstIndex(where: { $0.value == site.probabilities }),
+              let before = views.last(where: { $0.row < softmax && producer($0.raw)?.opType != "MatMul" }) else { return last.value }
+        return before.value
     }
 
     /// Scores (`[N, classes]`, pre-softmax) of a batch.
