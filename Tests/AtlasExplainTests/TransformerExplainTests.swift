@@ -181,4 +181,27 @@ final class TransformerExplainTests: XCTestCase {
             }
         }
     }
+
+    /// Grad-CAM (default layer) and saliency of classes 3 and 7 on the ViT and Swin fixtures against PyTorch float64
+    /// autograd (`make_attention_fixtures.py`): the ViT's last block's input norm with the class token dropped, Swin's
+    /// final norm, both on the 4×4 patch grid.
+    func testViTAndSwinGradCAMAndSaliencyMatchPyTorch() throws {
+        let dir = TransformerExplainTests.vitDir
+        for (name, module) in [("vit", "encoder.layers.encoder_layer_1.ln_1"), ("swin", "norm")] {
+            let net = try Network(contentsOf: dir.appendingPathComponent("\(name).onnx").path)
+            let x = try NPY.read(path: dir.appendingPathComponent("\(name).input.npy").path)
+            let cam = try Attributor(network: net, options: .init(method: .gradCAM), preprocess: .identity, inputShape: x.shape)
+            XCTAssertEqual(cam.layer, net.names.resolve(module), name)
+            let got = try XCTUnwrap(try cam.attribute(x, classes: [3, 7]).layerMaps)
+            let want = try NPY.read(path: dir.appendingPathComponent("\(name).gradcam.npy").path)
+            XCTAssertEqual(got.shape, want.shape, name)
+            XCTAssertGreaterThan(want.toArray().max()!, 0)
+            XCTAssertLessThanOrEqual(zip(got.toArray(), want.toArray()).map { abs($0 - $1) }.max()!, 1e-4 * want.toArray().max()!, "\(name) Grad-CAM")
+            let saliency = try Attributor(network: net, options: .init(method: .saliency), preprocess: .identity, inputShape: x.shape)
+            let s = try saliency.attribute(x, classes: [3, 7]).maps
+            let ref = try NPY.read(path: dir.appendingPathComponent("\(name).saliency.npy").path)
+            XCTAssertEqual(s.shape, ref.shape)
+            XCTAssertLessThanOrEqual(zip(s.toArray(), ref.toArray()).map { abs($0 - $1) }.max()!, 1e-4 * ref.toArray().max()!, "\(name) saliency")
+        }
+    }
 }
