@@ -86,6 +86,7 @@ struct AttentionCommand: ParsableCommand {
         let source = try ImageSource(inputs: images, channels: setup.channels, limit: limit)
         let writer = AttentionWriter(files: OverlayFiles(out: out, overlay: HeatmapOverlay(colormap: Colormap(colormap))), setup: setup,
                                      layers: chosen, head: head, meanHeads: meanHeads, rollout: rollout)
+        let batch = setup.runnableBatch(net, requested: self.batch, quiet: global.quiet)
         let progress = ProgressBar("attention", total: source.total, unit: "img", quiet: global.quiet || json)
         let start = Date()
         var records: [AttentionWriter.Record] = []

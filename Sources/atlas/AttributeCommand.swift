@@ -97,6 +97,7 @@ struct Attribute: ParsableCommand {
         let resuming = try job.prepare(out: out)
         let writer = AttributionWriter(out: out, setup: setup, method: method, overlay: HeatmapOverlay(colormap: Colormap(cmap)),
                                        ranks: top ?? 1, fixedClass: `class`)
+        let batch = setup.runnableBatch(net, requested: self.batch, quiet: global.quiet)
         let progress = ProgressBar("attribute", total: source.total, unit: "img", quiet: global.quiet || json)
         let start = Date()
         // Fixed chunks of --batch items: an image is computed in the same batch whether the run is resumed or not

@@ -96,4 +96,24 @@ extension CLITests {
         let npy = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + (map["map"] as! String)))
         XCTAssertEqual(npy.count, 128 + 32 * 32 * 4)
     }
+
+    /// A ViT exported at batch 1 without a dynamic batch axis (its Reshapes hold the batch): attention and
+    /// attribute run it one image per pass, say so, and give the bytes of an explicit --batch 1.
+    func testFixedBatchExportRunsOneImagePerPass() throws {
+        let dir = try temporaryDirectory()
+        let model = CLITests.repo.appendingPathComponent("Tests/AtlasNetTests/Fixtures/transformers/vit_batch1.onnx").path
+        for command in [["attention", "--rollout"], ["attribute", "--method", "gradcam"]] {
+            let (stdout, stderr) = try run([command[0], model, CLITests.photos] + command.dropFirst() + ["--json", "--out", dir + "/\(command[0])"])
+            XCTAssertTrue(stderr.contains("fixes the batch at 1"), stderr)
+            let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any])
+            XCTAssertEqual(report["images"] as? Int, 4, command[0])
+            try run([command[0], model, CLITests.photos] + command.dropFirst() + ["--batch", "1", "--quiet", "--out", dir + "/\(command[0])1"])
+            let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/\(command[0])").filter { $0.hasSuffix(".npy") }
+            XCTAssertFalse(names.isEmpty)
+            for name in names {
+                XCTAssertEqual(FileManager.default.contents(atPath: dir + "/\(command[0])/" + name),
+                               FileManager.default.contents(atPath: dir + "/\(command[0])1/" + name), name)
+            }
+        }
+    }
 }
