@@ -20,7 +20,7 @@ struct Atlas: ParsableCommand {
         """,
         version: version,
         subcommands: [Demo.self, Inspect.self, Run.self, Visualize.self, GalleryCommand.self, CollectCommand.self, MapCommand.self,
-                      UnitsCommand.self, Attribute.self, Activations.self, GraphCommand.self, MergeCommand.self, PlanCommand.self, Serve.self,
+                      UnitsCommand.self, Attribute.self, AttentionCommand.self, Activations.self, GraphCommand.self, MergeCommand.self, PlanCommand.self, Serve.self,
                       Bench.self]
     )
 

@@ -19,7 +19,8 @@ struct Attribute: ParsableCommand {
           integrated-gradients  (x - baseline) × mean gradient over --steps points from --baseline to x; the map
                                 sums to about logit(x) - logit(baseline) (both are in the --json summary)
           gradcam               ReLU of the layer's channels weighted by their mean gradient, at --layer (default:
-                                the last layer with spatial extent), upsampled to the input
+                                the last layer with spatial extent; on transformers the last token grid, or with
+                                a class token the last one before the last attention), upsampled to the input
         Gradients are taken with respect to the network input (after preprocessing). Images go through the \
         network --batch at a time, one forward and backward pass per class rank (and per step).
 
@@ -37,6 +38,9 @@ struct Attribute: ParsableCommand {
           atlas attribute Assets/fashion-mnist/fashion_cnn.onnx Assets/fashion-mnist/t10k-2000-images-idx3-ubyte.gz \\
               --limit 16 --method integrated-gradients --out attributions/
           atlas attribute resnet18.onnx photos/ --method gradcam --top 3 --out cams/
+
+        Transformers: a block's alias (encoder.layers.encoder_layer_11, features.5) names its tokens as a \
+        [batch, channels, h, w] grid over the patches (class token dropped), which Grad-CAM reads like a CNN layer.
 
         Convolutions run on the accurate path here (Winograd F(2x2) or im2col, within float32 rounding of a \
         float64 reference), since the output is a gradient; ATLAS_CONV overrides.
@@ -93,6 +97,7 @@ struct Attribute: ParsableCommand {
         let resuming = try job.prepare(out: out)
         let writer = AttributionWriter(out: out, setup: setup, method: method, overlay: HeatmapOverlay(colormap: Colormap(cmap)),
                                        ranks: top ?? 1, fixedClass: `class`)
+        let batch = setup.runnableBatch(net, requested: self.batch, quiet: global.quiet)
         let progress = ProgressBar("attribute", total: source.total, unit: "img", quiet: global.quiet || json)
         let start = Date()
         // Fixed chunks of --batch items: an image is computed in the same batch whether the run is resumed or not

@@ -45,19 +45,15 @@ struct AttributionWriter {
         let made: [Result<AttributionRecord, Error>] = Parallel.mapChunks(n) { i in
             Result {
                 let stem = AttributionWriter.stem(names[i], number: items[i] + 1)
-                let image = try Image(tensor: shown, index: i)
-                let clamped = try Image(width: image.width, height: image.height, channels: image.channels, pixels: image.pixels.map { min(1, max(0, $0)) })
-                try ImageCodec.writeAtomically(try ImageCodec.encodePNG(self.overlay.enlarged(clamped)), to: "\(self.out)/\(stem).input.png")
+                let files = OverlayFiles(out: self.out, overlay: self.overlay)
+                let clamped = try files.writeInput(shown, index: i, stem: stem)
                 var maps: [AttributionRecord.Map] = []
                 for result in results {
                     let c = result.classes[i]
                     let map = Array(UnsafeBufferPointer(start: result.maps.data + i * h * w, count: h * w))
-                    let range = HeatmapOverlay.range(map, percentile: self.method == .gradCAM ? 100 : 99.5)
-                    let picture = try self.overlay.render(image: clamped, map: map, range: range, magnitude: self.method.isSigned)
                     let name = "\(stem).k\(c)"
-                    try ImageCodec.writeAtomically(try ImageCodec.encodePNG(picture), to: "\(self.out)/\(name).png")
-                    try ImageCodec.writeAtomically(Array(NPY.encode(Tensor(shape: [h, w], values: map))), to: "\(self.out)/\(name).npy")
-                    let rangeText = "\(self.method.isSigned ? "|map| " : "")\(HeatmapOverlay.format(range.low))…\(HeatmapOverlay.format(range.high))\(range.clipped ? "+" : "")"
+                    let rangeText = try files.writeMap(map, height: h, width: w, name: name, on: clamped,
+                                                       percentile: self.method == .gradCAM ? 100 : 99.5, signed: self.method.isSigned)
                     maps.append(.init(class: c, label: self.setup.label(c), probability: probabilities[i][c], overlay: "\(name).png",
                                       map: "\(name).npy", range: rangeText, min: map.min() ?? 0, max: map.max() ?? 0,
                                       sum: map.reduce(0.0) { $0 + Double($1) }, logitDelta: result.logitDelta?[i]))

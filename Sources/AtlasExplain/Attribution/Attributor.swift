@@ -26,8 +26,9 @@ public final class Attributor {
     public let layer: String?
     let preprocess: Preprocess
 
-    /// Checks the options against the network at `inputShape` (`[N, C, H, W]`; N is not used). `preprocess`
-    /// maps [0, 1] pixels to network inputs (for the black and blur baselines).
+    /// Checks the options against the network at `inputShape` (`[N, C, H, W]`, planned at batch N: a model exported
+    /// with a fixed batch needs its own). `preprocess` maps [0, 1] pixels to network inputs (for the black and blur
+    /// baselines).
     public init(network: Network, options: AttributionOptions, preprocess: Preprocess, inputShape: [Int]) throws {
         guard inputShape.count == 4 else { throw AttributionError.model("attribution needs an image input [N, C, H, W], got \(inputShape)") }
         guard (1...4096).contains(options.steps) else { throw AttributionError.invalidOption("--steps must be 1…4096") }
@@ -35,10 +36,10 @@ public final class Attributor {
         self.options = options
         self.preprocess = preprocess
         self.logits = try Attributor.logitsValue(network)
-        let plan = try network.plan(for: [1] + inputShape.dropFirst())
+        let plan = try network.plan(for: inputShape)
         if let e = plan.errors[logits] { throw e }
         if options.method == .gradCAM {
-            let name = try options.layer.map { try network.resolve($0) } ?? Attributor.lastSpatialLayer(plan, names: network.names)
+            let name = try options.layer.map { try network.resolve($0) } ?? Attributor.defaultCAMLayer(plan, network: network)
             if let e = plan.errors[name] { throw e }
             guard let s = plan.shapes[name], s.count == 4, s[2] * s[3] > 1 else {
                 throw AttributionError.invalidOption("Grad-CAM needs a layer with spatial extent [N, C, H, W]; \(options.layer ?? name) has shape \(plan.shapes[name] ?? [])")
@@ -67,6 +68,28 @@ public final class Attributor {
         }
         guard let last = rows.last else { throw AttributionError.model("the model has no layer with spatial extent for Grad-CAM") }
         return last.value
+    }
+
+    /// Grad-CAM's default layer. CNNs: the last layer with spatial extent. Transformers (layers with token-grid views,
+    /// `TokenLayout`): the last view, so the map is on the patch grid; when the grid leaves out a class token, the
+    /// last view before the last attention block's Softmax that is not one of its projections (a MatMul output),
+    /// since after that Softmax only the class token reaches the output and the patch tokens' gradient is zero.
+    public static func defaultCAMLayer(_ plan: Plan, network: Network) throws -> String {
+        let rows = plan.layers(names: network.names)
+        func producer(_ value: String) -> Node? { plan.graph.nodes.first { $0.outputs.first == value } }
+        // The token-grid views with spatial extent: their row, name and the value they show.
+        let views = rows.indices.compactMap { i -> (row: Int, value: String, raw: String)? in
+            let r = rows[i]
+            guard r.op == TokenLayout.viewOp, r.error == nil, let s = r.shape, s.count == 4, s[2] * s[3] > 1,
+                  let raw = producer(r.value)?.input(0) else { return nil }
+            return (i, r.value, raw)
+        }
+        guard let last = views.last else { return try lastSpatialLayer(plan, names: network.names) }
+        let classToken = views.contains { v in plan.shapes[v.raw].map { $0.count == 3 && TokenLayout.grid(tokens: $0[1])?.skip == 1 } ?? false }
+        guard classToken, let site = Attention.sites(plan.graph).last,
+              let softmax = rows.firstIndex(where: { $0.value == site.probabilities }),
+              let before = views.last(where: { $0.row < softmax && producer($0.raw)?.opType != "MatMul" }) else { return last.value }
+        return before.value
     }
 
     /// Scores (`[N, classes]`, pre-softmax) of a batch.

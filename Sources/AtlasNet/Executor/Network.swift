@@ -180,23 +180,35 @@ public final class Network {
     /// value names, e.g. for Grad-CAM or attribution at a layer), from the last `forward(…, keepForBackward: true)`,
     /// which it consumes unless `keepForward` is true (then another backward from other seeds can follow, e.g. one
     /// per class, at the cost of holding every kept value until the last). Values upstream of every seed get a zero
-    /// gradient; keys are the names given.
+    /// gradient; keys are the names given. A token-grid view (`TokenLayout`) reads its value and feeds nothing, so
+    /// its gradient is the view of the gradient at the value it shows (the view only moves entries).
     public func backward(from grads: [String: Tensor], at names: [String], keepForward: Bool = false) throws -> [String: Tensor] {
         guard let trace else { throw ModelError.invalidGraph("backward needs a forward run with keepForBackward: true") }
         if !keepForward { self.trace = nil }
         let seeds = try seedSlots(grads, trace)
-        var slots: [String: Int] = [:]
+        var slots: [String: Int] = [:], views: [String: Node] = [:]
         for name in names {
             let value = try resolve(name)
             guard let s = trace.plan.slotOf[value], trace.values[s] != nil else {
                 throw ModelError.invalidGraph("'\(name)' was not kept by the forward run; capture it")
             }
-            slots[name] = s
+            if let view = graph.nodes.first(where: { $0.opType == TokenLayout.viewOp && $0.outputs.first == value }),
+               let raw = view.input(0), let r = trace.plan.slotOf[raw] {
+                views[name] = view
+                slots[name] = r
+            } else {
+                slots[name] = s
+            }
         }
         let found = runBackward(trace, seeds: seeds, targets: Set(slots.values), release: !keepForward)
         var out: [String: Tensor] = [:]
         for (name, s) in slots {
-            out[name] = found[s] ?? Tensor(zeros: trace.plan.shapes[trace.plan.slotNames[s]] ?? [])
+            let g = found[s] ?? Tensor(zeros: trace.plan.shapes[trace.plan.slotNames[s]] ?? [])
+            if let view = views[name] {
+                out[name] = trace.plan.steps.filter { $0.node == view.name }.reduce(g) { x, step in step.layer.forward([x]) }
+            } else {
+                out[name] = g
+            }
         }
         return out
     }

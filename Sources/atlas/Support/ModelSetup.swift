@@ -82,6 +82,17 @@ struct ModelSetup {
         }
     }
 
+    /// The images per pass for a requested `--batch`: `requested`, or 1 when the graph fixes its batch at 1 (a
+    /// model exported without a dynamic batch axis keeps the batch in its Reshape shapes): planned at batch 2 its
+    /// output fails where batch 1 plans. Prints a note when it falls back.
+    func runnableBatch(_ net: Network, requested: Int, quiet: Bool) -> Int {
+        guard requested > 1, let output = net.graph.outputs.first?.name else { return requested }
+        func plans(_ n: Int) -> Bool { (try? net.plan(for: [n, channels, size, size])).map { $0.errors[output] == nil } ?? false }
+        guard !plans(2), plans(1) else { return requested }
+        note("the model's graph fixes the batch at 1 (exported without a dynamic batch axis): one image per pass", quiet: quiet)
+        return 1
+    }
+
     /// The label of class `index`, or its number.
     func label(_ index: Int) -> String {
         guard let labels, index < labels.count else { return "\(index)" }

@@ -1,0 +1,171 @@
+import ArgumentParser
+import AtlasCore
+import AtlasExplain
+import AtlasImage
+import AtlasNet
+import Foundation
+
+/// `atlas attention`: where a vision transformer looks — per block and head, the attention of the class token (or a
+/// patch) over the image's patches, and attention rollout, written like `atlas attribute`.
+struct AttentionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attention",
+        abstract: "Attention maps of vision transformers: per layer and head, and attention rollout, over each image's patches.",
+        discussion: """
+        Finds the attention of every block in the graph (the Softmax whose output is multiplied with the values, \
+        by MatMul or Einsum) and prints the nodes it uses. For each image, each chosen layer and head, it shows \
+        how much the query token attends to each patch: that row of the [tokens × tokens] probabilities, class \
+        token column left out, on the patch grid (the map of a class-token query then sums to 1 minus the class \
+        token's attention to itself). --rollout adds attention rollout (Abnar & Zuidema 2020) through the deepest \
+        chosen layer: per layer ½·(mean over heads) + ½·identity, rows renormalized, multiplied from the first \
+        layer on: how much each patch's input reaches the query's output.
+
+        --query: class (the default when the model has a class token, as ViT), a patch index (row-major from the \
+        top left, counted without the class token), or mean (the mean over all patch queries: the attention each \
+        patch receives on average; the default for models without a class token). --layer: a layer number (0 = \
+        the first attention site), a Softmax node or value name, or a module path such as \
+        encoder.layers.encoder_layer_11; default every layer. --head H: only head H; --mean-heads: only the mean \
+        over heads; default every head and the mean.
+
+        Only global attention maps onto the image: windowed attention (Swin's and MaxViT's windows, where the \
+        batch axis holds windows) is listed and left out; a model with none is refused (exit 65), as is a \
+        model without attention (a CNN). A token model takes only the input size it was exported at (a wrong \
+        --size is exit 65 naming the node).
+
+        OUT gets, per image, NNNN-name.input.png (what the model saw), NNNN-name.Lnn.hH.png / .Lnn.mean.png (layer nn, head H) / \
+        .rollout.png (overlay on the grey input, patches as blocks, colormap legend with the value range), the \
+        raw float32 maps NNNN-name.*.npy on the patch grid (h × w), and an index.html contact sheet that opens \
+        offline. Unreadable images are skipped and listed. The maps are the same bytes at any thread count.
+
+          atlas attention vit_b_16.onnx photos/ --rollout --out attention/
+          atlas attention vit_b_16.onnx cat.jpg --layer 11 --mean-heads --query 97 --json --out cat-attention/
+        """
+    )
+
+    @Argument(help: "The ONNX model (a vision transformer).") var model: String
+    @Argument(help: "Images, folders of images, or IDX image files.") var images: [String] = []
+    @Option(help: "Layer: number (from 0), Softmax node or value name, or module path (default: every layer).") var layer: String?
+    @Option(help: "Only this head (from 0).") var head: Int?
+    @Flag(help: "Only the mean over heads.") var meanHeads = false
+    @Flag(help: "Also write attention rollout through the deepest chosen layer.") var rollout = false
+    @Option(help: "Query token: class, a patch index, or mean (default: class when the model has one, else mean).") var query: String?
+    @Option(help: "Heatmap colormap.") var colormap: Colormap.Name = .inferno
+    @Option(help: "Images per forward pass.") var batch = 16
+    @Option(help: "At most this many images (in input order).") var limit: Int?
+    @OptionGroup var input: ModelInputOptions
+    @Option(help: "Class names, one per line (default: labels.txt next to the model).") var labels: String?
+    @Option(help: "Refuse images with more pixels than this (checked before decoding).") var maxPixels = 100_000_000
+    @Option(help: "Output folder.") var out: String
+    @Flag(help: "Print a JSON summary (sites used, per image its maps and best classes, skipped files) on stdout.") var json = false
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if images.isEmpty { throw ValidationError("give images, folders or IDX files") }
+        if head != nil && meanHeads { throw ValidationError("give --head or --mean-heads, not both") }
+        if let head, head < 0 { throw ValidationError("--head must be ≥ 0") }
+        if let query, AttentionQuery(query) == nil { throw ValidationError("--query must be class, mean or a patch index ≥ 0") }
+        if !(1...4096).contains(batch) { throw ValidationError("--batch must be 1…4096") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
+        if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
+    }
+
+    func run() throws {
+        try global.apply()
+        ImageLimits.current = ImageLimits(maxPixels: maxPixels)
+        let net = try ModelSetup.loadNetwork(model)
+        let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: labels)
+        let mapper = try inContext(model) {
+            try AttentionMapper(network: net, inputShape: [1, setup.channels, setup.size, setup.size], query: query.flatMap(AttentionQuery.init))
+        }
+        let chosen = try chosenLayers(mapper)
+        if let head, let l = chosen.first(where: { head >= $0.heads }) {
+            throw CommandFailure(message: "--head \(head) is out of range: layer \(l.index) has \(l.heads) heads (0…\(l.heads - 1))", code: AtlasExit.usage)
+        }
+        describe(mapper, chosen: chosen)
+        try Attribute.makeFolder(out)
+        let source = try ImageSource(inputs: images, channels: setup.channels, limit: limit)
+        let writer = AttentionWriter(files: OverlayFiles(out: out, overlay: HeatmapOverlay(colormap: Colormap(colormap))), setup: setup,
+                                     layers: chosen, head: head, meanHeads: meanHeads, rollout: rollout)
+        let batch = setup.runnableBatch(net, requested: self.batch, quiet: global.quiet)
+        let progress = ProgressBar("attention", total: source.total, unit: "img", quiet: global.quiet || json)
+        let start = Date()
+        var records: [AttentionWriter.Record] = []
+        let failed = try source.forEachBatch(0..<source.total, batch: batch, preprocessor: setup.preprocessor) { tensor, items in
+            let maps = try mapper.maps(tensor, layers: chosen.map(\.index), rollout: rollout)
+            records += try writer.write(tensor, maps, items: items, names: items.map { source.name($0) })
+            progress.advance(items.count)
+        }
+        progress.finish()
+        let skipped = source.inputProblems + failed.map { SkippedFile(path: source.name($0.item), error: $0.error) }
+        let seconds = Date().timeIntervalSince(start)
+        let name = (model as NSString).lastPathComponent
+        let settings: [(String, String)] = [
+            ("model", name), ("query", mapper.query.description), ("layers", chosen.map { "\($0.index)" }.joined(separator: ",")),
+            ("heads", head.map { "\($0)" } ?? (meanHeads ? "mean" : "all + mean")), ("rollout", rollout ? "yes" : "no"),
+            ("grid", "\(mapper.gridHeight)×\(mapper.gridWidth)\(mapper.classTokens > 0 ? " + class token" : "")"),
+            ("preprocess", setup.choice.summary), ("size", "\(setup.size)"), ("colormap", colormap.rawValue),
+        ]
+        let page = ContactSheet.html(title: "Attention · query \(mapper.query) · \(name)", settings: settings,
+                                     entries: records.map(\.entry), skipped: skipped.map { ($0.path, $0.error.reason) })
+        try Attribute.write(Array(page.utf8), to: out + "/index.html")
+        try report(records, mapper: mapper, chosen: chosen, skipped: skipped, seconds: seconds, settings: settings)
+    }
+
+    /// The layers `--layer` names (all mapped layers without it).
+    func chosenLayers(_ mapper: AttentionMapper) throws -> [AttentionLayer] {
+        guard let layer else { return mapper.layers }
+        let all = Attention.sites(mapper.network.graph)
+        let path = "/" + layer.replacingOccurrences(of: ".", with: "/") + "/"
+        let matches = all.indices.filter { i in
+            let s = all[i]
+            return "\(i)" == layer || s.softmaxNode == layer || s.probabilities == layer || s.valueProduct == layer
+                || s.softmaxNode.contains(path)
+        }
+        guard matches.count == 1, let i = matches.first else {
+            let list = all.enumerated().map { "\($0.offset): \($0.element.softmaxNode)" }.joined(separator: "; ")
+            throw CommandFailure(message: "--layer \(layer) names \(matches.isEmpty ? "no" : "\(matches.count)") attention sites; the sites are \(list)",
+                                 code: AtlasExit.usage)
+        }
+        guard let l = mapper.layers.first(where: { $0.index == i }) else {
+            throw CommandFailure(message: "--layer \(layer): \(all[i].softmaxNode) is windowed attention, which is not mapped onto the image",
+                                 code: AtlasExit.usage)
+        }
+        return [l]
+    }
+
+    /// Prints the sites used (and those left out) on stderr.
+    func describe(_ mapper: AttentionMapper, chosen: [AttentionLayer]) {
+        let grid = "\(mapper.tokens) tokens = \(mapper.classTokens > 0 ? "class token + " : "")\(mapper.gridHeight)×\(mapper.gridWidth) patches"
+        note("attention: \(mapper.layers.count) site(s), \(grid), query \(mapper.query) (Softmax → value product):", quiet: global.quiet)
+        for l in mapper.layers {
+            let mark = chosen.contains { $0.index == l.index } ? "" : "  (not chosen)"
+            note("  layer \(l.index): \(l.site.softmaxNode) → \(l.site.valueProduct), \(l.heads) heads\(mark)", quiet: global.quiet)
+        }
+        for u in mapper.unmapped { note("  left out (windowed or other token count): \(u.site.softmaxNode) \(u.shape)", quiet: global.quiet) }
+    }
+
+    func report(_ records: [AttentionWriter.Record], mapper: AttentionMapper, chosen: [AttentionLayer], skipped: [SkippedFile],
+                seconds: Double, settings: [(String, String)]) throws {
+        if json {
+            let summary: [String: Any] = [
+                "out": out, "index": out + "/index.html", "images": records.count, "seconds": seconds,
+                "settings": Dictionary(settings, uniquingKeysWith: { a, _ in a }), "query": mapper.query.description,
+                "grid": [mapper.gridHeight, mapper.gridWidth], "tokens": mapper.tokens, "class_tokens": mapper.classTokens,
+                "sites": mapper.layers.map { l -> [String: Any] in
+                    ["layer": l.index, "softmax": l.site.softmaxNode, "probabilities": l.site.probabilities,
+                     "value_product": l.site.valueProduct, "heads": l.heads, "chosen": chosen.contains { $0.index == l.index }]
+                },
+                "unmapped": mapper.unmapped.map { ["softmax": $0.site.softmaxNode, "shape": $0.shape] as [String: Any] },
+                "results": records.map(\.json), "skipped": skipped.map { ["file": $0.path, "reason": $0.error.description] },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        } else {
+            note("\(records.count) images in \(String(format: "%.2f", seconds)) s → \(out)/index.html", quiet: global.quiet)
+        }
+        if !skipped.isEmpty && !json {
+            note("skipped \(skipped.count) file(s):")
+            for s in skipped { note("  \(s.path): \(s.error.reason)") }
+        }
+    }
+}
