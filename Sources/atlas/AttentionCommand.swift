@@ -49,12 +49,8 @@ struct AttentionCommand: ParsableCommand {
     @Flag(help: "Only the mean over heads.") var meanHeads = false
     @Flag(help: "Also write attention rollout through the deepest chosen layer.") var rollout = false
     @Option(help: "Query token: class, a patch index, or mean (default: class when the model has one, else mean).") var query: String?
-    @Option(help: "Heatmap colormap.") var colormap: Colormap.Name = .inferno
-    @Option(help: "Images per forward pass.") var batch = 16
-    @Option(help: "At most this many images (in input order).") var limit: Int?
     @OptionGroup var input: ModelInputOptions
-    @Option(help: "Class names, one per line (default: labels.txt next to the model).") var labels: String?
-    @Option(help: "Refuse images with more pixels than this (checked before decoding).") var maxPixels = 100_000_000
+    @OptionGroup var heatmap: HeatmapImageOptions
     @Option(help: "Output folder.") var out: String
     @Flag(help: "Print a JSON summary (sites used, per image its maps and best classes, skipped files) on stdout.") var json = false
     @OptionGroup var global: GlobalOptions
@@ -64,16 +60,13 @@ struct AttentionCommand: ParsableCommand {
         if head != nil && meanHeads { throw ValidationError("give --head or --mean-heads, not both") }
         if let head, head < 0 { throw ValidationError("--head must be ≥ 0") }
         if let query, AttentionQuery(query) == nil { throw ValidationError("--query must be class, mean or a patch index ≥ 0") }
-        if !(1...4096).contains(batch) { throw ValidationError("--batch must be 1…4096") }
-        if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
-        if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
     }
 
     func run() throws {
         try global.apply()
-        ImageLimits.current = ImageLimits(maxPixels: maxPixels)
+        ImageLimits.current = ImageLimits(maxPixels: heatmap.maxPixels)
         let net = try ModelSetup.loadNetwork(model)
-        let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: labels)
+        let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: heatmap.labels)
         let mapper = try inContext(model) {
             try AttentionMapper(network: net, inputShape: [1, setup.channels, setup.size, setup.size], query: query.flatMap(AttentionQuery.init))
         }
@@ -83,10 +76,10 @@ struct AttentionCommand: ParsableCommand {
         }
         describe(mapper, chosen: chosen)
         try Attribute.makeFolder(out)
-        let source = try ImageSource(inputs: images, channels: setup.channels, limit: limit)
-        let writer = AttentionWriter(files: OverlayFiles(out: out, overlay: HeatmapOverlay(colormap: Colormap(colormap))), setup: setup,
+        let source = try ImageSource(inputs: images, channels: setup.channels, limit: heatmap.limit)
+        let writer = AttentionWriter(files: OverlayFiles(out: out, overlay: HeatmapOverlay(colormap: Colormap(heatmap.colormap))), setup: setup,
                                      layers: chosen, head: head, meanHeads: meanHeads, rollout: rollout)
-        let batch = setup.runnableBatch(net, requested: self.batch, quiet: global.quiet)
+        let batch = setup.runnableBatch(net, requested: heatmap.batch, quiet: global.quiet)
         let progress = ProgressBar("attention", total: source.total, unit: "img", quiet: global.quiet || json)
         let start = Date()
         var records: [AttentionWriter.Record] = []
@@ -103,7 +96,7 @@ struct AttentionCommand: ParsableCommand {
             ("model", name), ("query", mapper.query.description), ("layers", chosen.map { "\($0.index)" }.joined(separator: ",")),
             ("heads", head.map { "\($0)" } ?? (meanHeads ? "mean" : "all + mean")), ("rollout", rollout ? "yes" : "no"),
             ("grid", "\(mapper.gridHeight)×\(mapper.gridWidth)\(mapper.classTokens > 0 ? " + class token" : "")"),
-            ("preprocess", setup.choice.summary), ("size", "\(setup.size)"), ("colormap", colormap.rawValue),
+            ("preprocess", setup.choice.summary), ("size", "\(setup.size)"), ("colormap", heatmap.colormap.rawValue),
         ]
         let page = ContactSheet.html(title: "Attention · query \(mapper.query) · \(name)", settings: settings,
                                      entries: records.map(\.entry), skipped: skipped.map { ($0.path, $0.error.reason) })

@@ -55,12 +55,8 @@ struct Attribute: ParsableCommand {
     @Option(help: "Grad-CAM's layer (value name or alias; default: the last layer with spatial extent).") var layer: String?
     @Option(help: "Integrated gradients: integration steps.") var steps = 32
     @Option(help: "Integrated gradients' baseline.") var baseline: AttributionBaseline = .black
-    @Option(help: "Heatmap colormap.") var colormap: Colormap.Name = .inferno
-    @Option(help: "Images per forward/backward pass.") var batch = 16
-    @Option(help: "At most this many images (in input order).") var limit: Int?
     @OptionGroup var input: ModelInputOptions
-    @Option(help: "Class names, one per line (default: labels.txt next to the model).") var labels: String?
-    @Option(help: "Refuse images with more pixels than this (checked before decoding).") var maxPixels = 100_000_000
+    @OptionGroup var heatmap: HeatmapImageOptions
     @Option(help: "Output folder.") var out: String
     @Flag(help: "Print a JSON summary (per image: classes, map ranges, files; skipped files) on stdout.") var json = false
     @OptionGroup var global: GlobalOptions
@@ -70,23 +66,20 @@ struct Attribute: ParsableCommand {
         if `class` != nil && top != nil { throw ValidationError("give --class or --top, not both") }
         if let top, !(1...100).contains(top) { throw ValidationError("--top must be 1…100") }
         if let c = `class`, c < 0 { throw ValidationError("--class must be ≥ 0") }
-        if !(1...4096).contains(batch) { throw ValidationError("--batch must be 1…4096") }
-        if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
-        if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
     }
 
     func run() throws {
         try global.apply()
-        let base = baseline, cmap = colormap
+        let base = baseline, cmap = heatmap.colormap
         if layer != nil && method != .gradCAM { throw CommandFailure(message: "--layer is for --method gradcam", code: AtlasExit.usage) }
-        ImageLimits.current = ImageLimits(maxPixels: maxPixels)
+        ImageLimits.current = ImageLimits(maxPixels: heatmap.maxPixels)
         let net = try ModelSetup.loadNetwork(model)
-        let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: labels)
+        let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: heatmap.labels)
         let options = AttributionOptions(method: method, steps: steps, baseline: base, layer: layer)
         let attributor = try Attributor(network: net, options: options, preprocess: setup.choice.preprocess,
                                         inputShape: [1, setup.channels, setup.size, setup.size])
         try Attribute.makeFolder(out)
-        let source = try ImageSource(inputs: images, channels: setup.channels, limit: limit)
+        let source = try ImageSource(inputs: images, channels: setup.channels, limit: heatmap.limit)
         guard let modelSHA = SHA256.hex(file: model) else { throw CommandFailure(message: "cannot read \(model)", code: AtlasExit.noInput) }
         let ig = method == .integratedGradients
         let job = AttributeJob(model: (model as NSString).lastPathComponent, modelSHA256: modelSHA, method: method.rawValue,
@@ -97,7 +90,7 @@ struct Attribute: ParsableCommand {
         let resuming = try job.prepare(out: out)
         let writer = AttributionWriter(out: out, setup: setup, method: method, overlay: HeatmapOverlay(colormap: Colormap(cmap)),
                                        ranks: top ?? 1, fixedClass: `class`)
-        let batch = setup.runnableBatch(net, requested: self.batch, quiet: global.quiet)
+        let batch = setup.runnableBatch(net, requested: heatmap.batch, quiet: global.quiet)
         let progress = ProgressBar("attribute", total: source.total, unit: "img", quiet: global.quiet || json)
         let start = Date()
         // Fixed chunks of --batch items: an image is computed in the same batch whether the run is resumed or not

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AtlasCore
+import AtlasExplain
 import AtlasJobs
 import AtlasMap
 import AtlasVis
@@ -26,6 +27,22 @@ struct GlobalOptions: ParsableArguments {
 struct ModelInputOptions: ParsableArguments {
     @Option(help: "Input size in pixels (default: the model's declared size, its sidecar's, or 224).") var size: Int?
     @Option(help: PreprocessHelp.option) var preprocess = "auto"
+}
+
+/// Options of the commands that draw per-image heatmaps (`atlas attribute`, `atlas attention`): how many images go
+/// through the network at a time, which ones, the class names shown and the colormap.
+struct HeatmapImageOptions: ParsableArguments {
+    @Option(help: "Heatmap colormap.") var colormap: Colormap.Name = .inferno
+    @Option(help: "Images per pass through the network.") var batch = 16
+    @Option(help: "At most this many images (in input order).") var limit: Int?
+    @Option(help: "Class names, one per line (default: labels.txt next to the model).") var labels: String?
+    @Option(help: "Refuse images with more pixels than this (checked before decoding).") var maxPixels = 100_000_000
+
+    func validate() throws {
+        if !(1...4096).contains(batch) { throw ValidationError("--batch must be 1…4096") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
+        if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
+    }
 }
 
 /// Options `atlas gallery` and `atlas map` share: how icons are optimized, and where and how the result is written.
