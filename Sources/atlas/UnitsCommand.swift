@@ -124,7 +124,7 @@ struct UnitsCommand: ParsableCommand {
                                  + "written: run without --shard once the shards are done (it reuses every part)", code: AtlasExit.usage)
         }
         // Every layer's settings are checked before the first pass.
-        let pictures = try jobs.map { try visuals.make(network: $0.network, layer: $0.recipe.layer, preprocessor: $0.preprocessor, quiet: quiet) }
+        let pictures = try jobs.map { try visuals.make(network: $0.network, layer: $0.recipe.layer, spatial: $0.recipe.spatial, preprocessor: $0.preprocessor, quiet: quiet) }
         var summaries: [[String: Any]] = []
         for (job, visual) in zip(jobs, pictures) {
             summaries.append(try pass(job, visuals: visual, spec: spec, quiet: quiet))

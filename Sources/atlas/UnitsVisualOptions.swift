@@ -15,8 +15,8 @@ struct UnitVisualOptions: ParsableArguments {
     var accentuateLayer: String?
     @Option(help: "With --accentuate: weight of the closeness term (0: free; larger: closer to the exemplar).")
     var accentuateWeight: Float = 1
-    @Option(help: "With --accentuate: its transforms (none, or a list like 'jitter:2'; the peak cell should stay in place).")
-    var accentuateTransforms = "jitter:2"
+    @Option(help: "With --accentuate: its transforms (none, or a list like 'pad:2,jitter:2' that keeps the input size; the peak cell should stay in place).")
+    var accentuateTransforms = "pad:2,jitter:2"
     @Option(help: "Size of the diversity icons in pixels (the accentuated image keeps the network's input size).") var iconSize = 128
     @Option(help: "Optimization steps of each picture.") var steps = 512
     @Option(help: "Adam learning rate (default 0.05).") var lr: Float?
@@ -27,7 +27,7 @@ struct UnitVisualOptions: ParsableArguments {
     var wanted: Bool { diversity != 0 || accentuate }
 
     /// The recipe and its renderer, checked against the layer (usage errors for bad values); nil without pictures.
-    func make(network: Network, layer: String, preprocessor: Preprocessor, quiet: Bool) throws -> UnitVisuals? {
+    func make(network: Network, layer: String, spatial: [Int], preprocessor: Preprocessor, quiet: Bool) throws -> UnitVisuals? {
         guard wanted else { return nil }
         guard diversity == 0 || (2...64).contains(diversity), diversityWeight.isFinite, diversityWeight >= 0 else {
             throw CommandFailure(message: "--diversity 2…64 (0: none), --diversity-weight ≥ 0", code: AtlasExit.usage)
@@ -51,7 +51,7 @@ struct UnitVisualOptions: ParsableArguments {
                                        accentuateTransforms: try inContext("--accentuate-transforms") { try TransformPipeline.parse(accentuateTransforms) },
                                        render: options, seed: seed)
         let visuals = UnitVisuals(recipe: recipe, renderer: renderer)
-        try inContext("--diversity/--accentuate") { try visuals.validate(layer: layer, input: preprocessor.itemShape) }
+        try inContext("--diversity/--accentuate") { try visuals.validate(layer: layer, input: preprocessor.itemShape, spatial: spatial) }
         return visuals
     }
 }

@@ -112,6 +112,9 @@ final class UnitsCLITests: XCTestCase {
         try cli.run(["units", Self.model, "--layer", layers[0], "--images", Self.idx, "--diversity", "2", "--shard", "0/2",
                      "--out", scratch + "/s"], expect: 64)
         try cli.run(["units", Self.model, "--layer", layers[0], "--images", Self.idx, "--diversity", "1", "--out", scratch + "/s"], expect: 64)
+        // A crop without padding shrinks the layer under the peak cells: refused before the pass.
+        try cli.run(["units", Self.model, "--layer", layers[0], "--images", Self.idx, "--accentuate", "--accentuate-transforms", "jitter:2",
+                     "--out", scratch + "/s"], expect: 64)
     }
 
     func testUsageAndInputErrors() throws {

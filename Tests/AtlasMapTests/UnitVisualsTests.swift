@@ -19,7 +19,7 @@ final class UnitVisualsTests: XCTestCase {
                               preprocess: CollectTests.preprocessor.preprocess)
         o.transforms = try! TransformPipeline.parse("pad:2,jitter:2")
         return UnitVisualsRecipe(diversity: diversity, diversityWeight: weight, accentuateLayer: accentuate, accentuateWeight: 1,
-                                 accentuateTransforms: try! TransformPipeline.parse("jitter:2"), render: o, seed: 5)
+                                 accentuateTransforms: try! TransformPipeline.parse("pad:2,jitter:2"), render: o, seed: 5)
     }
 
     /// d(Σ_i objective_i)/d image of the set's objective (and of the diversity term alone), through the network,
@@ -101,7 +101,7 @@ final class UnitVisualsTests: XCTestCase {
                                 field: shape.field, icons: nil, title: nil)
         let first = try XCTUnwrap(Accentuation.defaultLayer(of: network))
         let visuals = UnitVisuals(recipe: recipe(diversity: 2, accentuate: first, steps: 24), renderer: try Renderer(network: network))
-        try visuals.validate(layer: Self.layer, input: pre.itemShape)
+        try visuals.validate(layer: Self.layer, input: pre.itemShape, spatial: shape.spatial)
         let index = try XCTUnwrap(try UnitScan.run(recipe: units, network: network, source: source, preprocessor: pre, batch: 8,
                                                    directory: out, visuals: visuals).index)
         guard case .object(let v)? = index.settings["visuals"] else { return XCTFail("settings.visuals missing") }

@@ -95,9 +95,10 @@ public struct UnitVisuals {
         self.recipe = recipe; self.renderer = renderer; self.progress = progress
     }
 
-    /// Checks the settings against the layer before the dataset pass: Throws `RenderError`/`ObjectiveError` for
-    /// options the renderer refuses (a layer without space for diversity, a non-square input for accentuation).
-    public func validate(layer: String, input: [Int]) throws {
+    /// Checks the settings against the layer (`spatial`: its `[H, W]` at the network input `input`) before the
+    /// dataset pass: throws `RenderError`/`ObjectiveError` for options the renderer refuses (a layer without space
+    /// for diversity, a non-square input for accentuation, accentuation transforms that change the layer's size).
+    public func validate(layer: String, input: [Int], spatial: [Int]) throws {
         if recipe.diversity > 0 {
             guard recipe.diversity >= 2, recipe.diversityWeight.isFinite, recipe.diversityWeight >= 0 else {
                 throw RenderError.invalidOption("a diversity set needs at least 2 icons and a weight ≥ 0")
@@ -114,7 +115,12 @@ public struct UnitVisuals {
                 throw RenderError.invalidOption("accentuation needs a square network input (this one is \(input[2])×\(input[1]))")
             }
             _ = try renderer.network.resolve(l)
-            try renderer.validate([.channel(layer, 0)], seeds: [0], options: recipe.accentuationOptions(size: input[1]))
+            let options = recipe.accentuationOptions(size: input[1])
+            try renderer.validate([.channel(layer, 0)], seeds: [0], options: options)
+            // Every peak cell must stay inside the layer under the transforms (a crop without padding shrinks it).
+            let corner = Self.accentuationObjective(layer: layer, channel: 0, x: spatial[1] - 1, y: spatial[0] - 1)
+            _ = try renderer.valueAndGradient(corner, image: Tensor(zeros: [1, renderer.inputChannels, input[1], input[2]]),
+                                              seeds: [0], step: 0, options: options)
         }
     }
 
