@@ -187,11 +187,12 @@ public enum UnitScan {
         let partCount = recipe.partCount
         let log = try shard.map { try ShardLog(folder: folder, kind: "units", spec: $0, total: partCount, settings: recipe.settingsJSON) }
         let mine = shard?.items(of: partCount) ?? Array(0..<partCount)
-        var done: [Int: UnitsPart] = [:]
+        // What the result needs of each finished part (not the part: memory stays one part whatever the image count).
+        var done: [Int: (count: Int, skipped: [SkippedImage])] = [:]
         var pending: [Int] = []
         for p in mine {
             if log?.matches(item: p) != false, let part = UnitsPart.read(p, layer: recipe.layerId, fingerprint: fingerprint, folder: folder) {
-                done[p] = part
+                done[p] = (part.count, part.skipped)
                 try log?.finished(item: p, files: [UnitsPart.path(p, layer: recipe.layerId)])
             } else {
                 pending.append(p)
@@ -210,7 +211,7 @@ public enum UnitScan {
                 try progress?(status)
             }
             try folder.write(try part.jsonData(), to: UnitsPart.path(p, layer: recipe.layerId))
-            done[p] = part
+            done[p] = (part.count, part.skipped)
             try log?.finished(item: p, files: [UnitsPart.path(p, layer: recipe.layerId)])
             try log?.write(complete: k == pending.count - 1)
             status.itemsDone = resumed + pending[...k].reduce(0) { $0 + recipe.partRange($1).count }
