@@ -9,7 +9,7 @@ struct UnitVisualOptions: ParsableArguments {
     @Option(help: "Per unit, a diversity set of N ≥ 2 icons optimized jointly with Lucid's diversity objective (0: none).")
     var diversity = 0
     @Option(help: "Weight of Lucid's diversity term: each set maximizes mean channel − W·Σ_{i≠j} cos(Gram_i, Gram_j)/N.")
-    var diversityWeight: Float = 1
+    var diversityWeight: Float = 0.3
     @Flag(help: "Per unit, the top exemplar accentuated toward the unit (as atlas visualize --from).") var accentuate = false
     @Option(help: "With --accentuate: layer whose activations keep the image close to the exemplar (default: the first convolution).")
     var accentuateLayer: String?
