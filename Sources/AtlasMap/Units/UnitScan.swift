@@ -185,7 +185,8 @@ public enum UnitScan {
         try OutputFolder.makeDirectory(folder.file("units-parts/\(recipe.layerId)"))
         let fingerprint = try recipe.fingerprint
         let partCount = recipe.partCount
-        let job = try JobFolder(folder, kind: "units", recipe: recipe, reuse: .itemKeys, shard: shard != nil)
+        let job = try JobFolder(folder, kind: "units", recipe: recipe, reuse: .itemKeys, shard: shard != nil,
+                                record: "units-parts/\(recipe.layerId)/job.json")
         let log = try job.shardLog(shard, total: partCount)
         let mine = shard?.items(of: partCount) ?? Array(0..<partCount)
         // What the result needs of each finished part (not the part: memory stays one part whatever the image count).
