@@ -1,6 +1,11 @@
 /// IDX files (the MNIST / Fashion-MNIST format), optionally gzip-compressed: unsigned-byte image stacks
 /// `[count, height, width]` and label vectors `[count]`. The embedded default sample ships this way, and every
 /// command that takes images accepts an IDX image file as an input (each image is named `FILE#INDEX`).
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 import CCodecs
 
 public enum IDX {
@@ -11,7 +16,15 @@ public enum IDX {
     public static func looksLikeIDX(_ path: String) -> Bool {
         let lower = path.lowercased()
         guard lower.contains("idx") || lower.hasSuffix(".ubyte") || lower.hasSuffix(".ubyte.gz") else { return false }
-        guard let bytes = try? read(path), bytes.count >= 8 else { return false }
+        // A plain file: its first bytes; gzip: decompressed whole (IDX files are read whole then anyway).
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return false }
+        var head = [UInt8](repeating: 0, count: 8)
+        let got = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 8, 0) }
+        close(fd)
+        guard got >= 2 else { return false }
+        let bytes = head[0] == 0x1f && head[1] == 0x8b ? ((try? read(path)) ?? []) : Array(head.prefix(max(0, got)))
+        guard bytes.count >= 8 else { return false }
         return bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0x08 && bytes[3] >= 1 && bytes[3] <= 4
     }
 
@@ -78,5 +91,64 @@ public enum IDX {
         case Int(CC_ERR_ARGUMENT): throw ImageError(.notFound, file: path, reason: text)
         default: throw ImageError(.corrupt, file: path, reason: text.isEmpty ? "read error" : text)
         }
+    }
+}
+
+/// The images of a 3-D IDX file, decoded one at a time on demand, so a stack costs memory independent of its image
+/// count when the file is plain: each image is read from the file (`pread`, safe from any thread). A gzip file
+/// cannot be read at an offset, so it is held decompressed (one byte per pixel, a quarter of the decoded images).
+public final class IDXStack: @unchecked Sendable {
+    public let path: String
+    /// Images used (the file's count, at most the limit) and their size.
+    public let count: Int
+    public let height: Int
+    public let width: Int
+    private let offset: Int
+    private let bytes: [UInt8]?
+    private let fd: Int32
+
+    /// Opens `path`, checking its header against its size; at most `limit` images.
+    public init(_ path: String, limit: Int? = nil) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw ImageError(.notFound, file: path, reason: "cannot open the file") }
+        var head = [UInt8](repeating: 0, count: 16)
+        let got = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 16, 0) }
+        let plain = got >= 4 && !(head[0] == 0x1f && head[1] == 0x8b)
+        if plain, got == 16, head[0] == 0, head[1] == 0, head[2] == 0x08, head[3] == 3 {
+            let dim = { (o: Int) in Int(head[o]) << 24 | Int(head[o + 1]) << 16 | Int(head[o + 2]) << 8 | Int(head[o + 3]) }
+            let (n, h, w) = (dim(4), dim(8), dim(12))
+            var info = stat()
+            guard fstat(fd, &info) == 0, h > 0, w > 0, Int(info.st_size) - 16 >= n * h * w else {
+                close(fd)
+                throw ImageError(.truncated, file: path, reason: "IDX header declares [\(n), \(h), \(w)] but the file is shorter")
+            }
+            self.fd = fd; bytes = nil; offset = 16
+            count = min(n, limit ?? n); height = h; width = w
+            return
+        }
+        close(fd)
+        // Gzip (or an unusual header): the whole array, checked as IDX.images checks it.
+        let (dims, offset, bytes) = try IDX.array(path)
+        guard dims.count == 3 else {
+            throw ImageError(.unsupported, file: path, reason: "IDX array has \(dims.count) dimensions, expected 3 (count, height, width)")
+        }
+        self.fd = -1; self.bytes = bytes; self.offset = offset
+        count = min(dims[0], limit ?? dims[0]); height = dims[1]; width = dims[2]
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Image `i` as a 1-channel `Image` in [0, 1].
+    public func image(_ i: Int) throws -> Image {
+        let size = height * width, start = offset + i * size
+        var raw = [UInt8](repeating: 0, count: size)
+        if let bytes {
+            raw.withUnsafeMutableBufferPointer { dst in bytes.withUnsafeBufferPointer { dst.baseAddress!.update(from: $0.baseAddress! + start, count: size) } }
+        } else {
+            let got = raw.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(start)) }
+            guard got == size else { throw ImageError(.truncated, file: "\(path)#\(i)", reason: "read \(got) of \(size) bytes") }
+        }
+        return try Image(width: width, height: height, channels: 1, pixels: raw.map { Float($0) * (1 / 255) })
     }
 }

@@ -18,9 +18,9 @@ public struct ImageSource: Sendable {
     /// Inputs that could not be walked (missing paths, unreadable folders).
     public let inputProblems: [SkippedFile]
     private let loader: ImageLoader
-    private let stacks: [(path: String, images: [Image])]
+    private let stacks: [IDXStack]
 
-    /// Lists the images of `inputs` (at most `limit`); IDX stacks are read whole (they are small by nature).
+    /// Lists the images of `inputs` (at most `limit`); IDX stacks are read on demand (`IDXStack`).
     public init(inputs: [String], channels: Int, limit: Int? = nil) throws {
         let idxInputs = inputs.filter { IDX.looksLikeIDX($0) }
         let loader = ImageLoader(inputs: inputs.filter { !idxInputs.contains($0) },
@@ -32,11 +32,11 @@ public struct ImageSource: Sendable {
             let root = roots.firstIndex { path == $0 || path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } ?? 0
             items.append(.file(path: path, root: root))
         }
-        var stacks: [(String, [Image])] = []
+        var stacks: [IDXStack] = []
         for path in idxInputs where items.count < cap {
-            let images = try IDX.images(path, limit: cap - items.count)
-            for i in images.indices { items.append(.idx(stack: stacks.count, index: i)) }
-            stacks.append((path, images))
+            let stack = try IDXStack(path, limit: cap - items.count)
+            for i in 0..<stack.count { items.append(.idx(stack: stacks.count, index: i)) }
+            stacks.append(stack)
         }
         self.inputs = roots + idxInputs
         self.items = items
@@ -87,7 +87,7 @@ public struct ImageSource: Sendable {
                 do {
                     switch items[i] {
                     case let .file(path, _): try preprocessor.fill(base + k * size, from: try ImageCodec.decode(file: path, options: options))
-                    case let .idx(stack, index): try preprocessor.fill(base + k * size, from: stacks[stack].images[index])
+                    case let .idx(stack, index): try preprocessor.fill(base + k * size, from: try stacks[stack].image(index))
                     }
                     return nil
                 } catch let error as ImageError {
@@ -113,7 +113,7 @@ public struct ImageSource: Sendable {
     public func image(_ i: Int) throws -> Image {
         switch items[i] {
         case let .file(path, _): return try ImageCodec.decode(file: path, options: loader.decodeOptions)
-        case let .idx(stack, index): return stacks[stack].images[index]
+        case let .idx(stack, index): return try stacks[stack].image(index)
         }
     }
 

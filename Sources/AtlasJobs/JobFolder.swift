@@ -68,19 +68,24 @@ public struct JobFolder {
     public static let recordPath = "job.json"
 
     public let folder: OutputFolder
+    /// Folder-relative path of this job's record (`job.json`, or a per-part-set record such as unit pages' per layer).
+    public let recordFile: String
     public let record: JobRecord
     /// True when the folder already held this job (a rerun resumes it).
     public let resumed: Bool
     /// The job the folder held before this one took it over (`JobReuse.itemKeys` only).
     public let replaced: JobRecord?
 
-    /// Opens `folder` for the job of `kind` described by `recipe` under the rules above, and records the job.
+    /// Opens `folder` for the job of `kind` described by `recipe` under the rules above, and records the job in
+    /// `record` (a folder that holds several jobs of one kind, as unit pages of several layers, gives each its own).
     /// `shard` runs share the folder with other shards, so they leave temporary files alone.
-    public init<Recipe: Encodable>(_ folder: OutputFolder, kind: String, recipe: Recipe, reuse: JobReuse, shard: Bool = false) throws {
+    public init<Recipe: Encodable>(_ folder: OutputFolder, kind: String, recipe: Recipe, reuse: JobReuse, shard: Bool = false,
+                                   record recordFile: String = JobFolder.recordPath) throws {
         self.folder = folder
+        self.recordFile = recordFile
         let record = try JobRecord(kind: kind, recipe: recipe)
         self.record = record
-        let earlier = try JobFolder.read(folder)
+        let earlier = try JobFolder.read(folder, record: recordFile)
         if let earlier, earlier.kind != kind { throw JobError.otherKind(folder: folder.path, kind: earlier.kind) }
         if let earlier, earlier.fingerprint == record.fingerprint {
             resumed = true
@@ -113,9 +118,9 @@ public struct JobFolder {
     /// The settings that differ from an earlier record (dotted field paths), for messages.
     public func differences(from earlier: JobRecord) -> [String] { record.settings.differences(from: earlier.settings) }
 
-    /// The record in `folder`, nil when there is none.
-    public static func read(_ folder: OutputFolder) throws -> JobRecord? {
-        let path = folder.file(recordPath)
+    /// The record in `folder` (at `record`), nil when there is none.
+    public static func read(_ folder: OutputFolder, record: String = JobFolder.recordPath) throws -> JobRecord? {
+        let path = folder.file(record)
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let record: JobRecord
         do { record = try JSONDecoder().decode(JobRecord.self, from: data) }
@@ -129,7 +134,7 @@ public struct JobFolder {
     private func write() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        try folder.write(Array(try encoder.encode(record)) + [10], to: JobFolder.recordPath)
+        try folder.write(Array(try encoder.encode(record)) + [10], to: recordFile)
     }
 
     /// Removes the temporary siblings (`.NAME.tmp-XXXXXX`, see `AtomicFile`) that a killed write leaves, in the

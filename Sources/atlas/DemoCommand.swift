@@ -19,7 +19,8 @@ struct Demo: ParsableCommand {
           OUT/classes/index.html    one icon per class (pre-softmax logit)
           OUT/channels/index.html   one icon per channel of --layer
           OUT/atlas/index.html      an activation atlas of --layer over the sample (grids 8 and 16)
-          OUT/units/index.html      a page per channel of --layer: its icon, top and bottom sample images (atlas units)
+          OUT/units/index.html      a page per channel of --layer: its icon, a diversity set, top and bottom sample
+                                    images and the top one accentuated (atlas units)
           OUT/demo.json             what was made, accuracy, timings
 
         Browse them with `atlas serve OUT` (or open an index.html from disk).
@@ -121,6 +122,7 @@ struct Demo: ParsableCommand {
         try UnitsCommand.parse([
             modelPath, "--layer", layer, "--images", dir + "/t10k-2000-images-idx3-ubyte.gz", "--channels", "0..<\(channelCount)",
             "--negative", "--icons", out + "/channels", "--title", "Fashion-MNIST \(layer) units", "--out", out + "/units",
+            "--diversity", "3", "--accentuate", "--icon-size", String(size), "--steps", String(min(render.steps, 48)), "--seed", String(seed),
         ] + (quick ? ["--limit", "200"] : []) + (global.quiet ? ["--quiet"] : [])).run()
         made.append(["units": "units", "seconds": Date().timeIntervalSince(unitsStart), "index": "units/units/\(layer)/index.html"])
 

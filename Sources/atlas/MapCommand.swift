@@ -71,6 +71,16 @@ struct MapCommand: ParsableCommand {
 
     var out: String { output.out }
 
+    /// How the atlas crops its cells' samples: the collection's inputs at this run's input geometry (nil when that
+    /// does not make the collection's input shape).
+    func sampleCrops(network: Network, set: ActivationSet) throws -> SampleCrops? {
+        let pre = try ModelSetup(network: network, modelPath: model, input: collectOptions.input, labelsPath: nil).preprocessor
+        guard pre.itemShape == set.manifest.settings.input,
+              let shape = try? UnitsRecipe.layerShape(network: network, value: set.manifest.settings.value, input: pre.itemShape) else { return nil }
+        return SampleCrops(inputs: set.manifest.inputs, limit: set.manifest.settings.limit, channels: pre.itemShape[0],
+                           geometry: pre.geometry, field: shape.field)
+    }
+
     func run() throws {
         try global.apply()
         let quiet = global.quiet || output.json
@@ -116,6 +126,7 @@ struct MapCommand: ParsableCommand {
             }
             return
         }
+        settings.sampleCrops = try sampleCrops(network: network, set: set)
         if settings.title == nil { settings.title = "\((model as NSString).lastPathComponent) \(set.manifest.settings.layer) — activation atlas" }
         note("atlas of \(set.activations.shape[0]) vectors × \(set.manifest.channels) · grids \(settings.grids.map(String.init).joined(separator: ",")) · "
              + "\(settings.reduce.method.rawValue) · icons \(iconSize) px, \(steps) steps, power \(power), tries \(tries) · \(Parallel.threadCount) threads",

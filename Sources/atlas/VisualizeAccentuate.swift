@@ -18,7 +18,7 @@ extension Visualize {
             let decoded = try ImageCodec.decode(file: path, options: DecodeOptions(layout: layout))
             return try decoded.resized(shorterSide: size).centerCropped(width: size, height: size)
         }
-        guard let layer = accentuateLayer ?? renderer.network.graph.nodes.first(where: { $0.opType == "Conv" })?.outputs.first else {
+        guard let layer = accentuateLayer ?? Accentuation.defaultLayer(of: renderer.network) else {
             throw CommandFailure(message: "the model has no convolution; give --accentuate-layer", code: AtlasExit.usage)
         }
         note("accentuate \(objective) in \(path) · layer \(layer) weight \(accentuateWeight) · \(size) px · \(steps) steps · "

@@ -1,6 +1,8 @@
 /// `atlas collect` and `atlas map` as a user runs them: a collection, an atlas from it (PCA, tiny icons) with a JSON
-/// summary, a rerun that renders nothing, and the usage errors.
+/// summary, a rerun that renders nothing, the cells' sample crops, and the usage errors.
+import AtlasImage
 import AtlasMap
+import AtlasNet
 import AtlasOutput
 import Foundation
 import XCTest
@@ -28,6 +30,24 @@ extension CLITests {
         XCTAssertEqual(scores.count, index.grids.reduce(0) { $0 + $1.cells.count })
         guard case .double(let median)? = index.settings?["objective_median"] else { return XCTFail("no objective_median") }
         XCTAssertEqual(median, try XCTUnwrap(Gallery.median(scores)), accuracy: 1e-9)
+        // Every listed sample links its crop: the receptive field of its position, cut from the image the network saw.
+        let network = try Network(contentsOf: model)
+        let field = try UnitsRecipe.layerShape(network: network, value: try network.resolve("features.conv4.0"), input: [1, 28, 28]).field
+        let stack = try IDX.images(images, limit: 120)
+        var checked = 0
+        for sample in index.grids.flatMap({ $0.cells.flatMap { $0.samples ?? [] } }) {
+            let item = try XCTUnwrap(Int(try XCTUnwrap(sample.path.split(separator: "#").last)))
+            let (x, y) = (try XCTUnwrap(sample.x), try XCTUnwrap(sample.y))
+            XCTAssertEqual(sample.thumb, "samples/\(item)-\(x)-\(y).jpg")
+            let crop = try ImageCodec.decode(file: dir + "/atlas/" + (sample.thumb ?? "?"))
+            let b = field.box(x: x, y: y, width: 28, height: 28)
+            XCTAssertEqual([crop.width, crop.height], [b[2] - b[0] + 1, b[3] - b[1] + 1])
+            var diff: Float = 0
+            for r in 0..<crop.height { for c in 0..<crop.width { diff += abs(crop.pixels[r * crop.width + c] - stack[item].pixels[(b[1] + r) * 28 + b[0] + c]) } }
+            XCTAssertLessThan(diff / Float(crop.width * crop.height), 0.03, "crop of \(sample.path) at \(x),\(y)")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 8)
         let second = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try cli.run(args).out.utf8)) as? [String: Any])
         XCTAssertEqual(second["icons_rendered"] as? Int, 0)
         XCTAssertEqual(second["layout_reused"] as? Bool, true)

@@ -52,11 +52,69 @@ final class UnitsCLITests: XCTestCase {
         try cli.run(["units", Self.model, "--layer", "features.conv2.2", "--channels", "1", "--images", images, "--top", "2",
                      "--quiet", "--out", scratch + "/single"])
         let left = try FileManager.default.contentsOfDirectory(atPath: scratch + "/single/units/features.conv2.2").sorted()
-        XCTAssertEqual(left, ["1.html", "crops", "heat", "images", "index.html"])
+        XCTAssertEqual(left, ["1.html", "crops", "heat", "images", "index.html", "units.json"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch + "/single/units/features.conv2.2/crops").count, 2)
         // atlas plan writes the same job for a cluster: a shard array then the merge.
         let (plan, _) = try cli.run(["plan", "slurm", "--shards", "2", "--"] + ["units"] + common + ["--out", scratch + "/cluster"])
         XCTAssertTrue(plan.contains("--shard auto") && plan.contains("merge"), plan)
+    }
+
+    /// Two layers in one run, then a third into the same folder: every unit page links the same unit in the other
+    /// layers, the layer page shows the gallery canvas with a link per unit, and each unit has its diversity set
+    /// and its accentuated top exemplar, recorded in units.json.
+    func testLayersLinkEachOtherAndPicturesAreRecorded() throws {
+        let scratch = try temporaryDirectory()
+        let layers = ["features.conv2.2", "features.conv3.2"]
+        for l in layers {
+            try cli.run(["gallery", Self.model, "--layer", l, "--channels", "0..2", "--steps", "2", "--size", "28", "--quiet",
+                         "--out", "\(scratch)/g-\(l)"])
+        }
+        let out = scratch + "/u"
+        let (json, _) = try cli.run(["units", Self.model, "--layer", layers[0], "--layer", layers[1], "--channels", "0..2",
+                                     "--images", Self.idx, "--limit", "30", "--top", "3", "--icons", "\(scratch)/g-\(layers[0])",
+                                     "--icons", "\(scratch)/g-\(layers[1])", "--diversity", "2", "--accentuate", "--steps", "6",
+                                     "--icon-size", "28", "--json", "--quiet", "--out", out])
+        let summaries = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
+        XCTAssertEqual(summaries.map { $0["layer"] as? String }, layers)
+        XCTAssertEqual(summaries[0]["index"] as? String, "\(out)/units/\(layers[0])/units.json")
+        let latest = try UnitsIndex.decode(try Data(contentsOf: URL(fileURLWithPath: out + "/units.json")))
+        XCTAssertEqual(latest.layer, layers[1])
+        for l in layers {
+            let index = try UnitsIndex.decode(try Data(contentsOf: URL(fileURLWithPath: "\(out)/units/\(l)/units.json")))
+            XCTAssertEqual(index.canvas?.image, "units/\(l)/gallery.png")
+            guard case .object(let v)? = index.settings["visuals"] else { return XCTFail("no settings.visuals") }
+            XCTAssertEqual(v["diversity"], .int(2))
+            let layerPage = try String(contentsOfFile: "\(out)/units/\(l)/index.html", encoding: .utf8)
+            XCTAssertEqual(layerPage.components(separatedBy: "class=\"gcell\"").count - 1, 3)
+            XCTAssertTrue(layerPage.contains("<img class=\"canvas\" src=\"gallery.png\""))
+            for u in index.units {
+                XCTAssertEqual(u.rect?.count, 4)
+                XCTAssertEqual(u.diversity?.icons.count, 2)
+                XCTAssertTrue(u.diversity.map { $0.similarity > 0 && $0.similarity < 1 } ?? false)
+                for f in (u.diversity?.icons ?? []) + [u.accentuated?.image ?? "missing"] {
+                    XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(f)"), f)
+                }
+                let other = layers.first { $0 != l }!
+                let page = try String(contentsOfFile: "\(out)/\(u.page)", encoding: .utf8)
+                XCTAssertTrue(page.contains("href=\"../\(other)/\(u.channel).html\""), "\(l) \(u.channel) links \(other)")
+            }
+        }
+        let root = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        XCTAssertTrue(layers.allSatisfy { root.contains("href=\"units/\($0)/index.html\"") }, root)
+        // A later run of another layer into the same folder: the earlier layers' pages link it too, and their parts stay.
+        try cli.run(["units", Self.model, "--layer", "features.conv4.0", "--channels", "1..2", "--images", Self.idx, "--limit", "30",
+                     "--top", "3", "--quiet", "--out", out])
+        let page = try String(contentsOfFile: "\(out)/units/\(layers[0])/1.html", encoding: .utf8)
+        XCTAssertTrue(page.contains("href=\"../features.conv4.0/1.html\"") && page.contains("href=\"../\(layers[1])/1.html\""))
+        XCTAssertFalse(try String(contentsOfFile: "\(out)/units/\(layers[0])/0.html", encoding: .utf8).contains("../features.conv4.0/"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/units-parts").sorted(), layers + ["features.conv4.0"].sorted())
+        // Pictures need the network when the pages are written: not with --shard.
+        try cli.run(["units", Self.model, "--layer", layers[0], "--images", Self.idx, "--diversity", "2", "--shard", "0/2",
+                     "--out", scratch + "/s"], expect: 64)
+        try cli.run(["units", Self.model, "--layer", layers[0], "--images", Self.idx, "--diversity", "1", "--out", scratch + "/s"], expect: 64)
+        // A crop without padding shrinks the layer under the peak cells: refused before the pass.
+        try cli.run(["units", Self.model, "--layer", layers[0], "--images", Self.idx, "--accentuate", "--accentuate-transforms", "jitter:2",
+                     "--out", scratch + "/s"], expect: 64)
     }
 
     func testUsageAndInputErrors() throws {

@@ -1,7 +1,9 @@
 /* Browser test of `atlas units` pages. scripts/viewer/serve_test.sh evaluates it (via cdp_run.py) in a served
-   layer page units/<layer>/index.html: it opens a unit's page from the layer page's cell link in a frame, checks
-   that the page shows its icon and k exemplar crops (all decoded), that a crop opens the full image with the
-   unit's map and the receptive-field box, and that prev/next links lead to the neighbouring units. Verdict in
+   layer page units/<layer>/index.html: when the layer page shows the gallery canvas, it checks that the canvas is
+   decoded and that the point at the centre of each unit's cell hits that unit's link; it opens a unit's page from
+   the layer page's cell link in a frame, checks that the page shows its icon, k exemplar crops, its diversity set
+   and its accentuated top exemplar (all decoded), that a crop opens the full image with the unit's map and the
+   receptive-field box, and that prev/next links lead to the neighbouring units. Verdict in
    <pre id="interaction-result">{"done", "pass", "failures", "log"}</pre>, as interaction.js. */
 (async function () {
   'use strict';
@@ -17,8 +19,21 @@
   try {
     const index = await (await fetch('../../units.json')).json();
     check('units.json is an atlas-units index', index.format === 'atlas-units' && index.units.length > 0, index.format);
-    const cells = [...document.querySelectorAll('a.cell')];
+    const cells = [...document.querySelectorAll('a.cell, a.gcell')];
     check('the layer page has a cell per unit', cells.length === index.units.length, [cells.length, index.units.length]);
+    const canvas = document.querySelector('img.canvas');
+    if (index.canvas) {
+      for (let i = 0; i < 100 && canvas && !canvas.complete; i++) await sleep(50);
+      check('the gallery canvas is shown', !!canvas && loaded(canvas), canvas && canvas.src);
+      const missed = cells.filter((a) => {
+        const r = a.getBoundingClientRect();
+        a.scrollIntoView({ block: 'center' });
+        const q = a.getBoundingClientRect();
+        const hit = document.elementFromPoint(q.left + q.width / 2, q.top + q.height / 2);
+        return !(r.width > 0 && hit && hit.closest('a') === a);
+      }).map((a) => a.getAttribute('href'));
+      check('every canvas cell is a link to its unit', missed.length === 0, missed);
+    }
     const unit = index.units[Math.min(1, index.units.length - 1)];
     const cell = cells.find((a) => a.getAttribute('href') === unit.channel + '.html');
     check('a cell links the unit page', !!cell, unit.channel);
@@ -35,6 +50,15 @@
     check('every crop decoded', crops.every(loaded), crops.filter((c) => !loaded(c)).map((c) => c.src));
     const icon = doc.querySelector('img.icon');
     check('the icon is shown', !!icon && loaded(icon), icon && icon.src);
+    if (unit.diversity) {
+      const set = [...doc.querySelectorAll('img.diverse')];
+      check('the diversity set is shown', set.length === unit.diversity.icons.length && set.every(loaded),
+        [set.length, unit.diversity.icons.length]);
+    }
+    if (unit.accentuated) {
+      const acc = doc.querySelector('img.accentuated');
+      check('the accentuated exemplar is shown', !!acc && loaded(acc), acc && acc.src);
+    }
     // A crop opens the full image with its box (CSS :target, no script).
     crops[0].closest('a').click();
     await sleep(200);

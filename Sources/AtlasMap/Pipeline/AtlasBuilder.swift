@@ -34,6 +34,8 @@ public struct AtlasSettings: Sendable {
     public var whitening: Double = 1e-3
     public var topClasses = 5
     public var samplesPerCell = 4
+    /// How to crop each listed sample out of its image (the samples' `thumb`s); nil: no crops.
+    public var sampleCrops: SampleCrops?
     public var title: String?
     public var fullImageMaxPixels = 4096 * 4096
     public init() {}
@@ -156,6 +158,13 @@ public enum AtlasBuilder {
         var index = AtlasIndex(kind: .atlas, title: recipe.title, model: set.manifest.model, layer: set.manifest.settings.layer,
                                seed: UInt64(recipe.seed) ?? 0, settings: try recorded(recipe, set: set))
         var k = 0, scores: [Double] = []
+        var thumbs: [String: String] = [:]
+        if let crops = recipe.crops {
+            let samples = grids.flatMap { $0.cells.flatMap { $0.members.prefix(recipe.samplesPerCell) } }.map { m in
+                (item: set.records[m].item, x: set.records[m].x, y: set.records[m].y)
+            }
+            thumbs = try crops.write(samples, items: set.manifest.items, folder: folder)
+        }
         for (g, grid) in grids.enumerated() {
             progress?(g)
             var icons: [PlacedIcon] = []
@@ -170,7 +179,8 @@ public enum AtlasBuilder {
                 let top = CellSummary.topClasses(cell.members, records: set.records, labels: set.manifest.labels, count: recipe.topClasses)
                 let record = AtlasIndex.Cell(x: cell.x, y: cell.y, n: cell.count, norm: CellSummary.norm(grid.means, row: c),
                                              top: top.isEmpty ? nil : top,
-                                             samples: CellSummary.samples(cell.members, records: set.records, count: recipe.samplesPerCell),
+                                             samples: CellSummary.samples(cell.members, records: set.records, count: recipe.samplesPerCell,
+                                                                          thumbs: thumbs),
                                              label: top.first?.label, icon: path, value: score)
                 icons.append(PlacedIcon(image: try ImageCodec.decode(file: folder.file(path)), cell: record))
             }

@@ -20,9 +20,13 @@ public enum CellSummary {
         }
     }
 
-    /// The first `count` members as samples (image name and position on the layer grid).
-    public static func samples(_ members: [Int], records: [CollectRecord], count: Int) -> [AtlasIndex.Sample] {
-        members.prefix(count).map { AtlasIndex.Sample(path: safePath(records[$0].image), x: records[$0].x, y: records[$0].y) }
+    /// The first `count` members as samples (image name and position on the layer grid), each with its crop from
+    /// `thumbs` (by `SampleCrops.path`) when there is one.
+    public static func samples(_ members: [Int], records: [CollectRecord], count: Int, thumbs: [String: String] = [:]) -> [AtlasIndex.Sample] {
+        members.prefix(count).map { m in
+            let r = records[m]
+            return AtlasIndex.Sample(path: safePath(r.image), x: r.x, y: r.y, thumb: thumbs[SampleCrops.path(item: r.item, x: r.x, y: r.y)])
+        }
     }
 
     /// A path the index accepts (relative, `/`-separated, no `..`): offending parts are dropped.

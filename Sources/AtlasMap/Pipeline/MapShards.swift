@@ -40,6 +40,8 @@ public struct MapRecipe: Codable, Sendable, Equatable {
     public var title: String
     public var topClasses: Int
     public var samplesPerCell: Int
+    /// How the listed samples are cropped (SampleCrops.swift); nil: no crops.
+    public var crops: SampleCrops?
     public var fullImageMaxPixels: Int
     /// Icon jobs in all (cells × tries over every grid).
     public var icons: Int
@@ -59,6 +61,7 @@ public struct MapRecipe: Codable, Sendable, Equatable {
         tries = s.tries; seed = String(s.seed); tiles = GalleryRecipe.Tiles(s.format)
         title = s.title ?? "Activation atlas of \(set.manifest.settings.layer)"
         topClasses = s.topClasses; samplesPerCell = s.samplesPerCell; fullImageMaxPixels = s.fullImageMaxPixels
+        crops = s.sampleCrops
         self.icons = icons
     }
 

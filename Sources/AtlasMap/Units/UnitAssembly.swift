@@ -46,6 +46,19 @@ public struct UnitsIndex: Codable, Sendable, Equatable {
         public var icon: String?
         public var top: [Exemplar]
         public var bottom: [Exemplar]?
+        /// The unit's diversity set and its accentuated top exemplar (UnitVisuals.swift); nil when not rendered.
+        public var diversity: UnitDiversitySet?
+        public var accentuated: UnitAccentuated?
+        /// The unit's cell `[left, top, width, height]` in `canvas` pixels; nil without a canvas.
+        public var rect: [Int]?
+    }
+
+    /// The `--icons` gallery's canvas (its `atlas.png`, copied), shown on the layer page with each unit's cell
+    /// linking its page.
+    public struct Canvas: Codable, Sendable, Equatable {
+        public var image: String
+        public var width: Int
+        public var height: Int
     }
 
     public var format = "atlas-units"
@@ -66,6 +79,7 @@ public struct UnitsIndex: Codable, Sendable, Equatable {
     public var images: Int
     public var skipped: [SkippedImage]
     public var units: [Unit]
+    public var canvas: Canvas?
 
     /// Sorted keys, no whitespace but one unit a line is not needed: plain deterministic JSON.
     public func jsonData() throws -> [UInt8] {
@@ -87,16 +101,18 @@ public struct UnitsIndex: Codable, Sendable, Equatable {
 
 public enum UnitAssembly {
     /// Writes the output of `recipe` into `folder` from its parts there. `source` is the scan's image list; when
-    /// nil (a merge) it is listed again from the recorded inputs and must name the same images.
-    public static func assemble(_ recipe: UnitsRecipe, folder: OutputFolder, source: ImageSource? = nil) throws -> UnitsIndex {
+    /// nil (a merge) it is listed again from the recorded inputs and must name the same images. `visuals` renders
+    /// each unit's diversity set and accentuated top exemplar (a merge has no network: none).
+    public static func assemble(_ recipe: UnitsRecipe, folder: OutputFolder, source: ImageSource? = nil,
+                                visuals: UnitVisuals? = nil) throws -> UnitsIndex {
         let fingerprint = try recipe.fingerprint
         var merged: [ChannelSummary]? = nil
         var skipped: [SkippedImage] = []
         for p in 0..<recipe.partCount {
-            guard let part = UnitsPart.read(p, fingerprint: fingerprint, folder: folder),
+            guard let part = UnitsPart.read(p, layer: recipe.layerId, fingerprint: fingerprint, folder: folder),
                   part.first == recipe.partRange(p).lowerBound, part.count == recipe.partRange(p).count,
                   part.summaries.map(\.channel) == recipe.channels else {
-                throw ShardMergeError.corrupt(["\(UnitsPart.path(p)) missing, unreadable or of another job"])
+                throw ShardMergeError.corrupt(["\(UnitsPart.path(p, layer: recipe.layerId)) missing, unreadable or of another job"])
             }
             merged = merged.map { ChannelSummary.merge($0, part.summaries, k: recipe.top) } ?? part.summaries
             skipped += part.skipped
@@ -118,7 +134,8 @@ public enum UnitAssembly {
             }
         }
         let icons = try copyIcons(recipe, folder: folder, dir: dir)
-        let units = summaries.map { s in
+        let (canvas, rects) = try copyCanvas(recipe, folder: folder, dir: dir)
+        var units = summaries.map { s in
             UnitsIndex.Unit(channel: s.channel, images: s.images, fired: s.fired,
                             fraction: s.images > 0 ? Double(s.fired) / Double(s.images) : 0,
                             histogram: s.histogram.map { pair in
@@ -127,20 +144,30 @@ public enum UnitAssembly {
                             },
                             page: "\(dir)/\(s.channel).html", icon: icons[s.channel],
                             top: exemplars(s.top, channel: s.channel, tag: "t"),
-                            bottom: recipe.negative ? exemplars(s.bottom, channel: s.channel, tag: "b") : nil)
+                            bottom: recipe.negative ? exemplars(s.bottom, channel: s.channel, tag: "b") : nil,
+                            rect: rects[s.channel])
         }
-        let settings: [String: JSONValue] = [
+        let images = try source ?? relist(recipe)
+        if let visuals, !visuals.recipe.isEmpty {
+            try render(visuals, units: &units, recipe: recipe, folder: folder, dir: dir, source: images)
+        }
+        var settings: [String: JSONValue] = [
             "top": .int(recipe.top), "negative": .bool(recipe.negative), "preprocess": .string(recipe.preprocess),
             "part_images": .int(recipe.partImages), "limit": recipe.limit.map { .int($0) } ?? .null,
             "statistic": .string("spatial max per image"), "channels": .int(recipe.channels.count),
         ]
+        if let visuals, !visuals.recipe.isEmpty { settings["visuals"] = try visuals.recipe.recordedSettings() }
         let index = UnitsIndex(title: recipe.title, model: recipe.model, layer: recipe.layer, value: recipe.value,
                                layerId: recipe.layerId, page: "\(dir)/index.html", input: recipe.input, spatial: recipe.spatial,
                                field: recipe.field, settings: settings, candidates: recipe.items,
-                               images: recipe.items - skipped.count, skipped: skipped, units: units)
-        try writeCrops(index, recipe: recipe, folder: folder, source: source ?? relist(recipe))
+                               images: recipe.items - skipped.count, skipped: skipped, units: units, canvas: canvas)
+        try writeCrops(index, recipe: recipe, folder: folder, source: images)
         try writeHeat(index, summaries: summaries, folder: folder)
-        try UnitPages.write(index, folder: folder)
+        // Every layer's pages link the same unit in the other layers of the folder: theirs are rewritten too.
+        let layers = UnitPages.layers(in: folder, with: index)
+        for other in layers where other.layerId != index.layerId { try UnitPages.write(other, folder: folder, layers: layers) }
+        try UnitPages.write(index, folder: folder, layers: layers)
+        try write(try index.jsonData(), "\(dir)/units.json", folder)
         try folder.write(try index.jsonData(), to: "units.json")
         return index
     }
@@ -155,6 +182,31 @@ public enum UnitAssembly {
         return source
     }
 
+    /// Renders and writes every unit's pictures (`diversity/<c>-<k>.png`, `accentuated/<c>.png`), one unit at a
+    /// time, and records them in `units`.
+    static func render(_ visuals: UnitVisuals, units: inout [UnitsIndex.Unit], recipe: UnitsRecipe, folder: OutputFolder,
+                       dir: String, source: ImageSource) throws {
+        let view = recipe.viewPreprocessor
+        for k in units.indices {
+            let c = units[k].channel
+            if visuals.recipe.diversity > 0 {
+                var (png, record) = try visuals.diversitySet(layer: recipe.layer, channel: c)
+                record.icons = png.indices.map { "\(dir)/diversity/\(c)-\($0).png" }
+                for (bytes, path) in zip(png, record.icons) { try write(bytes, path, folder) }
+                units[k].diversity = record
+            }
+            if visuals.recipe.accentuateLayer != nil, let best = units[k].top.first {
+                let seed = try view.geometryApplied(try source.image(best.item))
+                let (png, before, after) = try visuals.accentuate(layer: recipe.layer, value: recipe.value, channel: c, x: best.x, y: best.y,
+                                                                seedImage: seed)
+                let path = "\(dir)/accentuated/\(c).png"
+                try write(png, path, folder)
+                units[k].accentuated = UnitAccentuated(image: path, item: best.item, seedValue: before, value: after)
+            }
+            visuals.progress?(k + 1, units.count)
+        }
+    }
+
     /// Copies `icons/c<NNNN>.png` of the recipe's gallery folder beside the pages; returns the copied paths by channel.
     static func copyIcons(_ recipe: UnitsRecipe, folder: OutputFolder, dir: String) throws -> [Int: String] {
         guard let gallery = recipe.icons else { return [:] }
@@ -166,6 +218,20 @@ public enum UnitAssembly {
             found[c] = "\(dir)/icons/\(name)"
         }
         return found
+    }
+
+    /// Copies the gallery's `atlas.png` (when it wrote one) as `gallery.png` and returns it with the cells of the
+    /// recipe's channels (`atlas.json`'s first grid); nil and none without a gallery, its canvas or its index.
+    static func copyCanvas(_ recipe: UnitsRecipe, folder: OutputFolder, dir: String) throws -> (UnitsIndex.Canvas?, [Int: [Int]]) {
+        guard let gallery = recipe.icons, let bytes = FileManager.default.contents(atPath: "\(gallery)/atlas.png"),
+              let data = FileManager.default.contents(atPath: "\(gallery)/atlas.json"),
+              let grid = (try? AtlasIndex.decode(data))?.grids.first else { return (nil, [:]) }
+        let wanted = Set(recipe.channels)
+        var rects: [Int: [Int]] = [:]
+        for cell in grid.cells { if let c = cell.channel, wanted.contains(c), cell.rect.count == 4 { rects[c] = cell.rect } }
+        guard !rects.isEmpty else { return (nil, [:]) }
+        try write(Array(bytes), "\(dir)/gallery.png", folder)
+        return (UnitsIndex.Canvas(image: "\(dir)/gallery.png", width: grid.canvas.width, height: grid.canvas.height), rects)
     }
 
     /// The network's view of every exemplar image (`images/<item>.jpg`) and each exemplar's crop, decoded once per

@@ -7,25 +7,56 @@ import AtlasOutput
 import Foundation
 
 enum UnitPages {
-    /// Writes the layer page, one page per unit and, when the folder holds no other viewer, `index.html`
-    /// pointing at the layer page.
-    static func write(_ index: UnitsIndex, folder: OutputFolder) throws {
+    /// Writes the layer page and one page per unit, linked to the same unit in the other `layers` (every layer with
+    /// pages in the folder, `index` among them); for the folder's latest layer (`units.json`'s) also `index.html`: a
+    /// link to the layer page when the folder holds no other viewer (or a list of layer pages, for several layers).
+    static func write(_ index: UnitsIndex, folder: OutputFolder, layers: [UnitsIndex]) throws {
         let dir = "units/\(index.layerId)"
-        try UnitAssembly.write(Array(layerPage(index).utf8), "\(dir)/index.html", folder)
+        let others = layers.filter { $0.layerId != index.layerId }
+        try UnitAssembly.write(Array(layerPage(index, others: others).utf8), "\(dir)/index.html", folder)
         for (i, unit) in index.units.enumerated() {
             let prev = i > 0 ? index.units[i - 1].channel : nil
             let next = i + 1 < index.units.count ? index.units[i + 1].channel : nil
-            try UnitAssembly.write(Array(unitPage(index, unit, prev: prev, next: next).utf8), "\(dir)/\(unit.channel).html", folder)
+            let elsewhere = others.filter { o in o.units.contains { $0.channel == unit.channel } }
+            try UnitAssembly.write(Array(unitPage(index, unit, prev: prev, next: next, others: elsewhere).utf8),
+                                   "\(dir)/\(unit.channel).html", folder)
         }
-        if !FileManager.default.fileExists(atPath: folder.file("atlas.json")) {
-            let target = "\(dir)/index.html"
-            let html = """
+        guard !FileManager.default.fileExists(atPath: folder.file("atlas.json")),
+              layers.last?.layerId == index.layerId else { return }
+        let target = "\(dir)/index.html"
+        let html: String
+        if layers.count == 1 {
+            html = """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=\(esc(target))">
             <title>\(esc(index.title))</title></head><body><a href="\(esc(target))">\(esc(index.title))</a></body></html>
 
             """
-            try UnitAssembly.write(Array(html.utf8), "index.html", folder)
+        } else {
+            html = page("Unit pages", "<h1>Unit pages</h1>\n<ul>\n" + layers.map {
+                "<li><a href=\"units/\(esc($0.layerId))/index.html\">\(esc($0.layer))</a> · \($0.units.count) units · \($0.images) images</li>\n"
+            }.joined() + "</ul>")
         }
+        try UnitAssembly.write(Array(html.utf8), "index.html", folder)
+    }
+
+    /// The indexes of every layer with pages in `folder` (`units/<layer>/units.json`), `latest` in place of its
+    /// own, the others in layer-folder order and `latest` last.
+    static func layers(in folder: OutputFolder, with latest: UnitsIndex) -> [UnitsIndex] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.file("units")))?.sorted() ?? []
+        let found = names.filter { $0 != latest.layerId }.compactMap { name -> UnitsIndex? in
+            guard let data = FileManager.default.contents(atPath: folder.file("units/\(name)/units.json")),
+                  let index = try? UnitsIndex.decode(data), index.layerId == name else { return nil }
+            return index
+        }
+        return found + [latest]
+    }
+
+    /// Links to the layer pages of `others`.
+    static func layerLinks(_ others: [UnitsIndex], channel: Int? = nil) -> String {
+        others.map { o in
+            let href = "../\(esc(o.layerId))/" + (channel.map { "\($0).html" } ?? "index.html")
+            return "<a class=\"layer\" href=\"\(href)\">\(esc(o.layer))\(channel.map { " · unit \($0)" } ?? "")</a>"
+        }.joined()
     }
 
     /// A folder-relative path of the index as seen from the pages' folder.
@@ -55,6 +86,9 @@ enum UnitPages {
     .frame img { width: 100%; display: block; image-rendering: pixelated; }
     .box { position: absolute; border: 2px solid #ff0; box-sizing: border-box; }
     .frame img.heat { position: absolute; left: 0; top: 0; width: 100%; height: 100%; opacity: 0.6; image-rendering: auto; }
+    .canvas { position: relative; } img.canvas { width: 100%; display: block; image-rendering: pixelated; }
+    .gcell { position: absolute; box-sizing: border-box; } .gcell:hover { outline: 2px solid #ff0; }
+    .gcell span { font-size: 11px; color: #fff; text-shadow: 0 0 2px #000; padding: 1px 3px; }
     svg rect { fill: #6af; } svg text { fill: #999; font-size: 10px; }
     """
 
@@ -73,23 +107,34 @@ enum UnitPages {
         """
     }
 
-    static func layerPage(_ index: UnitsIndex) -> String {
+    static func layerPage(_ index: UnitsIndex, others: [UnitsIndex]) -> String {
         let n = index.units.count
         let columns = max(1, Int(Double(n).squareRoot().rounded(.up)))
         var cells = ""
         for u in index.units {
+            let tip = "unit \(u.channel): fires on \(String(format: "%.1f", u.fraction * 100))% of images"
+            if let canvas = index.canvas, let r = u.rect {
+                let (w, h) = (Double(canvas.width), Double(canvas.height))
+                let style = String(format: "left:%.4f%%;top:%.4f%%;width:%.4f%%;height:%.4f%%", 100 * Double(r[0]) / w,
+                                   100 * Double(r[1]) / h, 100 * Double(r[2]) / w, 100 * Double(r[3]) / h)
+                cells += "<a class=\"gcell\" href=\"\(u.channel).html\" style=\"\(style)\" title=\"\(tip)\"><span>\(u.channel)</span></a>\n"
+                continue
+            }
             let picture = u.icon ?? u.top.first?.crop
             let img = picture.map { "<img src=\"\(esc(local($0, index)))\" alt=\"unit \(u.channel)\">" } ?? ""
-            cells += "<a class=\"cell\" href=\"\(u.channel).html\" title=\"unit \(u.channel): fires on "
-                + "\(String(format: "%.1f", u.fraction * 100))% of images\">\(img)<span>\(u.channel)</span></a>\n"
+            cells += "<a class=\"cell\" href=\"\(u.channel).html\" title=\"\(tip)\">\(img)<span>\(u.channel)</span></a>\n"
         }
+        let grid = index.canvas.map { c in
+            "<div class=\"canvas\" style=\"max-width: \(max(c.width, 480))px\"><img class=\"canvas\" src=\"\(esc(local(c.image, index)))\" "
+                + "alt=\"the gallery of \(esc(index.layer))\">\n\(cells)</div>"
+        } ?? "<div class=\"grid\" style=\"grid-template-columns: repeat(\(columns), minmax(40px, 96px));\">\n\(cells)</div>"
         let body = """
+        \(others.isEmpty ? "" : "<nav>Other layers: \(layerLinks(others))</nav>")
         <h1>\(esc(index.title))</h1>
         <p class="meta">\(esc(index.model.file)) · layer \(esc(index.layer)) · \(n) units · \(index.images) images\
         \(index.skipped.isEmpty ? "" : " (\(index.skipped.count) skipped)") · receptive field \(fieldText(index)) · \
-        <a href="../../units.json">units.json</a></p>
-        <div class="grid" style="grid-template-columns: repeat(\(columns), minmax(40px, 96px));">
-        \(cells)</div>
+        <a href="units.json">units.json</a></p>
+        \(grid)
         """
         return page(index.title, body)
     }
@@ -99,10 +144,11 @@ enum UnitPages {
         return f.global ? "the whole input" : "\(f.size[1])×\(f.size[0]) px, stride \(f.stride[1])"
     }
 
-    static func unitPage(_ index: UnitsIndex, _ u: UnitsIndex.Unit, prev: Int?, next: Int?) -> String {
+    static func unitPage(_ index: UnitsIndex, _ u: UnitsIndex.Unit, prev: Int?, next: Int?, others: [UnitsIndex]) -> String {
         var nav = "<a href=\"index.html\">\(esc(index.layer)): all units</a>"
         if let prev { nav += "<a href=\"\(prev).html\" rel=\"prev\">← unit \(prev)</a>" }
         if let next { nav += "<a href=\"\(next).html\" rel=\"next\">unit \(next) →</a>" }
+        if !others.isEmpty { nav += "<span class=\"meta\">in other layers:</span> " + layerLinks(others, channel: u.channel) }
         let icon = u.icon.map { "<img class=\"icon\" src=\"\(esc(local($0, index)))\" alt=\"feature visualization of unit \(u.channel)\">" }
             ?? "<div class=\"noicon\">no icon (run atlas gallery, then atlas units --icons)</div>"
         var body = """
@@ -132,9 +178,33 @@ enum UnitPages {
             }
             body += "</div>\n"
         }
+        body += pictures(index, u)
         section("Top \(u.top.count) images (largest maximum; crop: the receptive field of the peak)", u.top, tag: "t")
         if let bottom = u.bottom { section("Bottom \(bottom.count) images (smallest minimum)", bottom, tag: "b") }
         return page("\(index.layer) · unit \(u.channel)", body + boxes)
+    }
+
+    /// The unit's diversity set as a row of icons, and its top exemplar beside the accentuated version.
+    static func pictures(_ index: UnitsIndex, _ u: UnitsIndex.Unit) -> String {
+        var html = ""
+        if let d = u.diversity {
+            html += "<h2>Diversity set: \(d.icons.count) icons optimized together (mean pairwise Gram similarity "
+                + "\(String(format: "%.3f", d.similarity)))</h2>\n<div class=\"ex diversity\">\n"
+            for (k, icon) in d.icons.enumerated() {
+                let score = k < d.scores.count ? value(Float(d.scores[k])) : "–"
+                html += "<figure><img class=\"diverse\" src=\"\(esc(local(icon, index)))\" alt=\"diversity icon \(k + 1) of unit \(u.channel)\">"
+                    + "<figcaption>\(k + 1) · unit mean \(score)</figcaption></figure>\n"
+            }
+            html += "</div>\n"
+        }
+        if let a = u.accentuated, let best = u.top.first {
+            html += "<h2>Top exemplar accentuated toward the unit</h2>\n<div class=\"ex accentuation\">\n"
+                + "<figure><img src=\"\(esc(local(best.full, index)))\" alt=\"exemplar \(esc(best.image))\">"
+                + "<figcaption>exemplar · max \(value(a.seedValue))</figcaption></figure>\n"
+                + "<figure><img class=\"accentuated\" src=\"\(esc(local(a.image, index)))\" alt=\"accentuated exemplar\">"
+                + "<figcaption>accentuated · max \(value(a.value))</figcaption></figure>\n</div>\n"
+        }
+        return html
     }
 
     /// An inline SVG bar chart of the bins (equal widths: the bins are logarithmic), first and last edge labelled.

@@ -14,7 +14,7 @@ extension UnitsRecipe {
     }
 }
 
-/// `units-parts/part-NNNNN.json`, written atomically and tied to the job's fingerprint, so an interrupted run
+/// `units-parts/<layer>/part-NNNNN.json`, written atomically and tied to the job's fingerprint, so an interrupted run
 /// resumes after its last finished part. `--shard i/n` computes parts `p ≡ i (mod n)` and keeps a shard manifest
 /// (`shards/units-<i>-of-<n>.json`); the assembly (UnitAssembly.swift) folds the parts in order, the same code
 /// for a single run and for `atlas merge`, so the bytes never depend on sharding, batching or threads.
@@ -123,7 +123,8 @@ public struct UnitsRecipe: Codable, Sendable, Equatable {
     }
 }
 
-/// `units-parts/part-NNNNN.json`: the channel summaries of one part's images, tied to its job's fingerprint.
+/// `units-parts/<layer>/part-NNNNN.json`: the channel summaries of one part's images, tied to its job's fingerprint
+/// (one folder per layer, so that the jobs of several layers into one output keep their parts).
 public struct UnitsPart: Codable, Sendable, Equatable {
     public var fingerprint: String
     public var index: Int
@@ -133,7 +134,7 @@ public struct UnitsPart: Codable, Sendable, Equatable {
     public var skipped: [SkippedImage]
     public var summaries: [ChannelSummary]
 
-    public static func path(_ p: Int) -> String { String(format: "units-parts/part-%05d.json", p) }
+    public static func path(_ p: Int, layer: String) -> String { "units-parts/\(layer)/" + String(format: "part-%05d.json", p) }
 
     func jsonData() throws -> [UInt8] {
         let encoder = JSONEncoder()
@@ -142,8 +143,8 @@ public struct UnitsPart: Codable, Sendable, Equatable {
     }
 
     /// Part `p` of the job `fingerprint` as on disk, or nil when absent, unreadable or of another job.
-    static func read(_ p: Int, fingerprint: String, folder: OutputFolder) -> UnitsPart? {
-        guard let data = FileManager.default.contents(atPath: folder.file(path(p))),
+    static func read(_ p: Int, layer: String, fingerprint: String, folder: OutputFolder) -> UnitsPart? {
+        guard let data = FileManager.default.contents(atPath: folder.file(path(p, layer: layer))),
               let part = try? JSONDecoder().decode(UnitsPart.self, from: data),
               part.fingerprint == fingerprint, part.index == p else { return nil }
         return part
@@ -171,27 +172,30 @@ public struct UnitScanResult: Sendable {
 public enum UnitScan {
     /// Streams the parts of `shard` (all parts when nil) of `recipe` through `network` into `directory`, keeping
     /// intact parts of an earlier run of the same job, then (without a shard) assembles the output. `progress`
-    /// gets candidate images done (kept parts included), the total and the kept count. Throws `CollectError`
+    /// gets candidate images done (kept parts included), the total and the kept count; `visuals` (UnitVisuals) renders
+    /// the units' pictures during the assembly. Throws `CollectError`
     /// (bad layer shape), `OutputError`, `ImageError` (assembly) or the network's errors.
     public static func run(recipe: UnitsRecipe, network: Network, source: ImageSource, preprocessor: Preprocessor, batch: Int,
-                           directory: String, shard: ShardSpec? = nil,
+                           directory: String, shard: ShardSpec? = nil, visuals: UnitVisuals? = nil,
                            progress: ((CollectProgress) throws -> Void)? = nil) throws -> UnitScanResult {
         guard batch >= 1, recipe.partImages >= 1, recipe.top >= 1 else {
             throw CollectError.invalidSettings("batch, part images and top must be ≥ 1")
         }
         let folder = try OutputFolder(path: directory)
-        try OutputFolder.makeDirectory(folder.file("units-parts"))
+        try OutputFolder.makeDirectory(folder.file("units-parts/\(recipe.layerId)"))
         let fingerprint = try recipe.fingerprint
         let partCount = recipe.partCount
-        let job = try JobFolder(folder, kind: "units", recipe: recipe, reuse: .itemKeys, shard: shard != nil)
+        let job = try JobFolder(folder, kind: "units", recipe: recipe, reuse: .itemKeys, shard: shard != nil,
+                                record: "units-parts/\(recipe.layerId)/job.json")
         let log = try job.shardLog(shard, total: partCount)
         let mine = shard?.items(of: partCount) ?? Array(0..<partCount)
-        var done: [Int: UnitsPart] = [:]
+        // What the result needs of each finished part (not the part: memory stays one part whatever the image count).
+        var done: [Int: (count: Int, skipped: [SkippedImage])] = [:]
         var pending: [Int] = []
         for p in mine {
-            if log?.matches(item: p) != false, let part = UnitsPart.read(p, fingerprint: fingerprint, folder: folder) {
-                done[p] = part
-                try log?.finished(item: p, files: [UnitsPart.path(p)])
+            if log?.matches(item: p) != false, let part = UnitsPart.read(p, layer: recipe.layerId, fingerprint: fingerprint, folder: folder) {
+                done[p] = (part.count, part.skipped)
+                try log?.finished(item: p, files: [UnitsPart.path(p, layer: recipe.layerId)])
             } else {
                 pending.append(p)
             }
@@ -208,9 +212,9 @@ public enum UnitScan {
                 status.itemsDone += n
                 try progress?(status)
             }
-            try folder.write(try part.jsonData(), to: UnitsPart.path(p))
-            done[p] = part
-            try log?.finished(item: p, files: [UnitsPart.path(p)])
+            try folder.write(try part.jsonData(), to: UnitsPart.path(p, layer: recipe.layerId))
+            done[p] = (part.count, part.skipped)
+            try log?.finished(item: p, files: [UnitsPart.path(p, layer: recipe.layerId)])
             try log?.write(complete: k == pending.count - 1)
             status.itemsDone = resumed + pending[...k].reduce(0) { $0 + recipe.partRange($1).count }
             try progress?(status)
@@ -221,7 +225,7 @@ public enum UnitScan {
         var result = UnitScanResult(partsTotal: partCount, parts: mine.count, computed: pending.count, reused: mine.count - pending.count,
                                     images: parts.reduce(0) { $0 + $1.count } - skipped.count, skipped: skipped, seconds: seconds,
                                     computedImages: pending.reduce(0) { $0 + recipe.partRange($1).count }, index: nil)
-        if shard == nil { result.index = try UnitAssembly.assemble(recipe, folder: folder, source: source) }
+        if shard == nil { result.index = try UnitAssembly.assemble(recipe, folder: folder, source: source, visuals: visuals) }
         return result
     }
 

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import AtlasCore
 import AtlasImage
+import AtlasNet
 import Foundation
 
 /// The regularizer of feature accentuation (Hamblin, Fel et al. 2024): `weight · mean((f(T x) − f(T seed))²)`
@@ -52,6 +53,11 @@ public struct Accentuation: Sendable {
     public var weight: Float
 
     public init(layer: String, weight: Float) { self.layer = layer; self.weight = weight }
+
+    /// The default regularizer layer: the output of the network's first convolution (nil without one).
+    public static func defaultLayer(of network: Network) -> String? {
+        network.graph.nodes.first(where: { $0.opType == "Conv" })?.outputs.first
+    }
 
     /// Parameters of `param` whose image is `seed` (`[C, H, W]` values, clamped to [1e-4, 1 − 1e-4]).
     static func preimage(_ seed: Image, param: PixelImageParam) throws -> Tensor {
