@@ -63,7 +63,7 @@ public enum Listing {
                 continue
             }
             if fm.fileExists(atPath: dir + "/units.json") {
-                found.append(unitsEntry(dir: dir, relative: relative))
+                found += unitsEntries(dir: dir, relative: relative)
                 continue
             }
             guard depth < depthLimit, let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
@@ -73,7 +73,7 @@ public enum Listing {
                 queue.append((real, relative.isEmpty ? name : relative + "/" + name, depth + 1))
             }
         }
-        return found.sorted { $0.path < $1.path }
+        return found.sorted { ($0.path, $0.units?.layer ?? "") < ($1.path, $1.units?.layer ?? "") }
     }
 
     private static func entry(dir: String, relative: String) -> Entry {
@@ -85,9 +85,19 @@ public enum Listing {
         }
     }
 
-    private static func unitsEntry(dir: String, relative: String) -> Entry {
+    /// One entry per layer of a units output: `OUT/units.json` is only the latest layer written, so a folder holding
+    /// several layers (`units/<layer>/units.json`, docs/units-format.md) is listed by each layer's own index.
+    private static func unitsEntries(dir: String, relative: String) -> [Entry] {
+        let fm = FileManager.default
+        let layers = ((try? fm.contentsOfDirectory(atPath: dir + "/units")) ?? []).sorted()
+            .filter { RequestPath.isPlainName($0) && fm.fileExists(atPath: dir + "/units/" + $0 + "/units.json") }
+        guard layers.count > 1 else { return [unitsEntry(file: dir + "/units.json", relative: relative)] }
+        return layers.map { unitsEntry(file: dir + "/units/" + $0 + "/units.json", relative: relative) }
+    }
+
+    private static func unitsEntry(file: String, relative: String) -> Entry {
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/units.json"))
+            let data = try Data(contentsOf: URL(fileURLWithPath: file))
             return Entry(path: relative, index: nil, problem: nil, units: try UnitsSummary.decode(data))
         } catch {
             return Entry(path: relative, index: nil, problem: "\(error)", indexFile: "units.json")

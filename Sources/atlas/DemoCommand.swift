@@ -122,7 +122,7 @@ struct Demo: ParsableCommand {
         try UnitsCommand.parse([
             modelPath, "--layer", layer, "--images", dir + "/t10k-2000-images-idx3-ubyte.gz", "--channels", "0..<\(channelCount)",
             "--negative", "--icons", out + "/channels", "--title", "Fashion-MNIST \(layer) units", "--out", out + "/units",
-            "--diversity", "3", "--accentuate", "--icon-size", String(size), "--steps", String(min(render.steps, 48)), "--seed", String(seed),
+            "--diversity", "2", "--accentuate", "--icon-size", String(size), "--steps", String(min(render.steps, 32)), "--seed", String(seed),
         ] + (quick ? ["--limit", "200"] : []) + (global.quiet ? ["--quiet"] : [])).run()
         made.append(["units": "units", "seconds": Date().timeIntervalSince(unitsStart), "index": "units/units/\(layer)/index.html"])
 

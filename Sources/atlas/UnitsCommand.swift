@@ -170,7 +170,8 @@ struct UnitsCommand: ParsableCommand {
         var summary: [String: Any] = ["out": out, "layer": layer, "parts": r.parts, "parts_total": r.partsTotal,
                                       "computed": r.computed, "reused": r.reused, "images": r.images,
                                       "skipped": skipped.map { ["image": $0.image, "reason": $0.reason] },
-                                      "seconds": r.seconds, "images_per_second": rate, "threads": Parallel.threadCount]
+                                      "seconds": r.seconds, "images_per_second": rate, "threads": Parallel.threadCount,
+                                      "pictures_rendered": r.pictures.rendered, "pictures_reused": r.pictures.reused]
         if let spec { summary["shard"] = "\(spec)"; summary["manifest"] = "\(out)/\(ShardManifest.path(kind: "units", spec: spec))" }
         if let index = r.index {
             summary["index"] = self.layer.count == 1 ? "\(out)/units.json" : "\(out)/units/\(index.layerId)/units.json"
@@ -181,6 +182,7 @@ struct UnitsCommand: ParsableCommand {
         let made = "\(r.images) images in \(r.parts) part(s) (\(r.computed) summarized"
             + (r.computed > 0 ? String(format: " at %.1f img/s", rate) : "") + ", \(r.reused) kept)"
             + (skipped.isEmpty ? "" : ", \(skipped.count) skipped")
+            + (r.pictures.reused > 0 ? "; \(r.pictures.reused) unit picture(s) kept from an earlier run" : "")
         if let index = r.index {
             note("wrote \(out): \(index.units.count) unit pages of \(layer) from \(made); index units.json", quiet: global.quiet)
             note("browse it: open \(out)/\(index.page)", quiet: global.quiet)

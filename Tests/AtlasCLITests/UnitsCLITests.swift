@@ -117,6 +117,44 @@ final class UnitsCLITests: XCTestCase {
                      "--out", scratch + "/s"], expect: 64)
     }
 
+    /// The unit pictures resume: a rerun keeps every stored diversity set and accentuated exemplar whose key
+    /// matches (same bytes as rendered), a run with one more channel renders only that one, another seed renders all.
+    func testUnitPicturesAreKeptByARerun() throws {
+        let out = try temporaryDirectory() + "/u"
+        func run(_ channels: String, seed: String = "3") throws -> [String: Any] {
+            let (json, _) = try cli.run(["units", Self.model, "--layer", "features.conv3.2", "--channels", channels, "--images", Self.idx,
+                                         "--limit", "20", "--top", "2", "--diversity", "2", "--accentuate", "--steps", "4",
+                                         "--icon-size", "28", "--seed", seed, "--json", "--quiet", "--out", out])
+            return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        }
+        func pictures() throws -> [String: Data] {
+            let dir = out + "/units/features.conv3.2"
+            var files: [String: Data] = [:]
+            for sub in ["diversity", "accentuated"] {
+                for name in try FileManager.default.contentsOfDirectory(atPath: dir + "/" + sub) {
+                    files[sub + "/" + name] = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(sub)/\(name)"))
+                }
+            }
+            return files
+        }
+        let first = try run("0..1")
+        XCTAssertEqual(first["pictures_rendered"] as? Int, 4)
+        XCTAssertEqual(first["pictures_reused"] as? Int, 0)
+        let rendered = try pictures()
+        XCTAssertEqual(rendered.count, 6)
+        let again = try run("0..1")
+        XCTAssertEqual(again["pictures_rendered"] as? Int, 0)
+        XCTAssertEqual(again["pictures_reused"] as? Int, 4)
+        XCTAssertEqual(try pictures(), rendered)
+        let more = try run("0..2")
+        XCTAssertEqual(more["pictures_rendered"] as? Int, 2)
+        XCTAssertEqual(more["pictures_reused"] as? Int, 4)
+        XCTAssertEqual(try pictures().filter { rendered[$0.key] != nil }, rendered)
+        let other = try run("0..2", seed: "4")
+        XCTAssertEqual(other["pictures_rendered"] as? Int, 6)
+        XCTAssertNotEqual(try pictures()["diversity/0-0.png"], rendered["diversity/0-0.png"])
+    }
+
     func testUsageAndInputErrors() throws {
         let out = try temporaryDirectory()
         try cli.run(["units", Self.model, "--layer", "nope", "--images", Self.idx, "--out", out], expect: 64)

@@ -115,6 +115,7 @@ struct ServeFixture {
     /// root/gal/                 gallery output folder: index + viewer + tiles/channels/{0,1}/x/y.jpg + extra files
     /// root/sub/deeper/atl/      atlas output folder (two grids)
     /// root/units-out/units.json  an atlas units index
+    /// root/two-layers/          a units output of layers conv2 and conv3 (units/<layer>/units.json each)
     /// root/broken/atlas.json    not JSON
     /// root/.hidden/secret.txt, root/link-out -> ../outside, root/gal/escape.txt -> ../../outside/secret.txt,
     /// root/gal/inside.jpg -> tiles/channels/0/0/0.jpg
@@ -138,6 +139,11 @@ struct ServeFixture {
         try atl.writeIndex(ServeFixture.index(kind: .atlas, title: "Test atlas", layer: "mixed4c", grids: [("g20", "20×20"), ("g10", "10×10")]))
         // An `atlas units` output: listed by its units.json, linked to its layer page.
         try put(Array(ServeFixture.unitsJSON.utf8), "units-out/units.json")
+        // A units output of two layers: OUT/units.json is the latest; each layer has its own index below units/.
+        let second = ServeFixture.unitsJSON.replacingOccurrences(of: "conv3", with: "conv2")
+        try put(Array(second.utf8), "two-layers/units.json")
+        try put(Array(second.utf8), "two-layers/units/conv2/units.json")
+        try put(Array(ServeFixture.unitsJSON.utf8), "two-layers/units/conv3/units.json")
         try fm.createDirectory(atPath: base + "/root/broken", withIntermediateDirectories: true)
         try Data("{ not json".utf8).write(to: URL(fileURLWithPath: base + "/root/broken/atlas.json"))
         try fm.createDirectory(atPath: base + "/root/.hidden", withIntermediateDirectories: true)

@@ -81,6 +81,11 @@ final class ServerTests: ServerTestCase {
                        "href=\"units-out/units/conv3/index.html\"", "Test units", ">units<", "1 unit pages · 4 images"] {
             XCTAssertTrue(html.contains(needle), "listing lacks \(needle)")
         }
+        // Every layer of a several-layer units folder is listed, not only the latest one.
+        for layer in ["conv2", "conv3"] {
+            XCTAssertTrue(html.contains("href=\"two-layers/units/\(layer)/index.html\""), "listing lacks two-layers \(layer)")
+        }
+        XCTAssertEqual(html.components(separatedBy: "two-layers/units/conv3/index.html").count, 2, "conv3 listed once")
         XCTAssertFalse(html.contains("<b>"), "titles must be escaped")
         XCTAssertFalse(html.contains("hidden") || html.contains("secret") || html.contains("link-out"), html)
         // A subfolder without index.html lists what is below it; a folder URL without '/' is redirected to it.

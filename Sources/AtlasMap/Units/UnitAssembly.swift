@@ -102,9 +102,10 @@ public struct UnitsIndex: Codable, Sendable, Equatable {
 public enum UnitAssembly {
     /// Writes the output of `recipe` into `folder` from its parts there. `source` is the scan's image list; when
     /// nil (a merge) it is listed again from the recorded inputs and must name the same images. `visuals` renders
-    /// each unit's diversity set and accentuated top exemplar (a merge has no network: none).
+    /// each unit's diversity set and accentuated top exemplar (a merge has no network: none); the pictures
+    /// rendered and those kept from an earlier run come back beside the index.
     public static func assemble(_ recipe: UnitsRecipe, folder: OutputFolder, source: ImageSource? = nil,
-                                visuals: UnitVisuals? = nil) throws -> UnitsIndex {
+                                visuals: UnitVisuals? = nil) throws -> (index: UnitsIndex, pictures: UnitPictureCounts) {
         let fingerprint = try recipe.fingerprint
         var merged: [ChannelSummary]? = nil
         var skipped: [SkippedImage] = []
@@ -148,8 +149,9 @@ public enum UnitAssembly {
                             rect: rects[s.channel])
         }
         let images = try source ?? relist(recipe)
+        var pictures = UnitPictureCounts()
         if let visuals, !visuals.recipe.isEmpty {
-            try render(visuals, units: &units, recipe: recipe, folder: folder, dir: dir, source: images)
+            pictures = try render(visuals, units: &units, recipe: recipe, folder: folder, dir: dir, source: images)
         }
         var settings: [String: JSONValue] = [
             "top": .int(recipe.top), "negative": .bool(recipe.negative), "preprocess": .string(recipe.preprocess),
@@ -169,7 +171,7 @@ public enum UnitAssembly {
         try UnitPages.write(index, folder: folder, layers: layers)
         try write(try index.jsonData(), "\(dir)/units.json", folder)
         try folder.write(try index.jsonData(), to: "units.json")
-        return index
+        return (index, pictures)
     }
 
     /// The image list of `recipe`'s inputs, checked against the names the scan saw.
@@ -183,28 +185,47 @@ public enum UnitAssembly {
     }
 
     /// Renders and writes every unit's pictures (`diversity/<c>-<k>.png`, `accentuated/<c>.png`), one unit at a
-    /// time, and records them in `units`.
+    /// time, and records them in `units`. A picture stored by an earlier run with the same key (UnitPictureStore)
+    /// is copied instead of rendered.
     static func render(_ visuals: UnitVisuals, units: inout [UnitsIndex.Unit], recipe: UnitsRecipe, folder: OutputFolder,
-                       dir: String, source: ImageSource) throws {
+                       dir: String, source: ImageSource) throws -> UnitPictureCounts {
         let view = recipe.viewPreprocessor
+        let store = UnitPictureStore(folder: folder, layerId: recipe.layerId)
+        var counts = UnitPictureCounts()
         for k in units.indices {
             let c = units[k].channel
             if visuals.recipe.diversity > 0 {
-                var (png, record) = try visuals.diversitySet(layer: recipe.layer, channel: c)
+                let key = try UnitPictureStore.diversityKey(visuals.recipe, recipe: recipe, channel: c)
+                let kept = store.load("d\(c)", key: key, count: visuals.recipe.diversity, as: UnitDiversitySet.self)
+                counts.count(kept != nil)
+                var (png, record) = try kept ?? {
+                        let made = try visuals.diversitySet(layer: recipe.layer, channel: c)
+                        try store.save("d\(c)", key: key, png: made.png, picture: made.record)
+                        return made
+                    }()
                 record.icons = png.indices.map { "\(dir)/diversity/\(c)-\($0).png" }
                 for (bytes, path) in zip(png, record.icons) { try write(bytes, path, folder) }
                 units[k].diversity = record
             }
             if visuals.recipe.accentuateLayer != nil, let best = units[k].top.first {
-                let seed = try view.geometryApplied(try source.image(best.item))
-                let (png, before, after) = try visuals.accentuate(layer: recipe.layer, value: recipe.value, channel: c, x: best.x, y: best.y,
-                                                                seedImage: seed)
+                let key = try UnitPictureStore.accentuationKey(visuals.recipe, recipe: recipe, channel: c, exemplar: best)
                 let path = "\(dir)/accentuated/\(c).png"
-                try write(png, path, folder)
-                units[k].accentuated = UnitAccentuated(image: path, item: best.item, seedValue: before, value: after)
+                let kept = store.load("a\(c)", key: key, count: 1, as: UnitAccentuated.self)
+                counts.count(kept != nil)
+                let (png, record) = try kept ?? {
+                        let seed = try view.geometryApplied(try source.image(best.item))
+                        let (png, before, after) = try visuals.accentuate(layer: recipe.layer, value: recipe.value, channel: c,
+                                                                        x: best.x, y: best.y, seedImage: seed)
+                        let made = UnitAccentuated(image: path, item: best.item, seedValue: before, value: after)
+                        try store.save("a\(c)", key: key, png: [png], picture: made)
+                        return ([png], made)
+                    }()
+                try write(png[0], path, folder)
+                units[k].accentuated = UnitAccentuated(image: path, item: best.item, seedValue: record.seedValue, value: record.value)
             }
             visuals.progress?(k + 1, units.count)
         }
+        return counts
     }
 
     /// Copies `icons/c<NNNN>.png` of the recipe's gallery folder beside the pages; returns the copied paths by channel.
@@ -303,7 +324,7 @@ public struct UnitsShardAssembler: ShardAssembler {
         guard recipe.partCount == shards[0].total else {
             throw ShardMergeError.corrupt(["\(shards[0].path): \(shards[0].total) parts listed, the settings make \(recipe.partCount)"])
         }
-        let index = try UnitAssembly.assemble(recipe, folder: folder)
+        let index = try UnitAssembly.assemble(recipe, folder: folder).index
         return ShardMergeResult(kind: kind, shardCount: shards.count, items: recipe.partCount, filesVerified: 0, index: nil,
                                 summary: "units.json: \(index.units.count) units of \(index.layer) from \(index.images) images, "
                                     + "pages in \(index.page)")

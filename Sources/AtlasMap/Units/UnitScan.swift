@@ -166,6 +166,8 @@ public struct UnitScanResult: Sendable {
     public var computedImages: Int
     /// The written index (nil for a shard run: parts only).
     public var index: UnitsIndex?
+    /// Unit pictures rendered now and kept from an earlier run (UnitPictureStore).
+    public var pictures = UnitPictureCounts()
 }
 
 /// The dataset pass.
@@ -225,7 +227,7 @@ public enum UnitScan {
         var result = UnitScanResult(partsTotal: partCount, parts: mine.count, computed: pending.count, reused: mine.count - pending.count,
                                     images: parts.reduce(0) { $0 + $1.count } - skipped.count, skipped: skipped, seconds: seconds,
                                     computedImages: pending.reduce(0) { $0 + recipe.partRange($1).count }, index: nil)
-        if shard == nil { result.index = try UnitAssembly.assemble(recipe, folder: folder, source: source, visuals: visuals) }
+        if shard == nil { (result.index, result.pictures) = try UnitAssembly.assemble(recipe, folder: folder, source: source, visuals: visuals) }
         return result
     }
 
