@@ -196,32 +196,30 @@ public enum UnitAssembly {
             let c = units[k].channel
             if visuals.recipe.diversity > 0 {
                 let key = try UnitPictureStore.diversityKey(visuals.recipe, recipe: recipe, channel: c)
-                let kept = store.load("d\(c)", key: key, count: visuals.recipe.diversity, as: UnitDiversitySet.self)
-                counts.count(kept != nil)
-                var (png, record) = try kept ?? {
-                        let made = try visuals.diversitySet(layer: recipe.layer, channel: c)
-                        try store.save("d\(c)", key: key, png: made.png, picture: made.record)
-                        return made
-                    }()
-                record.icons = png.indices.map { "\(dir)/diversity/\(c)-\($0).png" }
-                for (bytes, path) in zip(png, record.icons) { try write(bytes, path, folder) }
+                let set = try store.picture("d\(c)", key: key, count: visuals.recipe.diversity) {
+                    let made = try visuals.diversitySet(layer: recipe.layer, channel: c)
+                    return (made.png, made.record)
+                }
+                counts.count(set.kept)
+                var record = set.picture
+                record.icons = set.png.indices.map { "\(dir)/diversity/\(c)-\($0).png" }
+                for (bytes, path) in zip(set.png, record.icons) { try write(bytes, path, folder) }
                 units[k].diversity = record
             }
             if visuals.recipe.accentuateLayer != nil, let best = units[k].top.first {
                 let key = try UnitPictureStore.accentuationKey(visuals.recipe, recipe: recipe, channel: c, exemplar: best)
                 let path = "\(dir)/accentuated/\(c).png"
-                let kept = store.load("a\(c)", key: key, count: 1, as: UnitAccentuated.self)
-                counts.count(kept != nil)
-                let (png, record) = try kept ?? {
-                        let seed = try view.geometryApplied(try source.image(best.item))
-                        let (png, before, after) = try visuals.accentuate(layer: recipe.layer, value: recipe.value, channel: c,
-                                                                        x: best.x, y: best.y, seedImage: seed)
-                        let made = UnitAccentuated(image: path, item: best.item, seedValue: before, value: after)
-                        try store.save("a\(c)", key: key, png: [png], picture: made)
-                        return ([png], made)
-                    }()
-                try write(png[0], path, folder)
-                units[k].accentuated = UnitAccentuated(image: path, item: best.item, seedValue: record.seedValue, value: record.value)
+                let made = try store.picture("a\(c)", key: key, count: 1) {
+                    let seed = try view.geometryApplied(try source.image(best.item))
+                    let (png, before, after) = try visuals.accentuate(layer: recipe.layer, value: recipe.value, channel: c,
+                                                                    x: best.x, y: best.y, seedImage: seed)
+                    return ([png], UnitAccentuated(image: path, item: best.item, seedValue: before, value: after))
+                }
+                counts.count(made.kept)
+                try write(made.png[0], path, folder)
+                // The item number is this run's (an earlier run may have listed other images before it).
+                units[k].accentuated = UnitAccentuated(image: path, item: best.item, seedValue: made.picture.seedValue,
+                                                       value: made.picture.value)
             }
             visuals.progress?(k + 1, units.count)
         }

@@ -3,7 +3,6 @@
 /// the SHA-256 of everything its pixels depend on. A rerun (after a kill, or with more channels) copies a picture
 /// whose key matches instead of rendering it again; any other key renders afresh. The PNGs are written before the
 /// record, each atomically, so a killed write leaves no record that points at a partial file.
-import AtlasCore
 import AtlasOutput
 import Foundation
 
@@ -66,8 +65,18 @@ struct UnitPictureStore {
                                                                geometry: recipe.geometry, preprocess: recipe.preprocess)))
     }
 
+    /// Picture `name` (`count` PNGs): the stored one when its record carries `key`, else the one `make` renders,
+    /// stored before it is returned; `kept` tells which.
+    func picture<P: Codable>(_ name: String, key: String, count: Int,
+                             make: () throws -> (png: [[UInt8]], picture: P)) throws -> (png: [[UInt8]], picture: P, kept: Bool) {
+        if let stored = load(name, key: key, count: count, as: P.self) { return (stored.png, stored.picture, true) }
+        let made = try make()
+        try save(name, key: key, png: made.png, picture: made.picture)
+        return (made.png, made.picture, false)
+    }
+
     /// The stored picture `name` (its PNGs `name-<k>.png`, `count` of them) when its record carries `key`.
-    func load<P: Codable>(_ name: String, key: String, count: Int, as: P.Type) -> (png: [[UInt8]], picture: P)? {
+    private func load<P: Codable>(_ name: String, key: String, count: Int, as: P.Type) -> (png: [[UInt8]], picture: P)? {
         guard let data = FileManager.default.contents(atPath: folder.file("\(dir)/\(name).json")),
               let record = try? JSONDecoder().decode(Record<P>.self, from: data), record.key == key else { return nil }
         var png: [[UInt8]] = []
@@ -79,7 +88,7 @@ struct UnitPictureStore {
     }
 
     /// Stores picture `name`: its PNGs, then the record.
-    func save<P: Codable>(_ name: String, key: String, png: [[UInt8]], picture: P) throws {
+    private func save<P: Codable>(_ name: String, key: String, png: [[UInt8]], picture: P) throws {
         for (k, bytes) in png.enumerated() { try UnitAssembly.write(bytes, "\(dir)/\(name)-\(k).png", folder) }
         try UnitAssembly.write(Array(try CanonicalJSON.encode(Record(key: key, picture: picture))), "\(dir)/\(name).json", folder)
     }
