@@ -53,6 +53,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Resize icons to N×N before the network with --vis (Lucent: 224).") var visUpsample: Int?
     @Option(help: "Parameterization with --vis: fft, pixel or maco (each with its default transforms).") var visParam: ParamKind = .fft
     @Flag(help: "Print the report as JSON on stdout.") var json = false
+    @Flag(help: "Also time one more (warm) forward pass layer by layer and print where the time goes (on stderr with --json).")
+    var layers = false
     @Flag(name: .shortAndLong, help: "No progress on stderr.") var quiet = false
 
     func validate() throws {
@@ -118,6 +120,12 @@ struct Bench: ParsableCommand {
         }
         bar.finish()
         let peakBytes = MemoryStats.peak
+        var layerTable: String?
+        if layers {
+            net.resetStats()
+            _ = try net.forward(input)
+            layerTable = Run.statsText(net.stats)
+        }
         let runs = Self.threadRuns(times, batch: batch, flopsPerImage: flops, machine: machine)
 
         var visReport: BenchReport.Visualization?
@@ -128,6 +136,9 @@ struct Bench: ParsableCommand {
                                  peakMemoryBytes: peakBytes, warmup: warmup, iterations: iterations, machine: machine,
                                  visualization: visReport)
         print(json ? String(decoding: try BenchReport.encoder().encode(report), as: UTF8.self) : report.text)
+        if let layerTable {
+            if json { FileHandle.standardError.write(Data((layerTable + "\n").utf8)) } else { print("\n" + layerTable) }
+        }
     }
 
     /// Per-thread-count figures; speed-up and efficiency against the first (smallest) count.

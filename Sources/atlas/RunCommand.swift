@@ -152,6 +152,17 @@ struct Run: ParsableCommand {
         for l in s.layers.sorted(by: { $0.forwardSeconds + $0.backwardSeconds > $1.forwardSeconds + $1.backwardSeconds }).prefix(15) {
             lines.append(String(format: "  %8.2f ms fwd %8.2f ms bwd  %@ %@", l.forwardSeconds * 1e3, l.backwardSeconds * 1e3, l.op, l.output))
         }
+        // Per op kind.
+        var byOp: [String: (forward: Double, backward: Double, count: Int)] = [:]
+        for l in s.layers {
+            let t = byOp[l.op, default: (0, 0, 0)]
+            byOp[l.op] = (t.forward + l.forwardSeconds, t.backward + l.backwardSeconds, t.count + 1)
+        }
+        lines.append("by op (fused activations count with their layer):")
+        let total = { (t: (forward: Double, backward: Double, count: Int)) in t.forward + t.backward }
+        for (op, t) in byOp.sorted(by: { (total($0.value), $1.key) > (total($1.value), $0.key) }) where total(t) > 0 {
+            lines.append(String(format: "  %8.2f ms fwd %8.2f ms bwd  %@ ×%d", t.forward * 1e3, t.backward * 1e3, op, t.count))
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -141,6 +141,14 @@ final class CLITests: XCTestCase {
         XCTAssertGreaterThan(madds, 0)
         XCTAssertEqual(report["flops_per_image"] as? Double, Double(2 * madds))
 
+        // --layers: one more pass timed layer by layer; its table names every Conv layer's op and the totals per op.
+        let (text, _) = try run(["bench", "--model", model, "--batch", "2", "--threads", "1", "--iterations", "1", "--layers", "--quiet"])
+        let table = try XCTUnwrap(text.components(separatedBy: "\nforward ").last)
+        let convRows = table.split(separator: "\n").filter { $0.contains(" Conv ") && !$0.contains("×") }
+        XCTAssertEqual(convRows.count, layers.filter { $0["op"] as? String == "Conv" }.count, table)
+        XCTAssertTrue(table.contains("by op"), table)
+        XCTAssertNotNil(table.range(of: #"ms bwd  Conv ×\d+"#, options: .regularExpression), table)
+
         try run(["bench", "--model", model, "--threads", "0"], expect: 64)
         try run(["bench", "--model", model, "--arch", "googlenet"], expect: 64)
         try run(["bench", "--model", model + ".missing", "--quiet"], expect: 66)

@@ -119,11 +119,12 @@ public struct Clip: ElementwiseLayer {
     }
 }
 
-/// 1 / (1 + e^−x), with libm's expf.
+/// 1 / (1 + e^−x), with `FastMath.exp` (vectorized; the scalar form has the vector form's bits).
 public struct Sigmoid: ElementwiseLayer {
     public init() {}
     public var name: String { "Sigmoid" }
-    @inline(__always) public func apply(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
+    @inline(__always) public func apply(_ x: Float) -> Float { 1 / (1 + FastMath.exp(-x)) }
+    @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { 1 / (1 + FastMath.exp(-x)) }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
         g * y * (1 - y)
     }
@@ -134,10 +135,10 @@ public struct Sigmoid: ElementwiseLayer {
 public struct SiLU: ElementwiseLayer {
     public init() {}
     public var name: String { "SiLU" }
-    @inline(__always) public func apply(_ x: Float) -> Float { x * (1 / (1 + Foundation.exp(-x))) }
+    @inline(__always) public func apply(_ x: Float) -> Float { x * (1 / (1 + FastMath.exp(-x))) }
+    @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { x * (1 / (1 + FastMath.exp(-x))) }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
-        var s = SIMD8<Float>()
-        for i in 0..<8 { s[i] = 1 / (1 + Foundation.exp(-x[i])) }
+        let s = 1 / (1 + FastMath.exp(-x))
         return g * s + g * x * s * (1 - s)
     }
 }
