@@ -3,8 +3,11 @@
 // A strip of rows of 8 channel planes is copied (transposed, zero-padded) into an interleaved buffer whose element
 // (r, c) is one 8-lane vector, lane l = channel l. Every output element is then a sum of taps, each one vector FMA
 // (weight vector × input vector), whatever the plane size, stride or kernel: planes down to 1×1 use all 8 lanes.
+// The pixels of a strip are summed in blocks of 8 that may cross rows (`run_strip`), so narrow planes keep the FMA
+// pipes busy, and the strip is unpacked as one run (its rows are contiguous in every channel plane).
 // The input gradient is a gather: each dx element sums the dy elements it fed, in a fixed tap order (row phase,
-// then column phase of the stride), so strips of dx rows never overlap and need no atomics.
+// then column phase of the stride; at stride 1 every tap of the zero-padded window), so strips of dx rows never
+// overlap and need no atomics.
 // x86-64 builds use AVX2 + FMA by function attribute (the Swift targets require them there); other targets use
 // clang vector extensions, which lower to the native vector unit (NEON on aarch64).
 #include "ckernels.h"
@@ -132,6 +135,39 @@ CKD static void run_row(tap *taps, long ntaps, long count, long step, v8 init, f
     }
 }
 
+/// n outputs at arbitrary positions: out[8·j] = init + Σ_t w_t · (base_j + off_t) (vectors; fixed tap order, the
+/// same sum `block` forms for a row).
+CKD INLINE void pixel_block(const int n, const float *wpack, const long *off, long ntaps, const float *const *base,
+                            v8 init, float *out) {
+    v8 acc[8];
+    for (int j = 0; j < n; j++) acc[j] = init;
+    for (long t = 0; t < ntaps; t++) {
+        const v8 w = ld(wpack + 8 * t);
+        const long o = off[t];
+        for (int j = 0; j < n; j++) acc[j] = fma8(w, ld(base[j] + o), acc[j]);
+    }
+    for (int j = 0; j < n; j++) st(out + 8 * j, acc[j]);
+}
+
+/// The outputs of a whole strip, taken as one run of `count` pixels in row-major order (rows `width` wide), in blocks
+/// of 8 that may span rows, so a plane narrower than 8 still keeps 8 independent sums in flight. Pixel (r, c) reads
+/// each tap at in + 8·(r·rowStride + c·colStride) + off_t.
+CKD static void run_strip(const float *wpack, const long *off, long ntaps, const float *in, long rowStride,
+                          long colStride, long width, long count, v8 init, float *out) {
+    const float *base[8];
+    long q = 0;
+    while (q < count) {
+        const long left = count - q;
+        const int n = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        for (int j = 0; j < n; j++) base[j] = in + 8 * ((q + j) / width * rowStride + (q + j) % width * colStride);
+        if (n == 8) pixel_block(8, wpack, off, ntaps, base, init, out + 8 * q);
+        else if (n == 4) pixel_block(4, wpack, off, ntaps, base, init, out + 8 * q);
+        else if (n == 2) pixel_block(2, wpack, off, ntaps, base, init, out + 8 * q);
+        else pixel_block(1, wpack, off, ntaps, base, init, out + 8 * q);
+        q += n;
+    }
+}
+
 /// wpack[(j·taps + t)·8 + l] = weight t of output channel ((c0 + l)·mult + j), 0 for lanes ≥ lanes.
 CKD static void pack_weights(const float *w, long taps, long c0, long lanes, long mult, float *wpack) {
     for (long j = 0; j < mult; j++) {
@@ -149,17 +185,19 @@ static long forward_input_rows(const ck_dw_shape *s, long rows) {
     return (rows - 1) * s->strideH + (s->kernelH - 1) * s->dilationH + 1;
 }
 
+// Forward scratch (floats, in order): tap offsets (2 floats each: one long), packed weights, input strip, output strip.
 long ck_dw_forward_scratch(const ck_dw_shape *s, long rows) {
     const long taps = s->kernelH * s->kernelW;
-    return tap_floats(taps) + 8 * taps + 8 * forward_input_rows(s, rows) * forward_input_cols(s) + 8 * s->outW + 8;
+    return 2 * taps + 8 + 8 * taps + 8 * forward_input_rows(s, rows) * forward_input_cols(s) + 8 * rows * s->outW + 8;
 }
 
 CKD void ck_dw_forward(const ck_dw_shape *s, const float *x, const float *w, const float *bias, long m0, long lanes,
                        long mult, int relu, float *y, long r0, long r1, float *scratch) {
     const long kh = s->kernelH, kw = s->kernelW, ntaps = kh * kw;
     const long pw = forward_input_cols(s), rows = forward_input_rows(s, r1 - r0);
-    tap *taps = (tap *)scratch;
-    float *wpack = scratch + tap_floats(ntaps), *in = wpack + 8 * ntaps, *row = in + 8 * rows * pw;
+    long *off = (long *)scratch;
+    // Keep the packed buffers 32-byte aligned after the offsets (2 floats each, rounded up to 8 floats).
+    float *wpack = scratch + (2 * ntaps + 7) / 8 * 8, *in = wpack + 8 * ntaps, *out = in + 8 * rows * pw;
     const float *src[8];
     float *dst[8];
     float b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -174,17 +212,14 @@ CKD void ck_dw_forward(const ck_dw_shape *s, const float *x, const float *w, con
         }
         pack_row(src, s->width, -s->padLeft, pw, in + 8 * r * pw);
     }
-    for (long oh = r0; oh < r1; oh++) {
-        const long lr = (oh - r0) * s->strideH;
-        for (long ki = 0; ki < kh; ki++) {
-            for (long kj = 0; kj < kw; kj++) {
-                taps[ki * kw + kj] = (tap){wpack + 8 * (ki * kw + kj), in + 8 * ((lr + ki * s->dilationH) * pw + kj * s->dilationW)};
-            }
-        }
-        run_row(taps, ntaps, s->outW, s->strideW, init, row, 1);
-        for (int l = 0; l < 8; l++) dst[l] = l < lanes ? y + ((m0 + l) * s->outH + oh) * s->outW : 0;
-        unpack_row(row, s->outW, relu, dst);
+    for (long ki = 0; ki < kh; ki++) {
+        for (long kj = 0; kj < kw; kj++) off[ki * kw + kj] = 8 * (ki * s->dilationH * pw + kj * s->dilationW);
     }
+    // Rows r0..<r1 of an output plane are one contiguous run, so the strip is computed and unpacked as one.
+    const long count = (r1 - r0) * s->outW;
+    run_strip(wpack, off, ntaps, in, s->strideH * pw, s->strideW, s->outW, count, init, out);
+    for (int l = 0; l < 8; l++) dst[l] = l < lanes ? y + ((m0 + l) * s->outH + r0) * s->outW : 0;
+    unpack_row(out, count, relu, dst);
 }
 
 /// The dy rows and columns that dx rows r0..<r1 read: first row, row count, first column, column count.
@@ -200,7 +235,7 @@ long ck_dw_backward_scratch(const ck_dw_shape *s, long mult, long rows) {
     long oh0, nrows, ow0, ncols;
     backward_window(s, 0, rows, &oh0, &nrows, &ow0, &ncols);
     nrows = (rows - 1 + (s->kernelH - 1) * s->dilationH) / s->strideH + 2;  // for any first row
-    return tap_floats(taps) + 8 * taps + 8 * mult * nrows * ncols + 8 * s->width + 8;
+    return tap_floats(taps) + 8 * taps + 8 * mult * nrows * ncols + 8 * rows * s->width + 8;
 }
 
 CKD void ck_dw_backward(const ck_dw_shape *s, const float *dy, const float *w, long c0, long lanes, long mult,
@@ -222,6 +257,24 @@ CKD void ck_dw_backward(const ck_dw_shape *s, const float *dy, const float *w, l
             }
             pack_row(src, s->outW, ow0, ncols, in + 8 * (j * nrows + r) * ncols);
         }
+    }
+    if (sh == 1 && sw == 1) {
+        // Stride 1: dx(ih, iw) = Σ_{j, ki, kj} w · dy window at (ih − r0 + r0 + padTop − ki·dH − oh0, iw + padLeft −
+        // kj·dW − ow0), every tap in range of the zero-padded window, so the strip is one run of pixels like forward's.
+        long *off = (long *)taps;
+        for (long j = 0; j < mult; j++) {
+            for (long ki = 0; ki < kh; ki++) {
+                for (long kj = 0; kj < kw; kj++) {
+                    off[j * k2 + ki * kw + kj] = 8 * ((j * nrows + r0 + s->padTop - ki * s->dilationH - oh0) * ncols +
+                                                      s->padLeft - kj * s->dilationW - ow0);
+                }
+            }
+        }
+        const long count = (r1 - r0) * s->width;
+        run_strip(wpack, off, k2 * mult, in, ncols, 1, s->width, count, zero8(), row);
+        for (int l = 0; l < 8; l++) dst[l] = l < lanes ? dx + ((c0 + l) * s->height + r0) * s->width : 0;
+        unpack_row(row, count, 0, dst);
+        return;
     }
     for (long ih = r0; ih < r1; ih++) {
         // dx column iw = px + sw·i (phase px) gets dy column (px + padLeft − kj·dW)/sw + i where that divides.

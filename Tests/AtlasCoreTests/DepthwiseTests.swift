@@ -52,6 +52,8 @@ final class DepthwiseTests: XCTestCase {
         Case(c: 2, h: 40, w: 40, k: 3, pads: [1, 1, 1, 1], multiplier: 3),
         Case(c: 3, h: 6, w: 6, k: 3, pads: [4, 0, 0, 4]),                       // pads beyond the kernel
         Case(c: 8, h: 10, w: 9, k: 3, stride: 3, pads: [0, 0, 0, 0], bias: false),
+        Case(c: 9, h: 150, w: 7, k: 3, pads: [1, 1, 1, 1]),                      // narrow: blocks span rows and strips
+        Case(c: 5, h: 11, w: 3, k: 5, pads: [2, 1, 2, 3], multiplier: 2),
     ]
 
     func testForwardMatchesDoubleReference() throws {

@@ -4,7 +4,9 @@ import CKernels
 /// gradient, by the C kernels `ck_dw_forward` / `ck_dw_backward` (CKernels/depthwise.c).
 ///
 /// The kernels vectorize across 8 channels (one interleaved, zero-padded strip of 8 planes in scratch), so any plane
-/// size, kernel, stride, dilation and padding runs at full vector width, down to 1×1 planes. Work items are
+/// size, kernel, stride, dilation and padding runs at full vector width, down to 1×1 planes. A strip's outputs (and,
+/// at stride 1, its input gradient) are computed as one run of pixels in blocks of 8 that may span rows, so planes
+/// narrower than 8 (EfficientNet's 7×7) still keep 8 sums in flight. Work items are
 /// (image, group of 8 channels, strip of rows); strips and the items per task depend only on the layer's shape,
 /// every output element is written by one item with one fixed sequence of FMAs, and the input gradient gathers
 /// (no scatter into dx): the bits do not depend on the thread count or on the other images of the batch.
