@@ -42,6 +42,8 @@ final class ConvTests: XCTestCase {
         Shape(c: 8, h: 5, w: 6, m: 6, kh: 1, kw: 1, groups: 2, bias: false),
         Shape(c: 6, h: 9, w: 9, m: 4, kh: 1, kw: 1, stride: [2, 2]),
         Shape(c: 3, h: 4, w: 4, m: 2, kh: 4, kw: 4),
+        Shape(n: 3, c: 40, h: 1, w: 1, m: 12, kh: 1, kw: 1),                  // squeeze-and-excitation FC
+        Shape(n: 2, c: 9, h: 1, w: 1, m: 33, kh: 1, kw: 1, bias: false),
     ]
 
     func testForwardMatchesNaive() throws {
@@ -89,6 +91,24 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// 1×1 planes run as one product for the whole batch: each image gets the bits it gets alone, forward (with a
+    /// fused SiLU, as EfficientNet's SE blocks have) and backward.
+    func testSinglePixelBatchGivesEachImageItsBitsAlone() {
+        let (conv, x) = make(Shape(n: 5, c: 70, h: 1, w: 1, m: 36, kh: 1, kw: 1), seed: 41)
+        let dy = TestData.uniform([5, 36, 1, 1], seed: 42)
+        let y = conv.forward([x], activation: SiLU())
+        XCTAssertEqual(y.toArray().map(\.bitPattern), SiLU().forward([conv.forward([x])]).toArray().map(\.bitPattern))
+        let dx = conv.backward([x], output: y, gradOutput: dy, needsGrad: [true])[0]!
+        for n in 0..<5 {
+            let xn = Tensor(shape: [1, 70, 1, 1], values: Array(x.toArray()[n * 70 ..< (n + 1) * 70]))
+            let dyn = Tensor(shape: [1, 36, 1, 1], values: Array(dy.toArray()[n * 36 ..< (n + 1) * 36]))
+            let yn = conv.forward([xn], activation: SiLU())
+            let dxn = conv.backward([xn], output: yn, gradOutput: dyn, needsGrad: [true])[0]!
+            XCTAssertEqual(yn.toArray().map(\.bitPattern), Array(y.toArray()[n * 36 ..< (n + 1) * 36]).map(\.bitPattern))
+            XCTAssertEqual(dxn.toArray().map(\.bitPattern), Array(dx.toArray()[n * 70 ..< (n + 1) * 70]).map(\.bitPattern))
+        }
+    }
+
     func testRejectsBadShapes() {
         let conv = Conv2D(weight: Tensor(zeros: [4, 2, 3, 3]), bias: nil, stride: [1, 1], pads: [0, 0, 0, 0],
                           dilation: [1, 1], groups: 2)
@@ -103,7 +123,7 @@ final class ConvTests: XCTestCase {
 
     func testInputGradient() {
         // One representative of each kernel path: im2col (strided, padded, dilated, grouped), 1×1, depthwise.
-        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12]
+        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15]
         for i in picks {
             var s = ConvTests.shapes[i]
             s.n = 1

@@ -20,6 +20,9 @@ struct ConvGeometry {
         kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && outH == height && outW == width
     }
 
+    /// An ungrouped pointwise convolution of 1×1 planes: a [batch, channels] matrix times the weights' transpose.
+    var isSinglePixel: Bool { isPointwise && groups == 1 && height == 1 && width == 1 }
+
     /// One input channel per group (depthwise, possibly with a channel multiplier).
     var isDepthwise: Bool { groups > 1 && groupChannels == 1 }
 

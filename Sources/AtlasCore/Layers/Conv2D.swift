@@ -2,7 +2,8 @@
 ///
 /// 3×3 stride-1 ungrouped convolutions use Winograd F(4×4, 3×3) or F(2×2, 3×3) where `Conv2D.winogradTile` finds it
 /// pays (`WinogradConv`, forward and input gradient; `Conv2D.algorithm`, `ATLAS_CONV=direct` turns it off). Other
-/// convolutions use one of three kernels: a plain GEMM on the input planes for 1×1 stride-1 unpadded convolutions,
+/// convolutions use one of three kernels: a plain GEMM on the input planes for 1×1 stride-1 unpadded convolutions
+/// (one GEMM for the whole batch when the planes are 1×1, as in squeeze-and-excitation blocks),
 /// a direct depthwise kernel vectorized across channels (`Depthwise`) when every group has one input channel, and
 /// im2col + GEMM otherwise. im2col works on chunks of output rows whose columns stay under `columnBudget` floats per worker, so a large layer at a large
 /// batch never materializes a whole-batch column matrix. Work is parallel over (image, group, chunk) with
@@ -117,6 +118,16 @@ public struct Conv2D: Layer, ActivationFusable {
             if !(activation is Relu) { Conv2D.activate(activation, out, count: y.count) }
             return y
         }
+        if g.isSinglePixel {
+            // [B, C, 1, 1] is a [B, C] matrix (squeeze-and-excitation's FC convs): one product for the batch,
+            // Y = X·Wᵀ, instead of B matrix-vector products. Row-invariant: an image's row has the bits it has alone.
+            let m = g.outChannels
+            GEMM.sgemm(transA: false, transB: true, m: g.batch, n: m, k: g.channels, alpha: 1, a: x, lda: g.channels,
+                       b: w, ldb: g.channels, beta: 0, c: out, ldc: m, rowInvariant: true)
+            if let b { for n in 0..<g.batch { Vector.add(b, into: out + n * m, count: m) } }
+            Conv2D.activate(activation, out, count: y.count)
+            return y
+        }
         let mg = g.groupOutChannels, kdim = g.columnRows
         let packs = packedWeights.packs(for: kernel) {
             (0..<g.groups).map { PackedA(kernel: kernel, transA: false, m: mg, k: kdim, a: w + $0 * mg * kdim, lda: kdim) }
@@ -192,6 +203,12 @@ public struct Conv2D: Layer, ActivationFusable {
         if g.batch == 0 || g.outPlane == 0 { return [dx] }
         if g.isDepthwise {
             Depthwise.backward(g, gradOutput: dy, weight: w, dx: out)
+            return [dx]
+        }
+        if g.isSinglePixel {
+            // dX[B, C] = dY[B, M] · W[M, C], one row-invariant product as in forward.
+            GEMM.sgemm(transA: false, transB: false, m: g.batch, n: g.channels, k: g.outChannels, alpha: 1, a: dy,
+                       lda: g.outChannels, b: w, ldb: g.channels, beta: 0, c: out, ldc: g.channels, rowInvariant: true)
             return [dx]
         }
         let mg = g.groupOutChannels, kdim = g.columnRows
