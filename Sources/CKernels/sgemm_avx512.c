@@ -73,3 +73,66 @@ void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, lon
     (void)ap; (void)bp; (void)mcb; (void)kcb; (void)col0; (void)col1; (void)alpha; (void)beta; (void)c; (void)ldc;
 }
 #endif
+
+#if defined(__x86_64__)
+// Direct 1×1 convolution for small input-channel counts: no packing, bias and ReLU applied in registers.
+#define PW_ACC(r) __m512 p##r##0 = vinit[r], p##r##1 = vinit[r];
+#define PW_STEP(r)                                                                      \
+    do {                                                                                \
+        const __m512 wv = _mm512_set1_ps(wr[(r) * k]);                                  \
+        p##r##0 = _mm512_fmadd_ps(wv, x0, p##r##0);                                     \
+        p##r##1 = _mm512_fmadd_ps(wv, x1, p##r##1);                                     \
+    } while (0)
+#define PW_STORE(r)                                                                     \
+    if (r < rows) {                                                                     \
+        __m512 lo = p##r##0, hi = p##r##1;                                              \
+        if (relu) { lo = _mm512_max_ps(lo, _mm512_setzero_ps()); hi = _mm512_max_ps(hi, _mm512_setzero_ps()); } \
+        _mm512_mask_storeu_ps(y + (long)(r) * ldy + j, m0, lo);                         \
+        _mm512_mask_storeu_ps(y + (long)(r) * ldy + j + 16, m1, hi);                    \
+    }
+
+CK512 static void pw_rows(const float *w, long k, const float *x, long ldx, long n, const float *bias, int relu,
+                          float *y, long ldy, int rows) {
+    __m512 vinit[MR];
+    for (int r = 0; r < MR; r++) vinit[r] = _mm512_set1_ps(r < rows && bias ? bias[r] : 0.0f);
+    for (long j = 0; j < n; j += 32) {
+        const long cols = n - j < 32 ? n - j : 32;
+        const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+        const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols <= 16 ? (__mmask16)0 : (__mmask16)((1u << (cols - 16)) - 1);
+        PW_ACC(0) PW_ACC(1) PW_ACC(2) PW_ACC(3) PW_ACC(4) PW_ACC(5)
+        PW_ACC(6) PW_ACC(7) PW_ACC(8) PW_ACC(9) PW_ACC(10) PW_ACC(11)
+        for (long p = 0; p < k; p++) {
+            const __m512 x0 = _mm512_maskz_loadu_ps(m0, x + p * ldx + j), x1 = _mm512_maskz_loadu_ps(m1, x + p * ldx + j + 16);
+            const float *wr = w + p;
+            PW_STEP(0); PW_STEP(1); PW_STEP(2); PW_STEP(3); PW_STEP(4); PW_STEP(5);
+            PW_STEP(6); PW_STEP(7); PW_STEP(8); PW_STEP(9); PW_STEP(10); PW_STEP(11);
+        }
+        PW_STORE(0) PW_STORE(1) PW_STORE(2) PW_STORE(3) PW_STORE(4) PW_STORE(5)
+        PW_STORE(6) PW_STORE(7) PW_STORE(8) PW_STORE(9) PW_STORE(10) PW_STORE(11)
+    }
+}
+
+CK512 void ck_pw512_small_k(const float *w, long m, long k, const float *x, long ldx, long n, const float *bias,
+                            int relu, float *y, long ldy) {
+    for (long i = 0; i < m; i += MR) {
+        const int rows = (int)(m - i < MR ? m - i : MR);
+        if (rows == MR) {
+            pw_rows(w + i * k, k, x, ldx, n, bias ? bias + i : 0, relu, y + i * ldy, ldy, rows);
+        } else {
+            // A short last block: copy its weights into a full 12-row block padded with zeros.
+            float wpad[MR * CK_PW512_MAX_K];
+            float bpad[MR];
+            for (int r = 0; r < MR; r++) {
+                for (long p = 0; p < k; p++) wpad[r * k + p] = r < rows ? w[(i + r) * k + p] : 0.0f;
+                bpad[r] = r < rows && bias ? bias[i + r] : 0.0f;
+            }
+            pw_rows(wpad, k, x, ldx, n, bpad, relu, y + i * ldy, ldy, rows);
+        }
+    }
+}
+#else
+void ck_pw512_small_k(const float *w, long m, long k, const float *x, long ldx, long n, const float *bias,
+                      int relu, float *y, long ldy) {
+    (void)w; (void)m; (void)k; (void)x; (void)ldx; (void)n; (void)bias; (void)relu; (void)y; (void)ldy;
+}
+#endif

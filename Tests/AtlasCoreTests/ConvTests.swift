@@ -42,6 +42,8 @@ final class ConvTests: XCTestCase {
         Shape(c: 8, h: 5, w: 6, m: 6, kh: 1, kw: 1, groups: 2, bias: false),
         Shape(c: 6, h: 9, w: 9, m: 4, kh: 1, kw: 1, stride: [2, 2]),
         Shape(c: 3, h: 4, w: 4, m: 2, kh: 4, kw: 4),
+        Shape(n: 2, c: 16, h: 23, w: 37, m: 40, kh: 1, kw: 1),                // expansion: AVX-512 direct kernel
+        Shape(c: 8, h: 60, w: 60, m: 13, kh: 1, kw: 1, bias: false),           // …over several column chunks
         Shape(n: 3, c: 40, h: 1, w: 1, m: 12, kh: 1, kw: 1),                  // squeeze-and-excitation FC
         Shape(n: 2, c: 9, h: 1, w: 1, m: 33, kh: 1, kw: 1, bias: false),
     ]
@@ -123,7 +125,7 @@ final class ConvTests: XCTestCase {
 
     func testInputGradient() {
         // One representative of each kernel path: im2col (strided, padded, dilated, grouped), 1×1, depthwise.
-        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15]
+        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17]
         for i in picks {
             var s = ConvTests.shapes[i]
             s.n = 1

@@ -21,6 +21,15 @@ int ck_malloc_set_mmap_threshold(long bytes);
 void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, long col0, long col1,
                        float alpha, float beta, float *c, long ldc);
 
+/// Most input channels of `ck_pw512_small_k`.
+#define CK_PW512_MAX_K 64
+
+/// AVX-512 direct 1×1 convolution for k ≤ CK_PW512_MAX_K input channels, without packing: y[i·ldy + j] =
+/// bias[i] (0 when null) + Σ_{p<k} w[i·k + p]·x[p·ldx + j] (one FMA chain per element, p in order), then max(0, ·)
+/// when relu, for i < m and j < n. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_pw512_small_k(const float *w, long m, long k, const float *x, long ldx, long n, const float *bias,
+                      int relu, float *y, long ldy);
+
 /// Winograd F(m×m, 3×3) data transforms, m = 2 or 4, t = m + 2, on groups of 8 tiles of one tile row (AVX2 on
 /// x86-64, portable C elsewhere). The matrices are documented in AtlasCore's WinogradTransforms.swift.
 ///
