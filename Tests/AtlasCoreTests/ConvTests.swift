@@ -111,6 +111,26 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// Clip(0, 6) and SiLU fused into the depthwise, direct pointwise, single-pixel and im2col paths equal the separate
+    /// activation bit for bit.
+    func testFusedActivationsMatchSeparateSteps() {
+        let cases = [
+            Shape(n: 2, c: 12, h: 9, w: 7, m: 12, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 12),
+            Shape(n: 2, c: 16, h: 15, w: 15, m: 40, kh: 1, kw: 1),
+            Shape(n: 3, c: 24, h: 1, w: 1, m: 10, kh: 1, kw: 1),
+            Shape(n: 1, c: 3, h: 12, w: 12, m: 5, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
+        ]
+        let activations: [any ElementwiseLayer] = [Clip(min: 0, max: 6), SiLU()]
+        for (i, s) in cases.enumerated() {
+            let (conv, x) = make(s, seed: UInt64(900 + i))
+            for a in activations {
+                let separate = a.forward([conv.forward([x])])
+                let fused = conv.forward([x], activation: a)
+                XCTAssertEqual(fused.toArray().map(\.bitPattern), separate.toArray().map(\.bitPattern), "\(a.name) \(s)")
+            }
+        }
+    }
+
     func testRejectsBadShapes() {
         let conv = Conv2D(weight: Tensor(zeros: [4, 2, 3, 3]), bias: nil, stride: [1, 1], pads: [0, 0, 0, 0],
                           dilation: [1, 1], groups: 2)

@@ -46,9 +46,12 @@ enum Depthwise {
     }
 
     /// Forward on all planes: y[n, m] = bias[m] + Σ_{ki,kj} w[m, ki, kj] · x[n, m / multiplier] shifted, then
-    /// max(0, ·) when `relu` (bit-identical to a separate Relu).
+    /// `activation` (Relu inside the C kernel, any other on each item's rows while they are in cache; bit-identical
+    /// to a separate step either way).
     static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, activation: (any ElementwiseLayer)?, y: UnsafeMutablePointer<Float>) {
+        let relu = activation is Relu
+        let other = relu ? nil : activation
         let s = shape(g)
         let multiplier = g.outChannels / g.channels
         let scratch = withUnsafePointer(to: s) { Int(ck_dw_forward_scratch($0, strips(height: g.outH, width: g.outW).rows)) }
@@ -57,6 +60,13 @@ enum Depthwise {
             Scratch.with(.columns, count: scratch) { buffer in
                 withUnsafePointer(to: s) { ck_dw_forward($0, x + n * g.channels * g.inPlane, weight, bias, m0, lanes, multiplier, relu ? 1 : 0,
                               y + n * g.outChannels * g.outPlane, rows.lowerBound, rows.upperBound, buffer) }
+            }
+            if let other {
+                // The item's rows of each of its channels are one contiguous run.
+                for m in m0 ..< m0 + lanes {
+                    other.applyInPlace(y + (n * g.outChannels + m) * g.outPlane + rows.lowerBound * g.outW,
+                                       count: rows.count * g.outW)
+                }
             }
         }
     }

@@ -104,8 +104,7 @@ public struct Conv2D: Layer, ActivationFusable {
         let b = bias.map { UnsafePointer($0.data) }
         if g.batch == 0 || g.outPlane == 0 { return y }
         if g.isDepthwise {
-            Depthwise.forward(g, x: x, weight: w, bias: b, relu: activation is Relu, y: out)
-            if !(activation is Relu) { Conv2D.activate(activation, out, count: y.count) }
+            Depthwise.forward(g, x: x, weight: w, bias: b, activation: activation, y: out)
             return y
         }
         let kernel = GEMM.kernel
