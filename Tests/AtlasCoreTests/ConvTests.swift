@@ -44,6 +44,8 @@ final class ConvTests: XCTestCase {
         Shape(c: 3, h: 4, w: 4, m: 2, kh: 4, kw: 4),
         Shape(n: 2, c: 16, h: 23, w: 37, m: 40, kh: 1, kw: 1),                // expansion: AVX-512 direct kernel
         Shape(c: 8, h: 60, w: 60, m: 13, kh: 1, kw: 1, bias: false),           // …over several column chunks
+        Shape(n: 5, c: 70, h: 7, w: 7, m: 36, kh: 1, kw: 1),                  // small planes: images merged
+        Shape(n: 3, c: 80, h: 8, w: 7, m: 20, kh: 1, kw: 1, bias: false),
         Shape(n: 3, c: 40, h: 1, w: 1, m: 12, kh: 1, kw: 1),                  // squeeze-and-excitation FC
         Shape(n: 2, c: 9, h: 1, w: 1, m: 33, kh: 1, kw: 1, bias: false),
     ]
@@ -93,21 +95,24 @@ final class ConvTests: XCTestCase {
         }
     }
 
-    /// 1×1 planes run as one product for the whole batch: each image gets the bits it gets alone, forward (with a
-    /// fused SiLU, as EfficientNet's SE blocks have) and backward.
-    func testSinglePixelBatchGivesEachImageItsBitsAlone() {
-        let (conv, x) = make(Shape(n: 5, c: 70, h: 1, w: 1, m: 36, kh: 1, kw: 1), seed: 41)
-        let dy = TestData.uniform([5, 36, 1, 1], seed: 42)
-        let y = conv.forward([x], activation: SiLU())
-        XCTAssertEqual(y.toArray().map(\.bitPattern), SiLU().forward([conv.forward([x])]).toArray().map(\.bitPattern))
-        let dx = conv.backward([x], output: y, gradOutput: dy, needsGrad: [true])[0]!
-        for n in 0..<5 {
-            let xn = Tensor(shape: [1, 70, 1, 1], values: Array(x.toArray()[n * 70 ..< (n + 1) * 70]))
-            let dyn = Tensor(shape: [1, 36, 1, 1], values: Array(dy.toArray()[n * 36 ..< (n + 1) * 36]))
-            let yn = conv.forward([xn], activation: SiLU())
-            let dxn = conv.backward([xn], output: yn, gradOutput: dyn, needsGrad: [true])[0]!
-            XCTAssertEqual(yn.toArray().map(\.bitPattern), Array(y.toArray()[n * 36 ..< (n + 1) * 36]).map(\.bitPattern))
-            XCTAssertEqual(dxn.toArray().map(\.bitPattern), Array(dx.toArray()[n * 70 ..< (n + 1) * 70]).map(\.bitPattern))
+    /// 1×1 planes run as one product for the whole batch, and small planes (≤ 64 pixels) as products over several
+    /// images: each image gets the bits it gets alone, forward (with a fused SiLU, as EfficientNet has) and backward.
+    func testMergedPointwiseGivesEachImageItsBitsAlone() {
+        for (h, batch) in [(1, 5), (7, 13)] {
+            let (conv, x) = make(Shape(n: batch, c: 70, h: h, w: h, m: 36, kh: 1, kw: 1), seed: 41)
+            let xs = 70 * h * h, ys = 36 * h * h
+            let dy = TestData.uniform([batch, 36, h, h], seed: 42)
+            let y = conv.forward([x], activation: SiLU())
+            XCTAssertEqual(y.toArray().map(\.bitPattern), SiLU().forward([conv.forward([x])]).toArray().map(\.bitPattern))
+            let dx = conv.backward([x], output: y, gradOutput: dy, needsGrad: [true])[0]!
+            for n in 0..<batch {
+                let xn = Tensor(shape: [1, 70, h, h], values: Array(x.toArray()[n * xs ..< (n + 1) * xs]))
+                let dyn = Tensor(shape: [1, 36, h, h], values: Array(dy.toArray()[n * ys ..< (n + 1) * ys]))
+                let yn = conv.forward([xn], activation: SiLU())
+                let dxn = conv.backward([xn], output: yn, gradOutput: dyn, needsGrad: [true])[0]!
+                XCTAssertEqual(yn.toArray().map(\.bitPattern), Array(y.toArray()[n * ys ..< (n + 1) * ys]).map(\.bitPattern), "\(h) \(n)")
+                XCTAssertEqual(dxn.toArray().map(\.bitPattern), Array(dx.toArray()[n * xs ..< (n + 1) * xs]).map(\.bitPattern), "\(h) \(n)")
+            }
         }
     }
 
@@ -145,7 +150,7 @@ final class ConvTests: XCTestCase {
 
     func testInputGradient() {
         // One representative of each kernel path: im2col (strided, padded, dilated, grouped), 1×1, depthwise.
-        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17]
+        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19]
         for i in picks {
             var s = ConvTests.shapes[i]
             s.n = 1

@@ -133,6 +133,10 @@ public struct Conv2D: Layer, ActivationFusable {
         let packs = packedWeights.packs(for: kernel) {
             (0..<g.groups).map { PackedA(kernel: kernel, transA: false, m: mg, k: kdim, a: w + $0 * mg * kdim, lda: kdim) }
         }
+        if g.isPointwise && g.groups == 1 && g.outPlane <= Conv2D.smallPlane && !(kernel == .avx512 && kdim <= Int(CK_PW512_MAX_K) && mg >= kdim) {
+            pointwiseSmallPlanes(g, x: x, bias: b, activation: activation, packed: packs[0], y: out)
+            return y
+        }
         if g.isPointwise {
             let (chunks, width) = Conv2D.pointwiseChunks(g.outPlane)
             // Expansions from few input channels (MobileNet/EfficientNet's 16 → 96 on 112², ResNet's 64 → 256):
@@ -173,6 +177,46 @@ public struct Conv2D: Layer, ActivationFusable {
             Conv2D.epilogue(b.map { $0 + group * mg }, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane)
         }
         return y
+    }
+
+    /// Largest plane (pixels) whose pointwise products are merged across images: 7² layers ran 1.1–1.2× faster
+    /// merged, 14² ones (196 columns already fill 88% of their panels) slightly slower.
+    static let smallPlane = 64
+    /// Columns of one merged pointwise product.
+    static let mergedColumns = 512
+
+    /// A 1×1 convolution of small planes (ResNet's and EfficientNet's 7² stages): one image's plane is too
+    /// narrow for the GEMM's 32-column panels (49 columns fill 77% of two), so the planes of several images are
+    /// gathered side by side into one product of about `mergedColumns` columns, then scattered back with the bias
+    /// and activation. Always the row-invariant packed GEMM, whose element (i, j) depends only on row i of the
+    /// weights and column j: an image gets the same bits alone, in any batch and any grouping of images.
+    func pointwiseSmallPlanes(_ g: ConvGeometry, x: UnsafePointer<Float>, bias b: UnsafePointer<Float>?,
+                              activation: (any ElementwiseLayer)?, packed: PackedA, y out: UnsafeMutablePointer<Float>) {
+        let plane = g.outPlane, k = g.channels, m = g.outChannels
+        let tasks = max(1, (g.batch * plane + Conv2D.mergedColumns - 1) / Conv2D.mergedColumns)
+        let perTask = (g.batch + tasks - 1) / tasks
+        let w = UnsafePointer(weight.data)
+        GEMM.forEachProduct((g.batch + perTask - 1) / perTask) { task in
+            let n0 = task * perTask, images = min(g.batch, n0 + perTask) - n0
+            let cols = images * plane
+            Scratch.with(.columns, count: k * cols) { gathered in
+                Scratch.with(.layer, count: m * cols) { product in
+                    for c in 0..<k {
+                        for i in 0..<images {
+                            (gathered + c * cols + i * plane).update(from: x + ((n0 + i) * k + c) * plane, count: plane)
+                        }
+                    }
+                    GEMM.sgemm(transA: false, transB: false, m: m, n: cols, k: k, alpha: 1, a: w, lda: k, b: gathered,
+                               ldb: cols, beta: 0, c: product, ldc: cols, packedA: packed, rowInvariant: true)
+                    Conv2D.epilogue(b, activation: activation, product, rows: m, cols: cols, ldc: cols)
+                    for r in 0..<m {
+                        for i in 0..<images {
+                            (out + ((n0 + i) * m + r) * plane).update(from: product + r * cols + i * plane, count: plane)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Adds the bias of each row (output channel) and applies the fused activation, if any, to one chunk of C.
