@@ -1,6 +1,6 @@
 import Foundation
 
-/// Softmax and LogSoftmax along one axis (ONNX opset ≥ 13 semantics), computed with the row maximum
+/// Softmax and LogSoftmax along one axis (ONNX opset ≥ 13 semantics), with `FastMath.exp`, computed with the row maximum
 /// subtracted so large inputs do not overflow.
 
 /// Splits a shape around `axis` into (outer, length, inner).
@@ -24,13 +24,37 @@ private func axisShape(_ op: String, _ inputs: [[Int]], _ axis: Int) throws -> [
     return inputs[0]
 }
 
-/// Max and Σ exp(x − max) of one line.
-@inline(__always) private func maxAndSum(_ x: UnsafePointer<Float>, _ stride: Int, _ n: Int) -> (Float, Float) {
+/// The maximum of one line.
+@inline(__always) private func lineMax(_ x: UnsafePointer<Float>, _ stride: Int, _ n: Int) -> Float {
     var m = -Float.infinity
     for j in 0..<n { m = Swift.max(m, x[j * stride]) }
+    return m
+}
+
+/// e[j] = exp(x[j] − m) for one line (`FastMath.exp`, 8 at a time on contiguous lines), and Σ e in a fixed order
+/// that depends only on the line's length.
+@inline(__always) private func expAndSum(_ x: UnsafePointer<Float>, _ stride: Int, _ n: Int, minus m: Float,
+                                         into e: UnsafeMutablePointer<Float>) -> Float {
+    var j = 0
     var s: Float = 0
-    for j in 0..<n { s += Foundation.exp(x[j * stride] - m) }
-    return (m, s)
+    if stride == 1 {
+        var acc = SIMD8<Float>()
+        let vm = SIMD8<Float>(repeating: m)
+        while j + 8 <= n {
+            let v = FastMath.exp(load8(x + j) - vm)
+            store8(v, e + j)
+            acc += v
+            j += 8
+        }
+        s = acc.sum()
+    }
+    while j < n {
+        let v = FastMath.exp(x[j * stride] - m)
+        e[j * stride] = v
+        s += v
+        j += 1
+    }
+    return s
 }
 
 /// y = exp(x − max) / Σ exp(x − max) along `axis`.
@@ -41,12 +65,12 @@ public struct Softmax: Layer {
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] { try axisShape(name, inputs, axis) }
 
     public func forward(_ inputs: [Tensor]) -> Tensor {
-        let x = inputs[0], y = Tensor(zeros: x.shape)
+        let x = inputs[0], y = Tensor(uninitialized: x.shape)   // every line is written
         let src = UnsafePointer(x.data), dst = y.data
         forLines(x.shape, axis) { base, stride, n in
-            let (m, s) = maxAndSum(src + base, stride, n)
+            let s = expAndSum(src + base, stride, n, minus: lineMax(src + base, stride, n), into: dst + base)
             let inv = 1 / s
-            for j in 0..<n { dst[base + j * stride] = Foundation.exp(src[base + j * stride] - m) * inv }
+            for j in 0..<n { dst[base + j * stride] *= inv }
         }
         return y
     }
@@ -76,8 +100,9 @@ public struct LogSoftmax: Layer {
         let x = inputs[0], y = Tensor(zeros: x.shape)
         let src = UnsafePointer(x.data), dst = y.data
         forLines(x.shape, axis) { base, stride, n in
-            let (m, s) = maxAndSum(src + base, stride, n)
-            let shift = m + Foundation.log(s)
+            // The exponentials go through the output line, which the next loop overwrites.
+            let m = lineMax(src + base, stride, n)
+            let shift = m + Foundation.log(expAndSum(src + base, stride, n, minus: m, into: dst + base))
             for j in 0..<n { dst[base + j * stride] = src[base + j * stride] - shift }
         }
         return y
@@ -91,7 +116,7 @@ public struct LogSoftmax: Layer {
         forLines(output.shape, axis) { base, stride, n in
             var sum: Float = 0
             for j in 0..<n { sum += g[base + j * stride] }
-            for j in 0..<n { let i = base + j * stride; dst[i] = g[i] - Foundation.exp(y[i]) * sum }
+            for j in 0..<n { let i = base + j * stride; dst[i] = g[i] - FastMath.exp(y[i]) * sum }
         }
         return [gx]
     }
