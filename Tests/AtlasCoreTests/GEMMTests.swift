@@ -122,6 +122,34 @@ final class GEMMTests: XCTestCase {
 
     /// A pre-packed A gives the same bits as packing inside `sgemm` (several row and depth blocks, both layouts),
     /// and is ignored when it does not fit the product.
+    /// The epilogue sees every element of C exactly once, after its last depth block, on the packed path (several row
+    /// blocks, column groups and depth blocks, both kernels) and on the small-product path.
+    func testEpilogueCoversEachBlockOnceWhenFinished() {
+        for kernel in GEMMKernel.allCases where kernel.isAvailable {
+            GEMM.withKernel(kernel) {
+                for (m, n, k, invariant) in [(200, 600, 300, true), (3, 5, 7, false)] {
+                    let a = TestData.uniform([m, k], seed: 1), b = TestData.uniform([k, n], seed: 2)
+                    let plain = Tensor(zeros: [m, n]), hooked = Tensor(zeros: [m, n])
+                    var seen = [Int](repeating: 0, count: m * n)
+                    GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: k, b: b.data, ldb: n,
+                               beta: 0, c: plain.data, ldc: n, rowInvariant: invariant)
+                    let c = hooked.data
+                    seen.withUnsafeMutableBufferPointer { counts in
+                        let counts = counts.baseAddress!
+                        Parallel.withThreads(1) {
+                            GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: k, b: b.data,
+                                       ldb: n, beta: 0, c: c, ldc: n, rowInvariant: invariant) { rows, cols in
+                                for r in rows { for j in cols { counts[r * n + j] += 1; c[r * n + j] += 1 } }
+                            }
+                        }
+                    }
+                    XCTAssertEqual(Set(seen), [1], "\(kernel) \(m)×\(n)×\(k)")
+                    XCTAssertEqual(hooked.toArray(), plain.toArray().map { $0 + 1 }, "\(kernel) \(m)×\(n)×\(k)")
+                }
+            }
+        }
+    }
+
     func testPrepackedAGivesTheSameBits() {
         forEachKernel { kernel in
             for (m, n, k, transA) in [(200, 300, 700, false), (37, 129, 520, true), (13, 40, 9, false)] {

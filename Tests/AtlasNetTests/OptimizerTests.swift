@@ -127,6 +127,35 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// `matmul-bias`: Linear layers on tokens (MatMul + Add of a [N] or [1, 1, N] constant, either operand order) fold
+    /// into one MatMul, bit for bit forward and backward; a bias that is not over the last axis alone, and a product
+    /// read twice, stay.
+    func testMatMulBias() throws {
+        let w = TestData.uniform([24, 40], seed: 51), w2 = TestData.uniform([40, 40], seed: 52)
+        let g = Graph(nodes: [
+            Node(name: "mm1", opType: "MatMul", inputs: ["x", "w"], outputs: ["p1"], opset: 13),
+            Node(name: "add1", opType: "Add", inputs: ["p1", "b"], outputs: ["h1"], opset: 13),
+            Node(name: "mm2", opType: "MatMul", inputs: ["h1", "w2"], outputs: ["p2"], opset: 13),
+            Node(name: "add2", opType: "Add", inputs: ["b3", "p2"], outputs: ["h2"], opset: 13),
+            Node(name: "mm3", opType: "MatMul", inputs: ["h2", "w2"], outputs: ["p3"], opset: 13),
+            Node(name: "add3", opType: "Add", inputs: ["p3", "bt"], outputs: ["h3"], opset: 13),   // [5, 40]: stays
+            Node(name: "mm4", opType: "MatMul", inputs: ["h3", "w2"], outputs: ["p4"], opset: 13),
+            Node(name: "add4", opType: "Add", inputs: ["p4", "b"], outputs: ["h4"], opset: 13),
+            Node(name: "sum", opType: "Add", inputs: ["h4", "p4"], outputs: ["y"], opset: 13),      // p4 read twice
+        ], inputs: [ValueInfo(name: "x", shape: [.fixed(2), .fixed(5), .fixed(24)])], outputs: [ValueInfo(name: "y")],
+           constants: ["w": Constant(w), "w2": Constant(w2), "b": Constant(TestData.uniform([40], seed: 53)),
+                       "b3": Constant(TestData.uniform([1, 1, 40], seed: 54)), "bt": Constant(TestData.uniform([5, 40], seed: 55))])
+        let x = TestData.uniform([2, 5, 24], seed: 56)
+        let optimized = try Network(model: Model(graph: g), options: .init(passes: .all))
+        let raw = try Network(model: Model(graph: g), options: .init(passes: .none))
+        let plan = try optimized.plan(for: x.shape)
+        XCTAssertEqual(plan.optimization.rewrites.first { $0.pass == "matmul-bias" }?.count, 2)
+        XCTAssertEqual(plan.steps.map(\.op), ["MatMulBias", "MatMulBias", "MatMul", "Add", "MatMul", "Add", "Add"])
+        let (y1, g1) = try run(optimized, x, output: "y"), (y0, g0) = try run(raw, x, output: "y")
+        XCTAssertEqual(y1.toArray().map(\.bitPattern), y0.toArray().map(\.bitPattern))
+        XCTAssertEqual(g1.toArray().map(\.bitPattern), g0.toArray().map(\.bitPattern))
+    }
+
     func testPassSelectionParsing() {
         let (some, unknown) = PassSelection.parse("-lrn, -fold-pads,-nonsense,all")
         XCTAssertEqual(some.disabled, ["lrn", "fold-pads"])

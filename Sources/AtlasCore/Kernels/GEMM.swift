@@ -25,25 +25,32 @@ public enum GEMM {
     /// `rowInvariant` always takes the packed path, whose arithmetic for C(i, j) depends only on k: a row (or column)
     /// of C then has the same bits whatever m and n are, so an image gets the same result alone or in any batch
     /// (the unpacked path for small products sums in another order).
+    /// `epilogue`, when given, runs on every block of finished C (rows, columns), each exactly once, while the block
+    /// is still in cache: e.g. adding a bias, which then costs no pass over C of its own.
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA? = nil,
-                             rowInvariant: Bool = false) {
+                             rowInvariant: Bool = false, epilogue: Epilogue? = nil) {
         if m <= 0 || n <= 0 { return }
         if k <= 0 || alpha == 0 {
             scale(m: m, n: n, beta: beta, c: c, ldc: ldc)
+            epilogue?(0..<m, 0..<n)
             return
         }
         let kernel = GEMM.kernel
         if !rowInvariant && (m < 4 || n < 8 || m * n * k <= 24 * 24 * 24) {
             GEMMDirect.run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                            a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            epilogue?(0..<m, 0..<n)
         } else {
             let packed = packedA.flatMap { $0.fits(kernel: kernel, transA: transA, m: m, k: k) ? $0 : nil }
             blocked(kernel: kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, packedA: packed)
+                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, packedA: packed, epilogue: epilogue)
         }
     }
+
+    /// Work on a finished block of C: its rows and columns (of the whole product).
+    public typealias Epilogue = (_ rows: Range<Int>, _ cols: Range<Int>) -> Void
 
     /// Runs independent tasks that each call `sgemm`: in parallel when there are at least as many tasks as
     /// threads, else one after the other so that each `sgemm` uses the threads itself. Either way every
@@ -79,7 +86,8 @@ public enum GEMM {
 
     static func blocked(kernel: GEMMKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA?) {
+                        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA?,
+                        epilogue: Epilogue? = nil) {
         let mr = kernel.mr, nr = kernel.nr, mc = kernel.mc, nc = kernel.nc
         let kStep = depthStep(k, kc: kernel.kc)
         // Equal row blocks (a multiple of MR rows, at most MC) so parallel tasks are of similar size.
@@ -126,6 +134,7 @@ public enum GEMM {
                                 run(UnsafePointer(ap))
                             }
                         }
+                        if pcNow + kcb == k { epilogue?(ic ..< ic + mcb, jcNow + j0 ..< jcNow + j1) }
                     }
                     pc += kcb
                 }

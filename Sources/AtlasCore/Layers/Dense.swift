@@ -93,7 +93,11 @@ public struct Gemm: Layer {
 /// dimension is removed from the result. Gradients for both inputs sum over the dimensions they were
 /// broadcast along, in a fixed order.
 public struct MatMul: Layer {
-    public init() {}
+    /// Added to every row of the product (the `matmul-bias` pass folds a Linear's `Add` of a constant [N] here), in the
+    /// GEMM's epilogue while each block is in cache: the values of a separate Add, bit for bit. Nil for plain MatMul.
+    public let bias: Tensor?
+
+    public init(bias: Tensor? = nil) { self.bias = bias }
 
     public var name: String { "MatMul" }
 
@@ -151,7 +155,11 @@ public struct MatMul: Layer {
         return p
     }
 
-    public func outputShape(_ inputs: [[Int]]) throws -> [Int] { try plan(inputs).outShape }
+    public func outputShape(_ inputs: [[Int]]) throws -> [Int] {
+        let p = try plan(inputs)
+        if let bias, bias.count != p.n { throw ShapeError("MatMul bias has \(bias.count) values for \(p.n) columns") }
+        return p.outShape
+    }
 
     public func multiplyAdds(_ inputs: [[Int]]) -> Int {
         guard let p = try? plan(inputs) else { return 0 }
@@ -167,14 +175,23 @@ public struct MatMul: Layer {
         let y = Tensor(zeros: p.outShape)
         let a = UnsafePointer(inputs[0].data), b = UnsafePointer(inputs[1].data), out = y.data
         let (m, n, k) = (p.m, p.n, p.k)
+        let bias = self.bias.map { UnsafePointer($0.data) }
+        /// Adds the bias to rows × cols of the product whose first element is at `c`.
+        func addBias(_ c: UnsafeMutablePointer<Float>) -> GEMM.Epilogue? {
+            guard let bias else { return nil }
+            return { rows, cols in
+                for r in rows { Vector.add(bias + cols.lowerBound, into: c + r * n + cols.lowerBound, count: cols.count) }
+            }
+        }
         if p.isStackedOverSharedB {
             GEMM.sgemm(transA: false, transB: false, m: p.batches * m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
-                       beta: 0, c: out, ldc: n, rowInvariant: true)
+                       beta: 0, c: out, ldc: n, rowInvariant: true, epilogue: addBias(out))
             return y
         }
         GEMM.forEachProduct(p.batches) { t in
             GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a + p.aOffsets[t], lda: k,
-                       b: b + p.bOffsets[t], ldb: n, beta: 0, c: out + t * m * n, ldc: n, rowInvariant: true)
+                       b: b + p.bOffsets[t], ldb: n, beta: 0, c: out + t * m * n, ldc: n, rowInvariant: true,
+                       epilogue: addBias(out + t * m * n))
         }
         return y
     }

@@ -81,6 +81,8 @@ public enum GraphOptimizer {
                   rewrite: Passes.fuseSwish),
         GraphPass(name: "gelu", summary: "torch's and tf2onnx's GELU decompositions (erf and tanh forms) as one Gelu",
                   rewrite: Passes.fuseGelu),
+        GraphPass(name: "matmul-bias", summary: "MatMul + Add of a constant [N] (a Linear on tokens) as one MatMul with its bias",
+                  rewrite: Passes.fuseMatMulBias),
         GraphPass(name: "lrn", summary: "torch's local_response_norm decomposition as one LRN",
                   rewrite: Passes.recognizeLRN),
         GraphPass(name: "shape-chains", summary: "Reshape/Squeeze/Unsqueeze/Flatten/Identity chains merged, no-ops removed",
