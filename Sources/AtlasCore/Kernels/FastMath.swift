@@ -4,8 +4,9 @@
 /// Cephes' single-precision method: x = n·ln 2 + r with n = round(x / ln 2) and |r| ≤ ln 2 / 2 (ln 2 split in two
 /// for an exact product), e^r by a degree-6 polynomial, then 2ⁿ put into the exponent bits. Within a few ulp of
 /// the true value on [−87.34, 88.38] (the normal range, less the top 2.4e38…3.4e38); e^x is 0 below (no
-/// subnormals) and +∞ above, and NaN gives NaN: what Sigmoid, SiLU and Softmax need, not a general `expf`. Every lane runs the same instructions, and the scalar form is lane 0 of the vector form, so a
-/// value has the same bits wherever it sits in a tensor (the batch and thread invariance the engine promises).
+/// subnormals) and +∞ above, and NaN gives NaN: what Sigmoid, SiLU and Softmax need, not a general `expf`.
+/// Every lane runs the same instructions, and the scalar form is lane 0 of the vector form, so a value has the same
+/// bits wherever it sits in a tensor (the batch and thread invariance the engine promises).
 public enum FastMath {
     /// e^x lane by lane (see the type's note for range and accuracy).
     @inline(__always)

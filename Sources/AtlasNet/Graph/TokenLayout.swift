@@ -25,7 +25,9 @@ public enum TokenLayout {
     public static func channelLastValues(_ graph: Graph) -> Set<String> {
         var last = Set<String>()
         func linear(_ n: Node) -> Bool {
-            n.opType == "MatMul" && n.domain.isEmpty && n.inputs.count == 2 && graph.constants[n.inputs[1]]?.shape.count == 2
+            // A Linear, plain or with the bias the `matmul-bias` pass folded into it.
+            (n.isOp("MatMul") || n.opType == Passes.matMulBiasOp && n.domain == Passes.atlasDomain) && n.inputs.count >= 2
+                && graph.constants[n.inputs[1]]?.shape.count == 2
         }
         func normalizesLast(_ n: Node) -> Bool {
             n.opType == "LayerNormalization" && n.domain.isEmpty && (try? n.int("axis", default: -1)) == -1
