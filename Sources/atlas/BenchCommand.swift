@@ -53,7 +53,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Resize icons to N×N before the network with --vis (Lucent: 224).") var visUpsample: Int?
     @Option(help: "Parameterization with --vis: fft, pixel or maco (each with its default transforms).") var visParam: ParamKind = .fft
     @Flag(help: "Print the report as JSON on stdout.") var json = false
-    @Flag(help: "Also time one more (warm) forward pass layer by layer and print where the time goes (on stderr with --json).")
+    @Flag(help: "Also time one more (warm) forward pass layer by layer and print where the time goes, and with --vis the layers of the visualization steps (on stderr with --json).")
     var layers = false
     @Flag(name: .shortAndLong, help: "No progress on stderr.") var quiet = false
 
@@ -129,15 +129,20 @@ struct Bench: ParsableCommand {
         let runs = Self.threadRuns(times, batch: batch, flopsPerImage: flops, machine: machine)
 
         var visReport: BenchReport.Visualization?
-        if vis { visReport = try visualize(net, threads: counts.last ?? 1) }
+        var visTable: String?
+        if vis {
+            net.resetStats()
+            visReport = try visualize(net, threads: counts.last ?? 1)
+            if layers { visTable = "feature visualization, every step (forward and input gradient):\n" + Run.statsText(net.stats) }
+        }
         let report = BenchReport(schema: "atlas-bench/1", version: Atlas.version, model: model, arch: built?.rawValue,
                                  seed: built == nil ? nil : seed, batch: batch, inputShape: shape, flopsPerImage: flops,
                                  imagesPerSecond: runs[runs.count - 1].imagesPerSecond, threads: runs,
                                  peakMemoryBytes: peakBytes, warmup: warmup, iterations: iterations, machine: machine,
                                  visualization: visReport)
         print(json ? String(decoding: try BenchReport.encoder().encode(report), as: UTF8.self) : report.text)
-        if let layerTable {
-            if json { FileHandle.standardError.write(Data((layerTable + "\n").utf8)) } else { print("\n" + layerTable) }
+        for table in [layerTable, visTable].compactMap({ $0 }) {
+            if json { FileHandle.standardError.write(Data((table + "\n").utf8)) } else { print("\n" + table) }
         }
     }
 

@@ -142,8 +142,13 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(report["flops_per_image"] as? Double, Double(2 * madds))
 
         // --layers: one more pass timed layer by layer; its table names every Conv layer's op and the totals per op.
-        let (text, _) = try run(["bench", "--model", model, "--batch", "2", "--threads", "1", "--iterations", "1", "--layers", "--quiet"])
-        let table = try XCTUnwrap(text.components(separatedBy: "\nforward ").last)
+        let (text, _) = try run(["bench", "--model", model, "--batch", "2", "--threads", "1", "--iterations", "1", "--layers", "--quiet",
+                                 "--vis", "--vis-layer", "features.conv3.0", "--vis-size", "28", "--vis-batch", "2", "--vis-steps", "2"])
+        let parts = text.components(separatedBy: "feature visualization, every step")
+        XCTAssertEqual(parts.count, 2, text)
+        // The visualization's table has input-gradient time on its conv layers.
+        XCTAssertNotNil(parts[1].range(of: #"ms fwd +[0-9.]*[1-9][0-9.]* ms bwd  Conv "#, options: .regularExpression), parts[1])
+        let table = try XCTUnwrap(parts[0].components(separatedBy: "\nforward ").last)
         let convRows = table.split(separator: "\n").filter { $0.contains(" Conv ") && !$0.contains("×") }
         XCTAssertEqual(convRows.count, layers.filter { $0["op"] as? String == "Conv" }.count, table)
         XCTAssertTrue(table.contains("by op"), table)
