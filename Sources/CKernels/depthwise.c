@@ -259,8 +259,8 @@ CKD void ck_dw_backward(const ck_dw_shape *s, const float *dy, const float *w, l
         }
     }
     if (sh == 1 && sw == 1) {
-        // Stride 1: dx(ih, iw) = Σ_{j, ki, kj} w · dy window at (ih − r0 + r0 + padTop − ki·dH − oh0, iw + padLeft −
-        // kj·dW − ow0), every tap in range of the zero-padded window, so the strip is one run of pixels like forward's.
+        // Stride 1: dx(ih, iw) = Σ_{j, ki, kj} w · window row ih + padTop − ki·dH − oh0, column iw + padLeft − kj·dW − ow0
+        // (every tap inside the zero-padded window), so the strip is one run of pixels like forward's.
         long *off = (long *)taps;
         for (long j = 0; j < mult; j++) {
             for (long ki = 0; ki < kh; ki++) {
