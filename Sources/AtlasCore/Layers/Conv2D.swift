@@ -133,16 +133,16 @@ public struct Conv2D: Layer, ActivationFusable {
         let packs = packedWeights.packs(for: kernel) {
             (0..<g.groups).map { PackedA(kernel: kernel, transA: false, m: mg, k: kdim, a: w + $0 * mg * kdim, lda: kdim) }
         }
-        if g.isPointwise && g.groups == 1 && g.outPlane <= Conv2D.smallPlane && !(kernel == .avx512 && kdim <= Int(CK_PW512_MAX_K) && mg >= kdim) {
-            pointwiseSmallPlanes(g, x: x, bias: b, activation: activation, packed: packs[0], y: out)
+        // Expansions from few input channels (MobileNet/EfficientNet's 16 → 96 on 112², ResNet's 64 → 256): packing B
+        // and a separate bias pass cost more than the FMAs, so the AVX-512 kernel reads the planes directly (measured
+        // 1.25–1.5× the packed path; slower for reductions such as 32 → 16). Decided once, for every plane size.
+        let direct = g.isPointwise && kernel == .avx512 && kdim <= Int(CK_PW512_MAX_K) && mg >= kdim
+        if g.isPointwise && g.groups == 1 && g.outPlane <= Conv2D.smallPlane && !direct {
+            pointwiseSmallPlanes(g, x: x, weight: w, bias: b, activation: activation, packed: packs[0], y: out)
             return y
         }
         if g.isPointwise {
             let (chunks, width) = Conv2D.pointwiseChunks(g.outPlane)
-            // Expansions from few input channels (MobileNet/EfficientNet's 16 → 96 on 112², ResNet's 64 → 256):
-            // packing B and a separate bias pass cost more than the FMAs, so the AVX-512 kernel reads the planes
-            // directly (measured 1.25–1.5× the packed path; slower for reductions such as 32 → 16).
-            let direct = kernel == .avx512 && kdim <= Int(CK_PW512_MAX_K) && mg >= kdim
             let fusedRelu = direct && activation is Relu
             GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
                 let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
@@ -190,12 +190,12 @@ public struct Conv2D: Layer, ActivationFusable {
     /// gathered side by side into one product of about `mergedColumns` columns, then scattered back with the bias
     /// and activation. Always the row-invariant packed GEMM, whose element (i, j) depends only on row i of the
     /// weights and column j: an image gets the same bits alone, in any batch and any grouping of images.
-    func pointwiseSmallPlanes(_ g: ConvGeometry, x: UnsafePointer<Float>, bias b: UnsafePointer<Float>?,
-                              activation: (any ElementwiseLayer)?, packed: PackedA, y out: UnsafeMutablePointer<Float>) {
+    func pointwiseSmallPlanes(_ g: ConvGeometry, x: UnsafePointer<Float>, weight w: UnsafePointer<Float>,
+                              bias b: UnsafePointer<Float>?, activation: (any ElementwiseLayer)?, packed: PackedA,
+                              y out: UnsafeMutablePointer<Float>) {
         let plane = g.outPlane, k = g.channels, m = g.outChannels
         let tasks = max(1, (g.batch * plane + Conv2D.mergedColumns - 1) / Conv2D.mergedColumns)
         let perTask = (g.batch + tasks - 1) / tasks
-        let w = UnsafePointer(weight.data)
         GEMM.forEachProduct((g.batch + perTask - 1) / perTask) { task in
             let n0 = task * perTask, images = min(g.batch, n0 + perTask) - n0
             let cols = images * plane
