@@ -27,6 +27,8 @@ public enum Parallel {
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
+    /// Whether the caller runs inside a `forEach` worker, where nested calls run serially.
+    public static var isInsideWorker: Bool { InsideWorker.isSet }
     /// Number of CPUs the OS reports online.
     public static var cpuCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 

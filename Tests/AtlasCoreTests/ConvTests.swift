@@ -166,12 +166,19 @@ final class ConvTests: XCTestCase {
             Shape(n: 1, c: 32, h: 30, w: 30, m: 40, kh: 1, kw: 1),
             Shape(n: 2, c: 12, h: 20, w: 20, m: 24, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1], groups: 12),
             Shape(n: 1, c: 8, h: 70, w: 70, m: 16, kh: 5, kw: 5, stride: [2, 2], pads: [2, 2, 2, 2]),
+            // Fewer products than threads, so chunks, rows and channel blocks are cut by the thread count:
+            // a stem (3 input channels, 7×7 stride 2), 1×1 planes of one and two images, a small 1×1 expansion.
+            Shape(n: 2, c: 3, h: 33, w: 31, m: 16, kh: 7, kw: 7, stride: [2, 2], pads: [3, 3, 3, 3]),
+            Shape(n: 1, c: 48, h: 16, w: 16, m: 72, kh: 1, kw: 1),
+            Shape(n: 2, c: 96, h: 9, w: 9, m: 40, kh: 1, kw: 1),
+            Shape(n: 1, c: 16, h: 20, w: 20, m: 96, kh: 1, kw: 1),
+            Shape(n: 1, c: 24, h: 12, w: 12, m: 32, kh: 5, kw: 5, pads: [2, 2, 2, 2]),
         ]
         for (i, s) in cases.enumerated() {
             let (conv, x) = make(s, seed: UInt64(200 + i))
             let dy = TestData.uniform(try! conv.outputShape([x.shape]), seed: 9)
             var forward = [[UInt32]](), backward = [[UInt32]]()
-            for threads in [1, 2, 7] {
+            for threads in [1, 2, 7, 16, 37] {
                 Parallel.withThreads(threads) {
                     let y = conv.forward([x])
                     forward.append(y.toArray().map(\.bitPattern))
@@ -179,10 +186,10 @@ final class ConvTests: XCTestCase {
                     backward.append(dx.toArray().map(\.bitPattern))
                 }
             }
-            XCTAssertEqual(forward[0], forward[1], "\(s)")
-            XCTAssertEqual(forward[0], forward[2], "\(s)")
-            XCTAssertEqual(backward[0], backward[1], "\(s)")
-            XCTAssertEqual(backward[0], backward[2], "\(s)")
+            for t in 1..<forward.count {
+                XCTAssertEqual(forward[0], forward[t], "\(s) forward, thread count #\(t)")
+                XCTAssertEqual(backward[0], backward[t], "\(s) backward, thread count #\(t)")
+            }
         }
     }
 }

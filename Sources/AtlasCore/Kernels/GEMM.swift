@@ -38,7 +38,7 @@ public enum GEMM {
             return
         }
         let kernel = GEMM.kernel
-        if !rowInvariant && (m < 4 || n < 8 || m * n * k <= 24 * 24 * 24) {
+        if !rowInvariant && !isPacked(m: m, n: n, k: k) {
             GEMMDirect.run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                            a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             epilogue?(0..<m, 0..<n)
@@ -47,6 +47,19 @@ public enum GEMM {
             blocked(kernel: kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                     a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, packedA: packed, epilogue: epilogue)
         }
+    }
+
+    /// Whether `sgemm` takes the packed path for an m×n×k product without `rowInvariant`. A block of rows or
+    /// columns of such a product, computed with `rowInvariant: true`, has exactly the bits it has in the whole
+    /// product (the packed path's C(i, j) depends only on k), so callers may cut it into pieces as they like.
+    public static func isPacked(m: Int, n: Int, k: Int) -> Bool { !(m < 4 || n < 8 || m * n * k <= 24 * 24 * 24) }
+
+    /// Pieces to cut each of `products` independent products into so that every thread has work: 1 when there
+    /// are at least as many products as threads. Follows the thread count, which is safe only for cuts that do
+    /// not change any element's arithmetic (see `isPacked`).
+    public static func piecesPerProduct(_ products: Int) -> Int {
+        let threads = Parallel.isInsideWorker ? 1 : Parallel.threadCount
+        return products >= threads ? 1 : (threads + max(products, 1) - 1) / max(products, 1)
     }
 
     /// Work on a finished block of C: its rows and columns (of the whole product).
@@ -88,11 +101,8 @@ public enum GEMM {
                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA?,
                         epilogue: Epilogue? = nil) {
-        let mr = kernel.mr, nr = kernel.nr, mc = kernel.mc, nc = kernel.nc
+        let mr = kernel.mr, nr = kernel.nr, nc = kernel.nc
         let kStep = depthStep(k, kc: kernel.kc)
-        // Equal row blocks (a multiple of MR rows, at most MC) so parallel tasks are of similar size.
-        let rowBlocks = (m + mc - 1) / mc
-        let mStep = ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr
         let widest = min(n, nc)
         let packedWidth = (widest + nr - 1) / nr * nr
         Scratch.with(.packB, count: kStep * packedWidth) { bp in
@@ -108,14 +118,14 @@ public enum GEMM {
                         packB(nr: nr, transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kcb: kcb, ncb: ncb,
                               panels: range, into: bp)
                     }
-                    let groups = (ncb + columnGroup - 1) / columnGroup
+                    let t = tasks(m: m, columns: ncb, kernel: kernel)
                     let (jcNow, pcNow) = (jc, pc)
-                    Parallel.forEach(rowBlocks * groups) { task in
-                        let ic = (task / groups) * mStep
-                        let mcb = min(mStep, m - ic)
+                    Parallel.forEach(t.rowBlocks * t.groups) { task in
+                        let ic = (task / t.groups) * t.rows
+                        let mcb = min(t.rows, m - ic)
                         if mcb <= 0 { return }
-                        let j0 = (task % groups) * columnGroup
-                        let j1 = min(ncb, j0 + columnGroup)
+                        let j0 = (task % t.groups) * t.width
+                        let j1 = min(ncb, j0 + t.width)
                         let cBlock = c + ic * ldc + jcNow
                         let run = { (ap: UnsafePointer<Float>) in
                             if kernel == .avx512 {
@@ -141,6 +151,31 @@ public enum GEMM {
                 jc += ncb
             }
         }
+    }
+
+    /// The parallel tasks over one packed block of C, `columns` wide: blocks of `rows` rows (a multiple of MR, at
+    /// most MC, nearly equal) × groups of `width` columns (a multiple of NR, `columnGroup` at most). When that
+    /// leaves threads idle (a product of one small image), the groups narrow to two NR panels, then the row blocks
+    /// shorten to two MR panels. Every tile's arithmetic is the same however C is cut, so this may follow the
+    /// thread count.
+    static func tasks(m: Int, columns: Int, kernel: GEMMKernel) -> (rows: Int, rowBlocks: Int, width: Int, groups: Int) {
+        let mr = kernel.mr, nr = kernel.nr
+        var rowBlocks = (m + kernel.mc - 1) / kernel.mc
+        var rows = ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr
+        var width = columnGroup
+        var groups = (columns + width - 1) / width
+        let threads = Parallel.isInsideWorker ? 1 : Parallel.threadCount
+        if rowBlocks * groups < threads {
+            let wanted = (threads + rowBlocks - 1) / rowBlocks
+            width = max(2 * nr, ((columns + wanted - 1) / wanted + nr - 1) / nr * nr)
+            groups = (columns + width - 1) / width
+        }
+        if rowBlocks * groups < threads {
+            let wanted = (threads + groups - 1) / groups
+            rows = max(2 * mr, ((m + wanted - 1) / wanted + mr - 1) / mr * mr)
+            rowBlocks = (m + rows - 1) / rows
+        }
+        return (rows, rowBlocks, width, groups)
     }
 
     /// Runs the micro-kernel over every (16-column, 6-row) tile of one packed A block and a column range

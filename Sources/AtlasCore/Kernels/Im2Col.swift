@@ -53,6 +53,16 @@ struct ConvGeometry {
         return (outH + chunks - 1) / chunks
     }
 
+    /// Output rows per forward im2col chunk: `rowsPerChunk`, cut further while there are fewer (image, group,
+    /// chunk) products than threads, with the `rowInvariant` that every chunk's `sgemm` passes so that the cut
+    /// never changes the bits (`GEMM.isPacked` of an uncut chunk; direct products have the same bits cut or not).
+    func forwardRows(budget: Int) -> (rows: Int, rowInvariant: Bool) {
+        let rows = rowsPerChunk(budget: budget)
+        let chunks = (outH + rows - 1) / rows
+        let cut = min(outH, chunks * GEMM.piecesPerProduct(batch * groups * chunks))
+        return ((outH + cut - 1) / cut, GEMM.isPacked(m: groupOutChannels, n: rows * outW, k: columnRows))
+    }
+
     /// Writes the columns of output rows `rows` for one group: `col[(c·kH + ki)·kW + kj][(oh - rows.lowerBound)·outW + ow]`
     /// = x[c, inputRow(oh, ki), ow·sW + kj·dW - padLeft], or 0 outside the input. `x` points at the group's first channel.
     func im2col(_ x: UnsafePointer<Float>, rows: Range<Int>, into col: UnsafeMutablePointer<Float>) {
@@ -84,15 +94,18 @@ struct ConvGeometry {
         }
     }
 
-    /// The adjoint of `im2col`: adds every column entry back onto the input position it was read from.
-    func col2im(_ col: UnsafePointer<Float>, rows: Range<Int>, into dx: UnsafeMutablePointer<Float>) {
+    /// The adjoint of `im2col`: adds every column entry back onto the input position it was read from. `col` holds
+    /// the column rows of `channels` (all of the group's by default); `dx` points at the group's first channel.
+    func col2im(_ col: UnsafePointer<Float>, rows: Range<Int>, channels: Range<Int>? = nil,
+                into dx: UnsafeMutablePointer<Float>) {
         let span = rows.count * outW
-        for c in 0..<groupChannels {
+        let channels = channels ?? 0..<groupChannels
+        for c in channels {
             let plane = dx + c * inPlane
             for ki in 0..<kernelH {
                 for kj in 0..<kernelW {
                     let (lo, hi, offset) = columnRange(kj)
-                    var src = col + ((c * kernelH + ki) * kernelW + kj) * span
+                    var src = col + (((c - channels.lowerBound) * kernelH + ki) * kernelW + kj) * span
                     for oh in rows {
                         let ih = inputRow(oh, ki)
                         if ih >= 0 && ih < height {

@@ -86,10 +86,19 @@ public struct Conv2D: Layer, ActivationFusable {
         do { return try geometry([shape]) } catch { fatalError("Conv called on an unvalidated input: \(error)") }
     }
 
-    /// Column chunks of a 1×1 convolution's planes: about 1024 columns each.
-    static func pointwiseChunks(_ plane: Int) -> (count: Int, width: Int) {
-        let count = max(1, (plane + 1023) / 1024)
-        return (count, (plane + count - 1) / count)
+    /// Column chunks of a 1×1 convolution's planes for `products` (image, group) products of m rows and depth k:
+    /// about 1024 columns each, cut further (to 32 columns at the least) while there are fewer chunks than threads.
+    /// `rowInvariant` is what every chunk's `sgemm` must pass so that a cut chunk keeps the path, and so the bits,
+    /// of an uncut one (`GEMM.isPacked`); products too small for the packed path are not cut.
+    static func pointwiseChunks(_ plane: Int, products: Int, m: Int, k: Int, direct: Bool = false)
+        -> (count: Int, width: Int, rowInvariant: Bool) {
+        let base = max(1, (plane + 1023) / 1024)
+        let packed = GEMM.isPacked(m: m, n: (plane + base - 1) / base, k: k)
+        var count = base
+        if packed || direct {
+            count = min(max(base, (plane + 31) / 32), base * GEMM.piecesPerProduct(products * base))
+        }
+        return (count, (plane + count - 1) / count, packed)
     }
 
     public func forward(_ inputs: [Tensor]) -> Tensor { forward(inputs, activation: nil) }
@@ -142,7 +151,8 @@ public struct Conv2D: Layer, ActivationFusable {
             return y
         }
         if g.isPointwise {
-            let (chunks, width) = Conv2D.pointwiseChunks(g.outPlane)
+            let (chunks, width, rowInvariant) = Conv2D.pointwiseChunks(g.outPlane, products: g.batch * g.groups, m: mg,
+                                                                      k: kdim, direct: direct)
             let fusedRelu = direct && activation is Relu
             GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
                 let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
@@ -156,12 +166,13 @@ public struct Conv2D: Layer, ActivationFusable {
                     return
                 }
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
-                           lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group])
+                           lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group],
+                           rowInvariant: rowInvariant)
                 Conv2D.epilogue(b.map { $0 + group * mg }, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane)
             }
             return y
         }
-        let rows = g.rowsPerChunk(budget: Conv2D.columnBudget)
+        let (rows, rowInvariant) = g.forwardRows(budget: Conv2D.columnBudget)
         let chunks = (g.outH + rows - 1) / rows
         GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
             let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
@@ -172,7 +183,8 @@ public struct Conv2D: Layer, ActivationFusable {
             Scratch.with(.columns, count: kdim * cols) { col in
                 g.im2col(src, rows: r0..<r1, into: col)
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
-                           lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group])
+                           lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group],
+                           rowInvariant: rowInvariant)
             }
             Conv2D.epilogue(b.map { $0 + group * mg }, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane)
         }
@@ -270,32 +282,40 @@ public struct Conv2D: Layer, ActivationFusable {
         let mg = g.groupOutChannels, kdim = g.columnRows
         if g.isPointwise {
             // dX_g[Cg, cols] = W_gᵀ · dY_g[Mg, cols]: column chunks do not overlap.
-            let (chunks, width) = Conv2D.pointwiseChunks(g.outPlane)
+            let (chunks, width, rowInvariant) = Conv2D.pointwiseChunks(g.outPlane, products: g.batch * g.groups,
+                                                                      m: kdim, k: mg)
             GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
                 let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
                 let c0 = chunk * width, cols = min(g.outPlane, c0 + width) - c0
                 let src = dy + (n * g.outChannels + group * mg) * g.outPlane + c0
                 let dst = out + (n * g.channels + group * g.groupChannels) * g.inPlane + c0
                 GEMM.sgemm(transA: true, transB: false, m: kdim, n: cols, k: mg, alpha: 1, a: w + group * mg * kdim,
-                           lda: kdim, b: src, ldb: g.outPlane, beta: 0, c: dst, ldc: g.inPlane)
+                           lda: kdim, b: src, ldb: g.outPlane, beta: 0, c: dst, ldc: g.inPlane, rowInvariant: rowInvariant)
             }
             return [dx]
         }
-        // Chunks of one (image, group) overlap in the input, so they run in order inside one task.
-        let rows = g.rowsPerChunk(budget: Conv2D.columnBudget)
-        GEMM.forEachProduct(g.batch * g.groups) { task in
-            let group = task % g.groups, n = task / g.groups
+        // Chunks of one (image, group) overlap in the input, so they run in order inside one task; while there are
+        // fewer tasks than threads, each also takes only a block of input channels (rows of Wᵀ, planes of dX), whose
+        // products have the bits of the whole (`GEMM.isPacked`).
+        let rows = g.rowsPerChunk(budget: Conv2D.columnBudget), taps = g.kernelH * g.kernelW
+        let perBlock = (g.groupChannels + GEMM.piecesPerProduct(g.batch * g.groups) - 1)
+            / GEMM.piecesPerProduct(g.batch * g.groups)
+        let blocks = (g.groupChannels + perBlock - 1) / perBlock
+        GEMM.forEachProduct(g.batch * g.groups * blocks) { task in
+            let block = task % blocks, group = (task / blocks) % g.groups, n = task / (blocks * g.groups)
+            let channels = block * perBlock ..< min(g.groupChannels, (block + 1) * perBlock)
             let src = dy + (n * g.outChannels + group * mg) * g.outPlane
             let dst = out + (n * g.channels + group * g.groupChannels) * g.inPlane
             var r0 = 0
             while r0 < g.outH {
                 let r1 = min(g.outH, r0 + rows)
                 let cols = (r1 - r0) * g.outW
-                Scratch.with(.columns, count: kdim * cols) { col in
-                    GEMM.sgemm(transA: true, transB: false, m: kdim, n: cols, k: mg, alpha: 1,
-                               a: w + group * mg * kdim, lda: kdim, b: src + r0 * g.outW, ldb: g.outPlane,
-                               beta: 0, c: col, ldc: cols)
-                    g.col2im(col, rows: r0..<r1, into: dst)
+                Scratch.with(.columns, count: channels.count * taps * cols) { col in
+                    GEMM.sgemm(transA: true, transB: false, m: channels.count * taps, n: cols, k: mg, alpha: 1,
+                               a: w + group * mg * kdim + channels.lowerBound * taps, lda: kdim, b: src + r0 * g.outW,
+                               ldb: g.outPlane, beta: 0, c: col, ldc: cols,
+                               rowInvariant: GEMM.isPacked(m: kdim, n: cols, k: mg))
+                    g.col2im(col, rows: r0..<r1, channels: channels, into: dst)
                 }
                 r0 = r1
             }
