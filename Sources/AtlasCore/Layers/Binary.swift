@@ -232,7 +232,62 @@ public struct Mul: Layer {
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] { try BinaryKernel<MulRule>.outputShape(inputs) }
     public func forward(_ inputs: [Tensor]) -> Tensor { BinaryKernel<MulRule>.forward(inputs[0], inputs[1]) }
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
-        BinaryKernel<MulRule>.backward(inputs, output: output, gradOutput: gradOutput, needsGrad: needsGrad)
+        if let planes = Mul.planeScale(inputs) {
+            return Mul.planeScaleBackward(inputs, planes: planes, gradOutput: gradOutput, needsGrad: needsGrad)
+        }
+        return BinaryKernel<MulRule>.backward(inputs, output: output, gradOutput: gradOutput, needsGrad: needsGrad)
+    }
+
+    /// For x·s where s scales whole trailing planes of x (s is [P…, 1…] against x's [P…, Q…], as the excitation
+    /// of a squeeze-and-excitation block): which input is x, the planes' count and size.
+    public static func planeScale(_ inputs: [Tensor]) -> (x: Int, count: Int, size: Int)? {
+        guard inputs.count == 2 else { return nil }
+        for x in 0..<2 {
+            let big = inputs[x].shape, small = inputs[1 - x].shape
+            let lead = (small.lastIndex(where: { $0 != 1 }) ?? -1) + 1
+            guard small.count == big.count, lead < big.count, Array(small[..<lead]) == Array(big[..<lead]),
+                  big[lead...].contains(where: { $0 != 1 }) else { continue }
+            let size = big[lead...].reduce(1, *)
+            return (x, inputs[1 - x].count, size)
+        }
+        return nil
+    }
+
+    /// Both gradients of a plane scale in one pass over the planes: g·s for x, and for s each plane's Σ g·x summed
+    /// as `Broadcast.reduce` sums it, so the bits are those of the general broadcasting path.
+    static func planeScaleBackward(_ inputs: [Tensor], planes: (x: Int, count: Int, size: Int), gradOutput: Tensor,
+                                   needsGrad: [Bool]) -> [Tensor?] {
+        let wantX = needsGrad.count > planes.x && needsGrad[planes.x]
+        let wantS = needsGrad.count > 1 - planes.x && needsGrad[1 - planes.x]
+        let x = inputs[planes.x], s = inputs[1 - planes.x]
+        let gx = wantX ? Tensor(uninitialized: x.shape) : nil, gs = wantS ? Tensor(uninitialized: s.shape) : nil
+        let px = UnsafePointer(x.data), ps = UnsafePointer(s.data), pg = UnsafePointer(gradOutput.data)
+        let size = planes.size
+        Parallel.forRanges(planes.count, grain: max(1, Broadcast.grain / max(size, 1))) { range in
+            Scratch.with(.layer, count: wantS ? size : 0) { products in
+                for p in range {
+                    let g = pg + p * size, xp = px + p * size, scale = ps[p]
+                    if let gx {
+                        let out = gx.data + p * size, v = SIMD8<Float>(repeating: scale)
+                        var i = 0
+                        while i + 8 <= size { store8(load8(g + i) * v, out + i); i += 8 }
+                        while i < size { out[i] = g[i] * scale; i += 1 }
+                    }
+                    if let gs {
+                        var i = 0
+                        while i + 8 <= size { store8(load8(g + i) * load8(xp + i), products + i); i += 8 }
+                        while i < size { products[i] = g[i] * xp[i]; i += 1 }
+                        var sum: Float = 0
+                        sum += Broadcast.rowSum(products, size)
+                        gs.data[p] = sum
+                    }
+                }
+            }
+        }
+        var result: [Tensor?] = [nil, nil]
+        result[planes.x] = gx
+        result[1 - planes.x] = gs
+        return result
     }
 }
 

@@ -83,6 +83,30 @@ final class BinaryTests: XCTestCase {
         XCTAssertEqual(ga.data[12345], -g.data[12345])
     }
 
+    func testPlaneScaleGradientsHaveTheBitsOfTheGeneralPath() {
+        // Mul's one-pass gradients for a per-plane scale (squeeze-and-excitation) against the broadcasting path,
+        // either operand order, a partial request, and a whole-tensor scalar; finite differences for the values.
+        let bits = { (t: Tensor?) in t?.toArray().map(\.bitPattern) ?? [] }
+        for (sx, ss, need) in [([3, 20, 7, 9], [3, 20, 1, 1], [true, true]), ([2, 5, 33], [2, 5, 1], [false, true]),
+                               ([2, 6, 4, 4], [1, 1, 1, 1], [true, true]), ([4, 3, 5, 5], [4, 3, 5, 1], [true, false])] {
+            for swap in [false, true] {
+                let x = TestData.uniform(sx, in: -2...2, seed: 5), s = TestData.uniform(ss, in: -2...2, seed: 6)
+                let ins = swap ? [s, x] : [x, s], needs = swap ? need.reversed() : need
+                XCTAssertNotNil(Mul.planeScale(ins), "\(sx) \(ss)")
+                let y = Mul().forward(ins), g = TestData.uniform(y.shape, seed: 7)
+                let fast = Mul().backward(ins, output: y, gradOutput: g, needsGrad: needs)
+                let general = BinaryKernel<MulRule>.backward(ins, output: y, gradOutput: g, needsGrad: needs)
+                XCTAssertEqual(bits(fast[0]), bits(general[0]), "\(sx) \(ss) swap \(swap)")
+                XCTAssertEqual(bits(fast[1]), bits(general[1]), "\(sx) \(ss) swap \(swap)")
+                for k in 0..<2 where needs[k] { LT.assertGradient(Mul(), ins, wrt: k, "\(sx) \(ss) wrt \(k)") }
+            }
+        }
+        // Not plane scales: a broadcast leading dimension, and a scale along the last axis.
+        XCTAssertNil(Mul.planeScale([Tensor(zeros: [2, 3, 4]), Tensor(zeros: [1, 3, 1])]))
+        XCTAssertNil(Mul.planeScale([Tensor(zeros: [2, 3, 4]), Tensor(zeros: [1, 1, 4])]))
+        XCTAssertNil(Mul.planeScale([Tensor(zeros: [2, 3, 4]), Tensor(zeros: [2, 3, 4])]))
+    }
+
     func testShapeErrors() {
         LT.assertThrows(Add(), [[2, 3], [4]], "not broadcastable")
         LT.assertThrows(Mul(), [[2, 3, 4], [2, 2, 1]], "not broadcastable")

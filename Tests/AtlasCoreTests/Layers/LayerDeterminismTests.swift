@@ -15,7 +15,7 @@ final class LayerDeterminismTests: XCTestCase {
                            mean: TestData.uniform([c], seed: 6), variance: TestData.uniform([c], in: 0.5...1, seed: 7), epsilon: 1e-5)
         let cases: [(Layer, [Tensor])] = [
             (Relu(), [x]), (Sigmoid(), [x]),
-            (Add(), [x, bias]), (Mul(), [x, row]), (Div(), [row, TestData.uniform(shape, in: 1...2, seed: 8)]),
+            (Add(), [x, bias]), (Mul(), [x, row]), (Mul(), [TestData.uniform([4, 32, 1, 1], seed: 9), x]), (Div(), [row, TestData.uniform(shape, in: 1...2, seed: 8)]),
             (MaxPool(kernel: [3, 3], stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], ceilMode: true), [x]),
             (AveragePool(kernel: [3, 3], stride: [2, 2], pads: [0, 0, 1, 1], ceilMode: false, countIncludePad: false), [x]),
             (GlobalAveragePool(), [x]), (LRN(size: 5, alpha: 1e-2, beta: 0.75, bias: 1), [x]), (bn, [x]),
