@@ -11,6 +11,8 @@ public protocol ElementwiseLayer: Layer {
     func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float>
     /// Whether `grad` reads x (when false it gets zeros, and a forward kept for backward need not hold x).
     var gradientReadsInput: Bool { get }
+    /// Whether `grad` reads y (when false it gets zeros, and a forward kept for backward need not hold y).
+    var gradientReadsOutput: Bool { get }
     /// y = f(y) in place over `count` elements, with the same per-element function as `forward`, so a layer that
     /// applies it to its own output (`ActivationFusable`) gives the bits of a separate step. The vector `apply`
     /// must equal the scalar one lane by lane (every type here keeps to that).
@@ -19,7 +21,10 @@ public protocol ElementwiseLayer: Layer {
 
 extension ElementwiseLayer {
     public var gradientReadsInput: Bool { true }
-    public var backwardReads: BackwardReads { gradientReadsInput ? [.inputs, .output] : .output }
+    public var gradientReadsOutput: Bool { true }
+    public var backwardReads: BackwardReads {
+        BackwardReads().union(gradientReadsInput ? .inputs : []).union(gradientReadsOutput ? .output : [])
+    }
 
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
         var r = SIMD8<Float>()
@@ -55,18 +60,18 @@ extension ElementwiseLayer {
         let x = inputs[0]
         let gx = Tensor(uninitialized: x.shape)   // every element is written
         let px = UnsafePointer(x.data), py = UnsafePointer(output.data), pg = UnsafePointer(gradOutput.data)
-        let out = gx.data, readsX = gradientReadsInput
+        let out = gx.data, readsX = gradientReadsInput, readsY = gradientReadsOutput
         Parallel.forRanges(x.count, grain: Broadcast.grain) { r in
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
-                store8(grad(load8(pg + i), readsX ? load8(px + i) : SIMD8(), load8(py + i)), out + i)
+                store8(grad(load8(pg + i), readsX ? load8(px + i) : SIMD8(), readsY ? load8(py + i) : SIMD8()), out + i)
                 i += 8
             }
             // Tail: pad the last few elements into one vector.
             let n = r.upperBound - i
             if n > 0 {
                 var g = SIMD8<Float>(), xv = SIMD8<Float>(), yv = SIMD8<Float>()
-                for k in 0..<n { g[k] = pg[i + k]; if readsX { xv[k] = px[i + k] }; yv[k] = py[i + k] }
+                for k in 0..<n { g[k] = pg[i + k]; if readsX { xv[k] = px[i + k] }; if readsY { yv[k] = py[i + k] } }
                 let v = grad(g, xv, yv)
                 for k in 0..<n { out[i + k] = v[k] }
             }
@@ -93,6 +98,7 @@ public struct LeakyRelu: ElementwiseLayer {
     public var alpha: Float
     public init(alpha: Float = 0.01) { self.alpha = alpha }
     public var name: String { "LeakyRelu" }
+    public var gradientReadsOutput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { x < 0 ? alpha * x : x }
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { x.replacing(with: x * alpha, where: x .< 0) }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
@@ -123,6 +129,7 @@ public struct Clip: ElementwiseLayer {
 public struct Sigmoid: ElementwiseLayer {
     public init() {}
     public var name: String { "Sigmoid" }
+    public var gradientReadsInput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { 1 / (1 + FastMath.exp(-x)) }
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { 1 / (1 + FastMath.exp(-x)) }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
@@ -135,6 +142,7 @@ public struct Sigmoid: ElementwiseLayer {
 public struct SiLU: ElementwiseLayer {
     public init() {}
     public var name: String { "SiLU" }
+    public var gradientReadsOutput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { x * (1 / (1 + FastMath.exp(-x))) }
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { x * (1 / (1 + FastMath.exp(-x))) }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
@@ -147,6 +155,7 @@ public struct SiLU: ElementwiseLayer {
 public struct Tanh: ElementwiseLayer {
     public init() {}
     public var name: String { "Tanh" }
+    public var gradientReadsInput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { Foundation.tanh(x) }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
         g * (1 - y * y)
@@ -159,6 +168,7 @@ public struct HardSigmoid: ElementwiseLayer {
     public var beta: Float
     public init(alpha: Float = 0.2, beta: Float = 0.5) { self.alpha = alpha; self.beta = beta }
     public var name: String { "HardSigmoid" }
+    public var gradientReadsOutput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { Swift.max(0, Swift.min(1, alpha * x + beta)) }
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let t = x * alpha + beta
@@ -174,6 +184,7 @@ public struct HardSigmoid: ElementwiseLayer {
 public struct HardSwish: ElementwiseLayer {
     public init() {}
     public var name: String { "HardSwish" }
+    public var gradientReadsOutput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { x * Swift.max(0, Swift.min(1, x * (1 / 6) + 0.5)) }
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let t = x * (1 / 6) + 0.5
@@ -200,6 +211,7 @@ public struct Elu: ElementwiseLayer {
 public struct Exp: ElementwiseLayer {
     public init() {}
     public var name: String { "Exp" }
+    public var gradientReadsInput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { Foundation.exp(x) }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { g * y }
 }
@@ -208,6 +220,7 @@ public struct Exp: ElementwiseLayer {
 public struct Sqrt: ElementwiseLayer {
     public init() {}
     public var name: String { "Sqrt" }
+    public var gradientReadsInput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { x.squareRoot() }
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { x.squareRoot() }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
@@ -219,6 +232,8 @@ public struct Sqrt: ElementwiseLayer {
 public struct Neg: ElementwiseLayer {
     public init() {}
     public var name: String { "Neg" }
+    public var gradientReadsInput: Bool { false }
+    public var gradientReadsOutput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { -x }
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { -x }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { -g }

@@ -19,6 +19,7 @@ private let tanhCubic: Float = 0.044715
 public struct Erf: ElementwiseLayer {
     public init() {}
     public var name: String { "Erf" }
+    public var gradientReadsOutput: Bool { false }
     @inline(__always) public func apply(_ x: Float) -> Float { FastMath.erf(x) }
     @inline(__always) public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { FastMath.erf(x) }
     @inline(__always) public func grad(_ g: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
@@ -34,6 +35,7 @@ public struct Gelu: ElementwiseLayer {
     public let tanhApproximation: Bool
     public init(tanhApproximation: Bool = false) { self.tanhApproximation = tanhApproximation }
     public var name: String { "Gelu" }
+    public var gradientReadsOutput: Bool { false }
 
     @inline(__always) public func apply(_ x: Float) -> Float {
         if tanhApproximation { return 0.5 * x * (1 + tanhf(sqrt2OverPi * (x + tanhCubic * x * x * x))) }

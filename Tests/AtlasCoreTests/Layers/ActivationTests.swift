@@ -36,6 +36,24 @@ final class ActivationTests: XCTestCase {
         }
     }
 
+    func testBackwardReadsOnlyWhatItDeclares() {
+        // A value an activation says its gradient does not read may be absent in a traced run: give NaN there
+        // instead and the gradient must keep its bits. SiLU is here too (its load-time pass makes it).
+        let layers: [any ElementwiseLayer] = cases.compactMap { $0.0 as? any ElementwiseLayer } + [SiLU()]
+        for layer in layers {
+            let x = TestData.uniform([3, 5, 69], in: 0.2...2, seed: 3), y = layer.forward([x])
+            let g = TestData.uniform(y.shape, seed: 4)
+            let nan = Tensor(shape: x.shape, repeating: .nan)
+            let full = layer.backward([x], output: y, gradOutput: g, needsGrad: [true])[0]!
+            let partial = layer.backward([layer.backwardReads.contains(.inputs) ? x : nan],
+                                         output: layer.backwardReads.contains(.output) ? y : nan,
+                                         gradOutput: g, needsGrad: [true])[0]!
+            XCTAssertEqual(partial.toArray().map(\.bitPattern), full.toArray().map(\.bitPattern), layer.name)
+        }
+        XCTAssertEqual(SiLU().backwardReads, .inputs)
+        XCTAssertEqual(Sigmoid().backwardReads, .output)
+    }
+
     func testLargeTensorUsesEveryChunk() throws {
         // 100_003 elements spans several parallel chunks with an odd tail.
         let x = TestData.uniform([100_003], in: -3...3, seed: 9)
