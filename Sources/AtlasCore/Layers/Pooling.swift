@@ -389,6 +389,8 @@ private func globalPoolShape(_ op: String, _ inputs: [[Int]]) throws -> [Int] {
 public struct GlobalAveragePool: Layer {
     public init() {}
     public var name: String { "GlobalAveragePool" }
+    /// The gradient spreads g / plane size: backward needs the input's shape only.
+    public var backwardReads: BackwardReads { [] }
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] { try globalPoolShape(name, inputs) }
     public func multiplyAdds(_ inputs: [[Int]]) -> Int { inputs.first.map(Tensor.elementCount) ?? 0 }
 
@@ -407,7 +409,7 @@ public struct GlobalAveragePool: Layer {
         guard needsGrad.first == true else { return [nil] }
         let x = inputs[0]
         let planes = x.shape[0] * x.shape[1], size = x.count / max(planes, 1)
-        let gx = Tensor(zeros: x.shape)
+        let gx = Tensor(uninitialized: x.shape)   // every plane is written
         let gy = UnsafePointer(gradOutput.data), dst = gx.data, scale = 1 / Float(size)
         Parallel.forRanges(planes, grain: max(1, 16_384 / size)) { r in
             for p in r { (dst + p * size).update(repeating: gy[p] * scale, count: size) }

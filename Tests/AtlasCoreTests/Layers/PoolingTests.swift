@@ -96,6 +96,12 @@ final class PoolingTests: XCTestCase {
         let x = LT.distinct([2, 3, 5, 7], seed: 5)
         LT.assertGradient(GlobalMaxPool(), [x])
         LT.assertGradient(GlobalAveragePool(), [x])
+        // Its gradient needs the input's shape only: a traced run hands it shape-only stand-ins.
+        let gap = GlobalAveragePool(), y = gap.forward([x]), g = TestData.uniform(y.shape, seed: 6)
+        XCTAssertEqual(gap.backwardReads, [])
+        XCTAssertEqual(gap.backward([Tensor(placeholder: x.shape)], output: Tensor(placeholder: y.shape), gradOutput: g,
+                                    needsGrad: [true])[0]?.toArray(),
+                       gap.backward([x], output: y, gradOutput: g, needsGrad: [true])[0]?.toArray())
     }
 
     func testMaxPoolGradientGoesToFirstMaximum() {
