@@ -37,6 +37,12 @@ struct AttentionCommand: ParsableCommand {
         raw float32 maps NNNN-name.*.npy on the patch grid (h × w), and an index.html contact sheet that opens \
         offline. Unreadable images are skipped and listed. The maps are the same bytes at any thread count.
 
+        Long runs resume as atlas attribute's do: OUT/job.json records the settings (model by SHA-256, query, \
+        layers, heads, rollout, colormap, size, preprocessing, labels) and each finished image gets NNNN-name.json, \
+        written after its pictures and maps. Rerunning the same command loads the finished images and computes the \
+        rest, giving the same files as an uninterrupted run (for the same --batch); a folder made with other \
+        settings is refused (exit 65, naming the settings that differ).
+
           atlas attention vit_b_16.onnx photos/ --rollout --out attention/
           atlas attention vit_b_16.onnx cat.jpg --layer 11 --mean-heads --query 97 --json --out cat-attention/
         """
@@ -77,16 +83,20 @@ struct AttentionCommand: ParsableCommand {
         describe(mapper, chosen: chosen)
         try Attribute.makeFolder(out)
         let source = try ImageSource(inputs: images, channels: setup.channels, limit: heatmap.limit)
+        let job = AttentionJob(model: (model as NSString).lastPathComponent, modelSHA256: try ImageJob.modelSHA256(model),
+                               query: mapper.query.description, layers: chosen.map(\.index), head: head, meanHeads: meanHeads,
+                               rollout: rollout, colormap: heatmap.colormap.rawValue, size: setup.size, channels: setup.channels,
+                               preprocess: setup.choice.summary, labelsSHA256: ImageJob.labelsSHA256(setup))
+        let resuming = try ImageJob.prepare(job, kind: "attention", out: out)
         let writer = AttentionWriter(files: OverlayFiles(out: out, overlay: HeatmapOverlay(colormap: Colormap(heatmap.colormap))), setup: setup,
                                      layers: chosen, head: head, meanHeads: meanHeads, rollout: rollout)
         let batch = setup.runnableBatch(net, requested: heatmap.batch, quiet: global.quiet)
         let progress = ProgressBar("attention", total: source.total, unit: "img", quiet: global.quiet || json)
         let start = Date()
-        var records: [AttentionWriter.Record] = []
-        let failed = try source.forEachBatch(0..<source.total, batch: batch, preprocessor: setup.preprocessor) { tensor, items in
+        let (records, failed, reused) = try ImageJob.run(source, batch: batch, preprocessor: setup.preprocessor, out: out, resuming: resuming,
+                                                         progress: progress) { tensor, items in
             let maps = try mapper.maps(tensor, layers: chosen.map(\.index), rollout: rollout)
-            records += try writer.write(tensor, maps, items: items, names: items.map { source.name($0) })
-            progress.advance(items.count)
+            return try writer.write(tensor, maps, items: items, names: items.map { source.name($0) })
         }
         progress.finish()
         let skipped = source.inputProblems + failed.map { SkippedFile(path: source.name($0.item), error: $0.error) }
@@ -101,7 +111,7 @@ struct AttentionCommand: ParsableCommand {
         let page = ContactSheet.html(title: "Attention · query \(mapper.query) · \(name)", settings: settings,
                                      entries: records.map(\.entry), skipped: skipped.map { ($0.path, $0.error.reason) })
         try Attribute.write(Array(page.utf8), to: out + "/index.html")
-        try report(records, mapper: mapper, chosen: chosen, skipped: skipped, seconds: seconds, settings: settings)
+        try report(records, reused: reused, mapper: mapper, chosen: chosen, skipped: skipped, seconds: seconds, settings: settings)
     }
 
     /// The layers `--layer` names (all mapped layers without it).
@@ -137,11 +147,11 @@ struct AttentionCommand: ParsableCommand {
         for u in mapper.unmapped { note("  left out (windowed or other token count): \(u.site.softmaxNode) \(u.shape)", quiet: global.quiet) }
     }
 
-    func report(_ records: [AttentionWriter.Record], mapper: AttentionMapper, chosen: [AttentionLayer], skipped: [SkippedFile],
+    func report(_ records: [AttentionWriter.Record], reused: Int, mapper: AttentionMapper, chosen: [AttentionLayer], skipped: [SkippedFile],
                 seconds: Double, settings: [(String, String)]) throws {
         if json {
             let summary: [String: Any] = [
-                "out": out, "index": out + "/index.html", "images": records.count, "seconds": seconds,
+                "out": out, "index": out + "/index.html", "images": records.count, "reused": reused, "seconds": seconds,
                 "settings": Dictionary(settings, uniquingKeysWith: { a, _ in a }), "query": mapper.query.description,
                 "grid": [mapper.gridHeight, mapper.gridWidth], "tokens": mapper.tokens, "class_tokens": mapper.classTokens,
                 "sites": mapper.layers.map { l -> [String: Any] in
@@ -154,7 +164,8 @@ struct AttentionCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             FileHandle.standardOutput.write(data + Data("\n".utf8))
         } else {
-            note("\(records.count) images in \(String(format: "%.2f", seconds)) s → \(out)/index.html", quiet: global.quiet)
+            let resumed = reused > 0 ? " (\(reused) reused from an earlier run)" : ""
+            note("\(records.count) images\(resumed) in \(String(format: "%.2f", seconds)) s → \(out)/index.html", quiet: global.quiet)
         }
         if !skipped.isEmpty && !json {
             note("skipped \(skipped.count) file(s):")

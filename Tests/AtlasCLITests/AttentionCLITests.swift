@@ -58,6 +58,48 @@ extension CLITests {
         XCTAssertEqual((r.first?["maps"] as? [[String: Any]])?.map { $0["map"] as? String }, ["0001-chelsea.L01.mean.npy"])
     }
 
+    /// A rerun after an interruption loads the finished images and computes the rest: the folder and the --json
+    /// results equal an uninterrupted run's byte for byte; other settings into the same folder are refused (65).
+    func testAttentionResumesAnInterruptedRun() throws {
+        let dir = try temporaryDirectory()
+        func attention(_ out: String, _ extra: [String] = [], expect: Int32 = 0) throws -> (report: [String: Any]?, stderr: String) {
+            let (stdout, stderr) = try run(["attention", CLITests.vit, CLITests.photos, "--rollout", "--batch", "1", "--json", "--out", out] + extra,
+                                           expect: expect)
+            return (try? JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], stderr)
+        }
+        let (a, b) = (dir + "/a", dir + "/b")
+        let full = try XCTUnwrap(try attention(a).report)
+        XCTAssertEqual(full["reused"] as? Int, 0)
+        _ = try attention(b)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: b + "/job.json"), "the recipe is stored in the folder")
+        // A kill: image 3's record never written, one of image 2's overlays gone; images 1 and 4 are finished.
+        let names = try FileManager.default.contentsOfDirectory(atPath: b).sorted()
+        try FileManager.default.removeItem(atPath: b + "/" + names.first { $0.hasPrefix("0003-") && $0.hasSuffix(".json") }!)
+        try FileManager.default.removeItem(atPath: b + "/" + names.first { $0.hasPrefix("0002-") && $0.hasSuffix(".L01.h1.png") }!)
+        let kept = b + "/" + names.first { $0.hasPrefix("0004-") && $0.hasSuffix(".rollout.npy") }!
+        let inode = try FileManager.default.attributesOfItem(atPath: kept)[.systemFileNumber] as? UInt64
+
+        let resumed = try XCTUnwrap(try attention(b).report)
+        XCTAssertEqual(resumed["reused"] as? Int, 2, "images 1 and 4")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: kept)[.systemFileNumber] as? UInt64, inode, "not rewritten")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: a).sorted(), try FileManager.default.contentsOfDirectory(atPath: b).sorted())
+        for name in try FileManager.default.contentsOfDirectory(atPath: a) {
+            XCTAssertEqual(FileManager.default.contents(atPath: a + "/" + name), FileManager.default.contents(atPath: b + "/" + name), name)
+        }
+        func results(_ report: [String: Any]) throws -> String {
+            String(decoding: try JSONSerialization.data(withJSONObject: report.filter { ["images", "results", "settings", "sites"].contains($0.key) },
+                                                        options: [.sortedKeys]), as: UTF8.self)
+        }
+        XCTAssertEqual(try results(full), try results(resumed))
+
+        let job = try Data(contentsOf: URL(fileURLWithPath: b + "/job.json"))
+        for (extra, field) in [(["--mean-heads"], "meanHeads ("), (["--query", "3"], "query ("), (["--layer", "0"], "layers")] {
+            let (_, refusal) = try attention(b, extra, expect: 65)
+            XCTAssertTrue(refusal.contains(field) && refusal.contains("other settings"), refusal)
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: b + "/job.json")), job, "the refused runs changed nothing")
+    }
+
     func testAttentionRefusals() throws {
         let dir = try temporaryDirectory()
         let image = CLITests.photos + "/chelsea.jpg"
