@@ -100,6 +100,36 @@ extension CLITests {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: b + "/job.json")), job, "the refused runs changed nothing")
     }
 
+    /// Swin (the small torchvision Swin exported at batch 1): stage 1's windowed blocks are mapped onto their 8×8
+    /// grid, chosen by torchvision module path; what cannot be asked of windows is refused (64).
+    func testAttentionOnSwinWindows() throws {
+        let dir = try temporaryDirectory()
+        let swin = CLITests.repo.appendingPathComponent("Tests/AtlasNetTests/Fixtures/transformers/swin_batch1.onnx").path
+        let image = CLITests.photos + "/chelsea.jpg"
+        let (stdout, stderr) = try run(["attention", swin, image, "--layer", "features.1.1.attn", "--query", "63", "--json", "--out", dir + "/a"])
+        XCTAssertTrue(stderr.contains("layer 1: /features/features.1/features.1.1/attn/Softmax → /features/features.1/features.1.1/attn/MatMul_2, "
+                                      + "2 heads, windowed: 4 windows of 4×4 on the 8×8 token grid"), stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any])
+        let sites = try XCTUnwrap(report["sites"] as? [[String: Any]])
+        XCTAssertEqual(sites.map { $0["chosen"] as? Bool }, [false, true, false, false])
+        XCTAssertEqual(sites.map { $0["grid"] as? [Int] }, [[8, 8], [8, 8], [4, 4], [4, 4]])
+        XCTAssertEqual((sites[1]["windows"] as? [String: Any])?["count"] as? Int, 4)
+        let maps = try XCTUnwrap((report["results"] as? [[String: Any]])?.first?["maps"] as? [[String: Any]])
+        XCTAssertEqual(maps.map { $0["map"] as? String }, ["0001-chelsea.L01.h0.npy", "0001-chelsea.L01.h1.npy", "0001-chelsea.L01.mean.npy"])
+        for m in maps {
+            XCTAssertEqual(try XCTUnwrap(m["sum"] as? Double), 1, accuracy: 1e-5, "a patch's row of its window")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/a/" + (m["map"] as! String))).count, 128 + 8 * 8 * 4)
+        }
+        let (stage, _) = try run(["attention", swin, image, "--layer", "features.1", "--json", "--quiet", "--out", dir + "/b"])
+        let both = try XCTUnwrap((try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stage.utf8)) as? [String: Any]))["sites"] as? [[String: Any]])
+        XCTAssertEqual(both.map { $0["chosen"] as? Bool }, [true, true, false, false], "a module path names every site inside it")
+        let (_, rollout) = try run(["attention", swin, image, "--layer", "features.1", "--rollout", "--out", dir + "/r"], expect: 64)
+        XCTAssertTrue(rollout.contains("rollout needs global attention"), rollout)
+        let (_, range) = try run(["attention", swin, image, "--query", "63", "--out", dir + "/q"], expect: 64)
+        XCTAssertTrue(range.contains("out of range for layer 2: its grid is 4×4"), range)
+        try run(["attention", swin, image, "--query", "class", "--out", dir + "/c"], expect: 64)
+    }
+
     func testAttentionRefusals() throws {
         let dir = try temporaryDirectory()
         let image = CLITests.photos + "/chelsea.jpg"
