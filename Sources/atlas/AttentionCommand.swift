@@ -92,11 +92,9 @@ struct AttentionCommand: ParsableCommand {
         describe(mapper, chosen: chosen)
         try Attribute.makeFolder(out)
         let source = try ImageSource(inputs: images, channels: setup.channels, limit: heatmap.limit)
-        let job = AttentionJob(model: (model as NSString).lastPathComponent, modelSHA256: try ImageJob.modelSHA256(model),
-                               query: mapper.query.description, layers: chosen.map(\.index), head: head, meanHeads: meanHeads,
-                               rollout: rollout, colormap: heatmap.colormap.rawValue, size: setup.size, channels: setup.channels,
-                               preprocess: setup.choice.summary, labelsSHA256: ImageJob.labelsSHA256(setup))
-        let resuming = try ImageJob.prepare(job, kind: "attention", out: out)
+        let job = AttentionJob(query: mapper.query.description, layers: chosen.map(\.index), head: head, meanHeads: meanHeads, rollout: rollout)
+        let resuming = try ImageJob.prepare(try ImageJobInputs(model: model, setup: setup, colormap: heatmap.colormap), job, kind: "attention",
+                                            out: out)
         let writer = AttentionWriter(files: OverlayFiles(out: out, overlay: HeatmapOverlay(colormap: Colormap(heatmap.colormap))), setup: setup,
                                      layers: chosen, head: head, meanHeads: meanHeads, rollout: rollout)
         let batch = setup.runnableBatch(net, requested: heatmap.batch, quiet: global.quiet)

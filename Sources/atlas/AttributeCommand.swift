@@ -81,11 +81,9 @@ struct Attribute: ParsableCommand {
         try Attribute.makeFolder(out)
         let source = try ImageSource(inputs: images, channels: setup.channels, limit: heatmap.limit)
         let ig = method == .integratedGradients
-        let job = AttributeJob(model: (model as NSString).lastPathComponent, modelSHA256: try ImageJob.modelSHA256(model), method: method.rawValue,
-                               classes: `class`.map { "class \($0)" } ?? "top \(top ?? 1)", layer: attributor.layer,
-                               steps: ig ? steps : nil, baseline: ig ? base.rawValue : nil, colormap: cmap.rawValue, size: setup.size,
-                               channels: setup.channels, preprocess: setup.choice.summary, labelsSHA256: ImageJob.labelsSHA256(setup))
-        let resuming = try ImageJob.prepare(job, kind: "attribute", out: out)
+        let job = AttributeJob(method: method.rawValue, classes: `class`.map { "class \($0)" } ?? "top \(top ?? 1)", layer: attributor.layer,
+                               steps: ig ? steps : nil, baseline: ig ? base.rawValue : nil)
+        let resuming = try ImageJob.prepare(try ImageJobInputs(model: model, setup: setup, colormap: cmap), job, kind: "attribute", out: out)
         let writer = AttributionWriter(out: out, setup: setup, method: method, overlay: HeatmapOverlay(colormap: Colormap(cmap)),
                                        ranks: top ?? 1, fixedClass: `class`)
         let batch = setup.runnableBatch(net, requested: heatmap.batch, quiet: global.quiet)

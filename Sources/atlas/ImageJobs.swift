@@ -12,10 +12,21 @@ import Foundation
 /// holds finished images. `--batch`, `--limit`, the inputs, `--max-pixels` and the thread count are not part of a
 /// recipe: a record names its input, and a different input at the same position is computed anew.
 enum ImageJob {
-    /// Opens `out` for the job of command `kind` described by `recipe`; returns whether an earlier run is resumed.
-    static func prepare<Recipe: Encodable>(_ recipe: Recipe, kind: String, out: String) throws -> Bool {
-        try JobFolder(try OutputFolder(path: out), kind: kind, recipe: recipe,
+    /// Opens `out` for the job of command `kind` whose recipe is `inputs` and the command's own `settings` (one JSON
+    /// object: the fields of both); returns whether an earlier run of it is resumed.
+    static func prepare<Settings: Encodable>(_ inputs: ImageJobInputs, _ settings: Settings, kind: String, out: String) throws -> Bool {
+        try JobFolder(try OutputFolder(path: out), kind: kind, recipe: Recipe(inputs: inputs, settings: settings),
                       reuse: .sameJobOnly(holdsItems: { ImageJob.holdsRecords($0.path) })).resumed
+    }
+
+    /// A recipe: the inputs' fields and the command's settings' fields side by side in one object.
+    private struct Recipe<Settings: Encodable>: Encodable {
+        let inputs: ImageJobInputs
+        let settings: Settings
+        func encode(to encoder: Encoder) throws {
+            try inputs.encode(to: encoder)
+            try settings.encode(to: encoder)
+        }
     }
 
     /// Whether `out` holds a finished image's record (`NNNN-name.json`).
@@ -23,17 +34,6 @@ enum ImageJob {
         ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).contains { name in
             name.hasSuffix(".json") && name.count > 5 && name.prefix(4).allSatisfy(\.isNumber) && name.dropFirst(4).first == "-"
         }
-    }
-
-    /// SHA-256 of the model file, for a recipe.
-    static func modelSHA256(_ model: String) throws -> String {
-        guard let sha = SHA256.hex(file: model) else { throw CommandFailure(message: "cannot read \(model)", code: AtlasExit.noInput) }
-        return sha
-    }
-
-    /// SHA-256 of the class names, one per line; nil without labels.
-    static func labelsSHA256(_ setup: ModelSetup) -> String? {
-        setup.labels.map { SHA256.hex(Array($0.joined(separator: "\n").utf8)) }
     }
 
     /// Runs `process` on the images of `source` in fixed chunks of `batch` items, so that an image is computed in the
@@ -115,11 +115,33 @@ struct RankedClass: Codable, Equatable {
     var json: [String: Any] { ["class": `class`, "label": label, "probability": Double(probability)] }
 }
 
-/// The settings that decide an attribution folder's bytes: the recipe of its job (`ImageJob`).
-struct AttributeJob: Codable {
-    var version = 1
+/// What every per-image job's bytes depend on besides the command's own settings: the model (by SHA-256), how images
+/// become its input, the colormap and the class names.
+struct ImageJobInputs: Encodable {
     var model: String
     var modelSHA256: String
+    var colormap: String
+    var size: Int
+    var channels: Int
+    var preprocess: String
+    /// SHA-256 of the class names, one per line; nil without labels.
+    var labelsSHA256: String?
+
+    init(model path: String, setup: ModelSetup, colormap: Colormap.Name) throws {
+        guard let sha = SHA256.hex(file: path) else { throw CommandFailure(message: "cannot read \(path)", code: AtlasExit.noInput) }
+        model = (path as NSString).lastPathComponent
+        modelSHA256 = sha
+        self.colormap = colormap.rawValue
+        size = setup.size
+        channels = setup.channels
+        preprocess = setup.choice.summary
+        labelsSHA256 = setup.labels.map { SHA256.hex(Array($0.joined(separator: "\n").utf8)) }
+    }
+}
+
+/// `atlas attribute`'s own settings in its recipe (`ImageJob`).
+struct AttributeJob: Encodable {
+    var version = 1
     var method: String
     /// `class K` or `top N`.
     var classes: String
@@ -128,19 +150,11 @@ struct AttributeJob: Codable {
     /// Integrated gradients only.
     var steps: Int?
     var baseline: String?
-    var colormap: String
-    var size: Int
-    var channels: Int
-    var preprocess: String
-    /// SHA-256 of the class names, one per line; nil without labels.
-    var labelsSHA256: String?
 }
 
-/// The settings that decide an attention folder's bytes: the recipe of its job (`ImageJob`).
-struct AttentionJob: Codable {
+/// `atlas attention`'s own settings in its recipe (`ImageJob`).
+struct AttentionJob: Encodable {
     var version = 1
-    var model: String
-    var modelSHA256: String
     /// `class`, `mean` or `patch P`.
     var query: String
     /// The chosen attention sites (`AttentionLayer.index`).
@@ -149,10 +163,4 @@ struct AttentionJob: Codable {
     var head: Int?
     var meanHeads: Bool
     var rollout: Bool
-    var colormap: String
-    var size: Int
-    var channels: Int
-    var preprocess: String
-    /// SHA-256 of the class names, one per line; nil without labels.
-    var labelsSHA256: String?
 }

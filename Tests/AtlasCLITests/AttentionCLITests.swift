@@ -45,11 +45,7 @@ extension CLITests {
                                   "--threads", "2", "--quiet", "--out", dir + "/b"])
         XCTAssertEqual(quiet, "skipped 1 file(s):\n  \(dir)/broken.png: no PNG or JPEG signature (starts with 6e 6f 74 20)\n",
                        "--quiet: no progress or notes, only the skipped files (as attribute)")
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/a").sorted()
-        XCTAssertEqual(names, try FileManager.default.contentsOfDirectory(atPath: dir + "/b").sorted())
-        for name in names {
-            XCTAssertEqual(FileManager.default.contents(atPath: dir + "/a/" + name), FileManager.default.contents(atPath: dir + "/b/" + name), name)
-        }
+        try assertSameFiles(dir + "/a", dir + "/b")
 
         // One layer, mean over heads, a patch query.
         let (one, _) = try run(["attention", CLITests.vit, CLITests.photos + "/chelsea.jpg", "--layer", "encoder.layers.encoder_layer_1",
@@ -82,10 +78,7 @@ extension CLITests {
         let resumed = try XCTUnwrap(try attention(b).report)
         XCTAssertEqual(resumed["reused"] as? Int, 2, "images 1 and 4")
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: kept)[.systemFileNumber] as? UInt64, inode, "not rewritten")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: a).sorted(), try FileManager.default.contentsOfDirectory(atPath: b).sorted())
-        for name in try FileManager.default.contentsOfDirectory(atPath: a) {
-            XCTAssertEqual(FileManager.default.contents(atPath: a + "/" + name), FileManager.default.contents(atPath: b + "/" + name), name)
-        }
+        try assertSameFiles(a, b)
         func results(_ report: [String: Any]) throws -> String {
             String(decoding: try JSONSerialization.data(withJSONObject: report.filter { ["images", "results", "settings", "sites"].contains($0.key) },
                                                         options: [.sortedKeys]), as: UTF8.self)

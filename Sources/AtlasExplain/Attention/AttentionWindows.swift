@@ -116,15 +116,10 @@ public struct AttentionWindows: Sendable, Equatable {
     /// where it is (a LayerNormalization over the features, as MaxViT applies after partitioning).
     static func isMovement(_ n: Node, in g: Graph) -> Bool {
         guard n.domain.isEmpty else { return false }
-        if isTokenwise(n) { return true }
+        if TokenLayout.normalizesLast(n) { return true }
         if n.opType == "Gather" { return n.input(1).map { g.constants[$0] != nil } ?? false }
         if n.opType == "Pad" { return n.inputs.dropFirst().allSatisfy { $0.isEmpty || g.constants[$0] != nil } }
         return movement.contains(n.opType)
-    }
-
-    /// A LayerNormalization over the last axis: it changes each token's features, not where the token is.
-    static func isTokenwise(_ n: Node) -> Bool {
-        n.opType == "LayerNormalization" && n.domain.isEmpty && (try? n.int("axis", default: -1)) == -1
     }
 
     /// Runs `nodes` on the position code of a grid of `shape`: entry [b, i, j, ·] (or [b, ·, i, j]) = b·H·W + i·W + j + 1.
@@ -132,7 +127,7 @@ public struct AttentionWindows: Sendable, Equatable {
                             constants: [String: Constant]) throws -> Tensor {
         // Token-wise nodes pass the code through unchanged.
         let nodes = nodes.map { n in
-            isTokenwise(n) ? Node(name: n.name, opType: "Identity", inputs: [n.inputs[0]], outputs: [n.outputs[0]], opset: n.opset) : n
+            TokenLayout.normalizesLast(n) ? Node(name: n.name, opType: "Identity", inputs: [n.inputs[0]], outputs: [n.outputs[0]], opset: n.opset) : n
         }
         var used: [String: Constant] = [:]
         for n in nodes { for i in n.inputs where !i.isEmpty { if let k = constants[i] { used[i] = k } } }

@@ -40,13 +40,9 @@ public enum TokenLayout {
     /// The node outputs whose last axis holds the features.
     public static func channelLastValues(_ graph: Graph) -> Set<String> {
         var last = Set<String>()
-        func linear(_ n: Node) -> Bool { isLinear(n, in: graph) }
-        func normalizesLast(_ n: Node) -> Bool {
-            n.opType == "LayerNormalization" && n.domain.isEmpty && (try? n.int("axis", default: -1)) == -1
-        }
         for n in graph.nodes {
             guard let y = n.outputs.first, !y.isEmpty else { continue }
-            if linear(n) || normalizesLast(n) {
+            if isLinear(n, in: graph) || normalizesLast(n) {
                 last.insert(y)
                 if let x = n.input(0), graph.constants[x] == nil { last.insert(x) }
             } else if elementwise.contains(n.opType) {
@@ -63,6 +59,11 @@ public enum TokenLayout {
     public static func isLinear(_ n: Node, in graph: Graph) -> Bool {
         (n.isOp("MatMul") || n.opType == Passes.matMulBiasOp && n.domain == Passes.atlasDomain) && n.inputs.count >= 2
             && graph.constants[n.inputs[1]]?.shape.count == 2
+    }
+
+    /// Whether `n` is a LayerNormalization over the last axis (it changes each token's features, not where it is).
+    public static func normalizesLast(_ n: Node) -> Bool {
+        n.opType == "LayerNormalization" && n.domain.isEmpty && (try? n.int("axis", default: -1)) == -1
     }
 
     /// Adds a grid view and a class-token view, right after its producer, for each of `values` that is channel-last;
