@@ -29,13 +29,13 @@ struct AttentionCommand: ParsableCommand {
         a Swin stage); default every layer. --head H: only head H; --mean-heads: only the mean \
         over heads; default every head and the mean.
 
-        Windowed attention (Swin: the batch axis holds windows) is mapped onto the token grid its windows cover, \
-        as the graph places them: the window partition, torch.roll's shift and padding are found by running the \
-        data movement between the stage's [batch, H, W, channels] grid and the attention on a grid of position \
-        codes, so a patch query shows its row of its own window's attention at the patches' real places (zero \
-        outside the window) and the mean query averages every patch's row (within its window) over the whole \
-        grid. Sites whose windows the graph does not show that way (MaxViT's grid attention) are listed and left \
-        out, with the reason; naming one with --layer, or a model with no mappable site, is refused (exit 64). \
+        Windowed attention (Swin's windows, MaxViT's blocks and grids: the batch axis holds windows) is mapped \
+        onto the token grid its windows cover, as the graph places them: the partition, torch.roll's shift and \
+        padding are found by running the data movement between the stage's grid and the attention on a grid of \
+        position codes, so a patch query shows its row of its own window's attention at the patches' real places \
+        (zero outside the window) and the mean query averages every patch's row (within its window) over the \
+        whole grid. Sites whose windows the graph does not show that way are listed and left out, with the \
+        reason; naming one with --layer, or a model with no mappable site, is refused (exit 64). \
         Rollout multiplies the global layers only. A model without attention (a CNN) is refused (exit 65). A \
         token model takes only the input size it was exported at (a wrong --size is exit 65 naming the node).
 

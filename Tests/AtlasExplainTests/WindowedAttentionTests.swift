@@ -1,6 +1,7 @@
 import AtlasCore
 import AtlasExplain
 import AtlasNet
+import AtlasTestSupport
 import Foundation
 import XCTest
 
@@ -63,30 +64,79 @@ final class WindowedAttentionTests: XCTestCase {
         let site = try XCTUnwrap(Attention.sites(net.graph).first)
         XCTAssertThrowsError(try AttentionWindows.find(site, plan: plan, batch: 1)) { error in
             let reason = (error as? AttentionWindows.Unplaced)?.reason ?? "\(error)"
-            XCTAssertTrue(reason.contains("no data movement between a token grid"), reason)
+            XCTAssertTrue(reason.contains("not moved from one [batch, H, W, channels] or [batch, channels, H, W] grid"), reason)
         }
     }
 }
 extension WindowedAttentionTests {
     /// MaxViT (the small torchvision fixture, batch 2): block attention partitions the [batch, C, H, W] grid into
-    /// 2×2 windows, which are placed (found through the LayerNormalization it applies after partitioning); grid
-    /// attention reads the block attention's partitioned output, which the graph never puts back on a grid before
-    /// repartitioning, so it is left out with that reason.
-    func testMaxViTBlockAttentionIsPlacedGridAttentionLeftOut() throws {
+    /// 2×2 windows (found through the LayerNormalization it applies after partitioning); grid attention reads the block
+    /// attention's output still in windows (found through its residual sums) and regroups it into windows of cells
+    /// H/2 apart: torchvision's window and grid partitions, in closed form.
+    func testMaxViTBlockAndGridAttentionArePlaced() throws {
         let net = try Network(contentsOf: WindowedAttentionTests.dir.appendingPathComponent("maxvit.onnx").path)
         let mapper = try AttentionMapper(network: net, inputShape: [2, 3, 32, 32], query: nil)
-        XCTAssertEqual(mapper.layers.map(\.index), [0, 2])
-        for (l, side) in zip(mapper.layers, [8, 4]) {
-            XCTAssertTrue(l.site.softmaxNode.contains("/window_attention/"), l.site.softmaxNode)
+        XCTAssertTrue(mapper.unmapped.isEmpty, "\(mapper.unmapped.map(\.reason))")
+        XCTAssertEqual(mapper.layers.map(\.index), [0, 1, 2, 3])
+        for (l, side) in zip(mapper.layers, [8, 8, 4, 4]) {
+            let grid = l.site.softmaxNode.contains("/grid_attention/"), q = side / 2
+            XCTAssertTrue(grid || l.site.softmaxNode.contains("/window_attention/"), l.site.softmaxNode)
             let w = try XCTUnwrap(l.windows)
-            XCTAssertEqual([w.gridHeight, w.gridWidth, w.windows, w.tokens], [side, side, side * side / 4, 4])
-            let across = side / 2
+            XCTAssertEqual([w.gridHeight, w.gridWidth, w.windows, w.tokens], [side, side, q * q, 4])
             XCTAssertEqual(w.position, (0..<(side * side)).map { slot in
                 let (window, token) = (slot / 4, slot % 4)
-                return (window / across * 2 + token / 2) * side + window % across * 2 + token % 2
-            })
+                return grid ? (token / 2 * q + window / q) * side + token % 2 * q + window % q        // cells q apart
+                            : (window / q * 2 + token / 2) * side + window % q * 2 + token % 2     // 2×2 blocks
+            }, l.site.softmaxNode)
         }
-        XCTAssertEqual(mapper.unmapped.map(\.site.softmaxNode), (0..<2).map { "/blocks.\($0)/layers.0/layers/grid_attention/attn_layer/attn_layer.1/Softmax" })
-        for u in mapper.unmapped { XCTAssertTrue(u.reason.contains("the tokens of another partition"), u.reason) }
+        let r = try mapper.maps(try NPY.read(path: WindowedAttentionTests.dir.appendingPathComponent("maxvit.input.npy").path),
+                                layers: [0, 1, 2, 3], rollout: false)
+        for l in mapper.layers {
+            let m = try XCTUnwrap(r.maps[l.index]), cells = l.gridHeight * l.gridWidth
+            for plane in 0..<(2 * l.heads) {
+                XCTAssertEqual((0..<cells).reduce(0.0) { $0 + Double(m.data[plane * cells + $1]) }, 1, accuracy: 1e-5, "mean query sums to 1")
+            }
+        }
+    }
+}
+
+extension WindowedAttentionTests {
+    /// A hand-built net whose only attention is windowed (2 windows of 8 tokens) with keys projected from another value
+    /// than the queries (a Relu of the tokens): its windows cannot be placed, so the mapper refuses, naming the Softmax
+    /// node and why.
+    func testUnplaceableWindowsAreRefusedWithTheReason() throws {
+        func f(_ shape: [Int], seed: UInt64) -> Constant { Constant(TestData.uniform(shape, in: -0.5...0.5, seed: seed)) }
+        var nodes: [Node] = []
+        func node(_ op: String, _ inputs: [String], _ y: String, _ attributes: [String: Attribute] = [:]) {
+            nodes.append(TinyNets.node(op, inputs, y, attributes))
+        }
+        node("Conv", ["x", "patch_w", "patch_b"], "/patch/Conv_output_0", ["strides": .ints([4, 4]), "kernel_shape": .ints([4, 4])])
+        node("Reshape", ["/patch/Conv_output_0", "grid_shape"], "/patch/Reshape_output_0")
+        node("Transpose", ["/patch/Reshape_output_0"], "/patch/Transpose_output_0", ["perm": .ints([0, 2, 1])])
+        node("Reshape", ["/patch/Transpose_output_0", "window_shape"], "/win/Reshape_output_0")          // [2N, 8, 4]
+        node("Relu", ["/win/Reshape_output_0"], "/win/Relu_output_0")
+        node("MatMul", ["/win/Reshape_output_0", "wq"], "/win/q/MatMul_output_0")
+        node("MatMul", ["/win/Relu_output_0", "wk"], "/win/k/MatMul_output_0")
+        node("Transpose", ["/win/k/MatMul_output_0"], "/win/Transpose_output_0", ["perm": .ints([0, 2, 1])])
+        node("MatMul", ["/win/q/MatMul_output_0", "/win/Transpose_output_0"], "/win/MatMul_output_0")
+        node("Reshape", ["/win/MatMul_output_0", "heads_shape"], "/win/Reshape_1_output_0")            // [2N, 1, 8, 8]
+        node("Softmax", ["/win/Reshape_1_output_0"], "/win/Softmax_output_0", ["axis": .int(-1)])
+        node("Reshape", ["/win/Reshape_output_0", "values_shape"], "/win/Reshape_2_output_0")          // [2N, 1, 8, 4]
+        node("MatMul", ["/win/Softmax_output_0", "/win/Reshape_2_output_0"], "/win/MatMul_1_output_0")
+        node("Reshape", ["/win/MatMul_1_output_0", "flat_shape"], "/head/Reshape_output_0")
+        node("Gemm", ["/head/Reshape_output_0", "head_w", "head_b"], "logits", ["transB": .int(1)])
+        let constants: [String: Constant] = [
+            "patch_w": f([4, 1, 4, 4], seed: 1), "patch_b": f([4], seed: 2), "wq": f([4, 4], seed: 3), "wk": f([4, 4], seed: 4),
+            "head_w": f([2, 64], seed: 5), "head_b": f([2], seed: 6),
+            "grid_shape": Constant(ints: [0, 4, 16]), "window_shape": Constant(ints: [-1, 8, 4]), "heads_shape": Constant(ints: [-1, 1, 8, 8]),
+            "values_shape": Constant(ints: [-1, 1, 8, 4]), "flat_shape": Constant(ints: [-1, 64]),
+        ]
+        let g = Graph(nodes: nodes, inputs: [TinyNets.input(1, 16, 16)], outputs: [ValueInfo(name: "logits")], constants: constants)
+        let net = try Network(model: Model(graph: g))
+        XCTAssertThrowsError(try AttentionMapper(network: net, inputShape: [1, 1, 16, 16], query: nil)) { error in
+            guard case let .invalidOption(message)? = error as? AttributionError else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("softmax_/win/Softmax_output_0 [2, 1, 8, 8] (windowed, 2 windows of 8 tokens: queries and keys are projected "
+                                           + "from 2 different values)"), message)
+        }
     }
 }

@@ -4,10 +4,11 @@ import AtlasNet
 /// Where the tokens of a windowed attention site (Swin's probabilities are [batch × windows, heads, T, T], MaxViT's
 /// [batch, windows, heads, T, T]) sit on the image's token grid. Found from the graph, not from the model's name: the
 /// queries and keys of the site are projected by one Linear from a value Y ([batch × windows, T, C] or [batch,
-/// windows, T, C]) that pure data movement (Reshape, Transpose, Slice, Concat, Pad, Gather by constant indices: window
-/// or grid partition, torch.roll's shift, padding) makes from one grid X ([batch, H, W, C], or [batch, C, H, W] when
-/// X is not channel-last). That movement is run on a grid whose every entry holds its own position, so Y tells for
-/// each window and token the grid cell it came from: windows, shifts (un-rolled), strided grids and padding alike.
+/// windows, T, C]) that data movement (Reshape, Transpose, Slice, Concat, Pad, Gather by constant indices: window or
+/// grid partition, torch.roll's shift, padding) makes from one grid X ([batch, H, W, C], or [batch, C, H, W] when X is
+/// not channel-last), through steps that keep each token where it is (a LayerNormalization over the features, a
+/// residual sum). That movement is run on a grid whose every entry holds its own position, so Y tells for each window
+/// and token the grid cell it came from: windows, shifts (un-rolled), strided grids and padding alike.
 public struct AttentionWindows: Sendable, Equatable {
     /// The token grid the windows cover (the grid X, before padding).
     public let gridHeight: Int, gridWidth: Int
@@ -51,45 +52,50 @@ public struct AttentionWindows: Sendable, Equatable {
             throw Unplaced(reason: projected.isEmpty ? "no Linear projection of queries and keys found"
                                                      : "queries and keys are projected from \(projected.count) different values")
         }
-        // Back from Y through data movement to the token grid.
-        func movement(stoppingAt stop: String?) -> (nodes: [String: Node], sources: Set<String>, values: [String]) {
-            var nodes: [String: Node] = [:], sources = Set<String>(), values: [String] = [], seen = Set<String>(), pending = [y]
-            while let v = pending.popLast() {
-                guard seen.insert(v).inserted, g.constants[v] == nil else { continue }
-                values.append(v)
-                guard v != stop, let n = producer[v], isMovement(n, in: g) else { sources.insert(v); continue }
-                nodes[n.name] = n
-                pending += n.inputs.filter { !$0.isEmpty }
-            }
-            return (nodes, sources, values)
+        guard let ys = plan.shapes[y], ys.count == 3 || ys.count == 4, let c = ys.last,
+              ys.dropLast(2).reduce(1, *) % batch == 0, let image = plan.inputShapes.values.first, image.count == 4 else {
+            throw Unplaced(reason: "the attention's tokens \(plan.shapes[y] ?? []) are not [batch × windows, T, channels]")
         }
-        var (nodes, sources, chain) = movement(stoppingAt: nil)
-        guard sources.count == 1, var x = sources.first, var xs = plan.shapes[x], let ys = plan.shapes[y] else {
-            throw Unplaced(reason: "the window tokens are not moved from one token grid (sources: \(sources.sorted().joined(separator: ", ")))")
-        }
-        guard !nodes.isEmpty else { throw Unplaced(reason: "no data movement between a token grid and the attention's tokens \(x)") }
+        let (t, windows) = (ys[ys.count - 2], ys.dropLast(2).reduce(1, *) / batch)
         let lastAxis = TokenLayout.channelLastValues(g)
-        var channelLast = lastAxis.contains(x)
-        let rows = ys.dropLast(2).reduce(1, *)
-        guard xs.count == 4, xs[0] == batch, ys.count == 3 || ys.count == 4, rows % batch == 0, let c = ys.last else {
-            throw Unplaced(reason: "the window tokens \(ys) are not taken from a [batch, H, W, channels] or [batch, channels, H, W] "
-                           + "grid (\(x) is \(xs))")
+        // A grid: [batch, C, H, W], or a channel-last [batch, H, W, C] that is not the [batch, windows, T, C] tokens of
+        // a partition, with the image's aspect ratio and the tokens' features.
+        func isGrid(_ v: String) -> Bool {
+            guard let s = plan.shapes[v], s.count == 4, s[0] == batch else { return false }
+            let last = lastAxis.contains(v)
+            let (h, w, features) = last ? (s[1], s[2], s[3]) : (s[2], s[3], s[1])
+            return features == c && h * image[3] == w * image[2] && !(last && h == windows && w == t)
         }
-        let (t, windows) = (ys[ys.count - 2], rows / batch)
-        if channelLast, xs[1] == windows, xs[2] == t {
-            // [batch, windows, T, C]: the tokens of an earlier partition (MaxViT's grid attention reads its window
-            // attention's output), not a grid; the grid is the [batch, C, H, W] value the movement passes through.
-            guard let grid = chain.first(where: { v in
-                plan.shapes[v].map { $0.count == 4 && $0[0] == batch && $0[1] == c } == true && !lastAxis.contains(v)
-            }), let gs = plan.shapes[grid] else {
-                throw Unplaced(reason: "the window tokens are moved from \(x) \(xs), the tokens of another partition, not from a grid")
+        // Back from Y to the grid through data movement, token-wise norms, and residual sums (an Add of two values of
+        // its shape keeps every token where it is), following the one input of a sum that reaches a grid.
+        var traced: [String: String?] = [:], steps: [String: Node] = [:]
+        func trace(_ v: String, depth: Int) -> String? {
+            if let known = traced[v] { return known }
+            guard depth < 400, g.constants[v] == nil else { return nil }
+            var grid: String?
+            if let n = producer[v], isMovement(n, in: g) {
+                let found = Set(n.inputs.filter { !$0.isEmpty && g.constants[$0] == nil }.map { trace($0, depth: depth + 1) })
+                if found.count == 1, let only = found.first, let reached = only { grid = reached; steps[n.name] = n }
+            } else if isGrid(v) {
+                grid = v
+            } else if let n = producer[v], n.opType == "Add", n.domain.isEmpty, n.inputs.count == 2,
+                      n.inputs.allSatisfy({ g.constants[$0] == nil && plan.shapes[$0] == plan.shapes[v] }) {
+                let found = n.inputs.compactMap { i in trace(i, depth: depth + 1).map { (input: i, grid: $0) } }
+                if found.count == 1, let only = found.first {
+                    grid = only.grid
+                    steps[n.name] = Node(name: n.name, opType: "Identity", inputs: [only.input], outputs: [v], opset: n.opset)
+                }
             }
-            (nodes, sources, chain) = movement(stoppingAt: grid)
-            (x, xs, channelLast) = (grid, gs, false)
+            traced[v] = grid
+            return grid
         }
+        guard let x = trace(y, depth: 0), let xs = plan.shapes[x] else {
+            throw Unplaced(reason: "the attention's tokens are not moved from one [batch, H, W, channels] or [batch, channels, H, W] grid")
+        }
+        guard !steps.isEmpty else { throw Unplaced(reason: "no data movement between a token grid and the attention's tokens \(x)") }
+        let channelLast = lastAxis.contains(x)
         let (h, w) = channelLast ? (xs[1], xs[2]) : (xs[2], xs[3])
-        guard (channelLast ? xs[3] : xs[1]) == c else { throw Unplaced(reason: "the grid \(x) \(xs) has other features than the tokens \(ys)") }
-        let moved = try runMovement(g.nodes.filter { nodes[$0.name] != nil }, from: x, shape: xs, channelLast: channelLast, to: y,
+        let moved = try runMovement(g.nodes.compactMap { steps[$0.name] }, from: x, shape: xs, channelLast: channelLast, to: y,
                                     constants: g.constants)
         guard moved.shape == ys else { throw Unplaced(reason: "the moved grid has shape \(moved.shape), not \(ys)") }
         // Decode: code 0 is padding; code k + 1 is cell k of image k / (h·w).
