@@ -16,7 +16,7 @@ public struct AttentionWindows: Sendable, Equatable {
     public let windows: Int, tokens: Int
     /// `position[w * tokens + t]`: the grid cell (row-major) of token t of window w, or -1 for a padding token.
     public let position: [Int]
-    /// The node whose output is the token grid X, and the value Y the attention projects.
+    /// The grid X and the tokens Y that the attention projects (value names).
     public let gridValue: String, windowValue: String
 
     /// Why a site's windows could not be placed on the grid.
@@ -95,6 +95,7 @@ public struct AttentionWindows: Sendable, Equatable {
         guard !steps.isEmpty else { throw Unplaced(reason: "no data movement between a token grid and the attention's tokens \(x)") }
         let channelLast = lastAxis.contains(x)
         let (h, w) = channelLast ? (xs[1], xs[2]) : (xs[2], xs[3])
+        guard batch * h * w < 1 << 24 else { throw Unplaced(reason: "the grid \(xs) has more cells than float32 position codes hold") }
         let moved = try runMovement(g.nodes.compactMap { steps[$0.name] }, from: x, shape: xs, channelLast: channelLast, to: y,
                                     constants: g.constants)
         guard moved.shape == ys else { throw Unplaced(reason: "the moved grid has shape \(moved.shape), not \(ys)") }
@@ -103,8 +104,8 @@ public struct AttentionWindows: Sendable, Equatable {
         for m in 0..<(batch * windows) {
             for token in 0..<t {
                 let code = Int(moved.data[(m * t + token) * c])
-                let image = code > 0 ? (code - 1) / (h * w) : -1, cell = code > 0 ? (code - 1) % (h * w) : -1
-                guard code == 0 || image == m / windows else { throw Unplaced(reason: "window \(m) mixes tokens of several images") }
+                let owner = code > 0 ? (code - 1) / (h * w) : -1, cell = code > 0 ? (code - 1) % (h * w) : -1
+                guard code == 0 || owner == m / windows else { throw Unplaced(reason: "window \(m) mixes tokens of several images") }
                 let slot = (m % windows) * t + token
                 if m < windows {
                     position[slot] = cell
