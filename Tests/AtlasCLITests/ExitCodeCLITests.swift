@@ -1,5 +1,6 @@
 /// The same mistake gives the same exit code in every command, and that code is the README's: each command is
-/// driven with an unknown layer, a CNN layer's `::cls` (no class token), a missing model, a malformed model, a bad option value and an unwritable output.
+/// driven with an unknown layer, a CNN layer's `::cls` (no class token), a missing model, a malformed model, a bad
+/// option value and an unwritable output.
 import AtlasCore
 import AtlasNet
 import Foundation
