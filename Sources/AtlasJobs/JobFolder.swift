@@ -1,5 +1,5 @@
 /// `JobFolder`: the one rule by which an output folder resumes, for every command that writes finished items into
-/// one (gallery and map icons, collect parts, attribution records, unit summaries), on one machine or as a shard.
+/// one (gallery and map icons, collect parts, attribution and attention records, unit summaries), on one machine or as a shard.
 ///
 /// - A job is its recipe: a Codable value holding everything the folder's bytes depend on (the same value that
 ///   shard manifests carry as `settings`). Its canonical JSON and SHA-256, the fingerprint, are recorded in
@@ -9,7 +9,7 @@
 ///   passes (an icon's key, a part's fingerprint or checksum, an attribution record naming its files).
 /// - A folder holds one command's output: a record of another kind is refused (`JobError.otherKind`).
 /// - Another fingerprint is decided by the job's `JobReuse`: items that are only valid for the job that made them
-///   (collect parts, attribution records) make the folder refuse the new job, naming the fields that differ
+///   (collect parts, attribution and attention records) make the folder refuse the new job, naming the fields that differ
 ///   (`JobError.otherJob`, exit 65), and nothing is changed; items that carry their own key (icons, unit parts)
 ///   let the new job take the folder over, and no stale item is reused because its key no longer matches.
 import AtlasOutput

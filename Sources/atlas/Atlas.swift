@@ -14,6 +14,9 @@ struct Atlas: ParsableCommand {
         visualizations by gradient ascent on the input, and builds activation atlases and channel galleries \
         as zoomable tile pyramids with an index. Same seed, same bytes, whatever the thread count.
 
+        Layers (--layer): an ONNX value name or its module alias, as atlas inspect lists them; a vision \
+        transformer's token layer names its patch grid, and NAME::cls its class token as one position.
+
         Threads: set --threads on a command or ATLAS_THREADS in the environment (default: all cores).
 
         \(AtlasExit.helpText)

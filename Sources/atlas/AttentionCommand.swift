@@ -21,21 +21,34 @@ struct AttentionCommand: ParsableCommand {
         layer on: how much each patch's input reaches the query's output.
 
         --query: class (the default when the model has a class token, as ViT), a patch index (row-major from the \
-        top left, counted without the class token), or mean (the mean over all patch queries: the attention each \
-        patch receives on average; the default for models without a class token). --layer: a layer number (0 = \
-        the first attention site), a Softmax node or value name, or a module path such as \
-        encoder.layers.encoder_layer_11; default every layer. --head H: only head H; --mean-heads: only the mean \
+        top left of the layer's token grid, counted without the class token; Swin's stages have grids of their \
+        own sizes), or mean (the mean over all patch queries: the attention each patch receives on average; the \
+        default for models without a class token). --layer: a layer number (0 = the first attention site), a \
+        Softmax node or value name, or a module path as torchvision names modules, such as \
+        encoder.layers.encoder_layer_11 or features.1.0.attn (a path names every site inside it, e.g. features.1 \
+        a Swin stage); default every layer. --head H: only head H; --mean-heads: only the mean \
         over heads; default every head and the mean.
 
-        Only global attention maps onto the image: windowed attention (Swin's and MaxViT's windows, where the \
-        batch axis holds windows) is listed and left out; a model with none is refused (exit 65), as is a \
-        model without attention (a CNN). A token model takes only the input size it was exported at (a wrong \
-        --size is exit 65 naming the node).
+        Windowed attention (Swin's windows, MaxViT's blocks and grids: the batch axis holds windows) is mapped \
+        onto the token grid its windows cover, as the graph places them: the partition, torch.roll's shift and \
+        padding are found by running the data movement between the stage's grid and the attention on a grid of \
+        position codes, so a patch query shows its row of its own window's attention at the patches' real places \
+        (zero outside the window) and the mean query averages every patch's row (within its window) over the \
+        whole grid. Sites whose windows the graph does not show that way are listed and left out, with the \
+        reason; naming one with --layer, or a model with no mappable site, is refused (exit 64). \
+        Rollout multiplies the global layers only. A model without attention (a CNN) is refused (exit 65). A \
+        token model takes only the input size it was exported at (a wrong --size is exit 65 naming the node).
 
         OUT gets, per image, NNNN-name.input.png (what the model saw), NNNN-name.Lnn.hH.png / .Lnn.mean.png (layer nn, head H) / \
         .rollout.png (overlay on the grey input, patches as blocks, colormap legend with the value range), the \
         raw float32 maps NNNN-name.*.npy on the patch grid (h × w), and an index.html contact sheet that opens \
         offline. Unreadable images are skipped and listed. The maps are the same bytes at any thread count.
+
+        Long runs resume as atlas attribute's do: OUT/job.json records the settings (model by SHA-256, query, \
+        layers, heads, rollout, colormap, size, preprocessing, labels) and each finished image gets NNNN-name.json, \
+        written after its pictures and maps. Rerunning the same command loads the finished images and computes the \
+        rest, giving the same files as an uninterrupted run (for the same --batch); a folder made with other \
+        settings is refused (exit 65, naming the settings that differ).
 
           atlas attention vit_b_16.onnx photos/ --rollout --out attention/
           atlas attention vit_b_16.onnx cat.jpg --layer 11 --mean-heads --query 97 --json --out cat-attention/
@@ -44,11 +57,11 @@ struct AttentionCommand: ParsableCommand {
 
     @Argument(help: "The ONNX model (a vision transformer).") var model: String
     @Argument(help: "Images, folders of images, or IDX image files.") var images: [String] = []
-    @Option(help: "Layer: number (from 0), Softmax node or value name, or module path (default: every layer).") var layer: String?
+    @Option(help: "Layer: number (from 0), Softmax node or value name, or module path such as features.1.0.attn (default: every layer).") var layer: String?
     @Option(help: "Only this head (from 0).") var head: Int?
     @Flag(help: "Only the mean over heads.") var meanHeads = false
     @Flag(help: "Also write attention rollout through the deepest chosen layer.") var rollout = false
-    @Option(help: "Query token: class, a patch index, or mean (default: class when the model has one, else mean).") var query: String?
+    @Option(help: "Query token: class, a patch index (row-major on the layer's token grid), or mean (default: class when the model has one, else mean).") var query: String?
     @OptionGroup var input: ModelInputOptions
     @OptionGroup var heatmap: HeatmapImageOptions
     @Option(help: "Output folder.") var out: String
@@ -71,22 +84,26 @@ struct AttentionCommand: ParsableCommand {
             try AttentionMapper(network: net, inputShape: [1, setup.channels, setup.size, setup.size], query: query.flatMap(AttentionQuery.init))
         }
         let chosen = try chosenLayers(mapper)
+        try mapper.check(chosen)
+        if rollout { _ = try mapper.rolloutLayers(through: chosen.map(\.index)) }
         if let head, let l = chosen.first(where: { head >= $0.heads }) {
             throw CommandFailure(message: "--head \(head) is out of range: layer \(l.index) has \(l.heads) heads (0…\(l.heads - 1))", code: AtlasExit.usage)
         }
         describe(mapper, chosen: chosen)
         try Attribute.makeFolder(out)
         let source = try ImageSource(inputs: images, channels: setup.channels, limit: heatmap.limit)
+        let job = AttentionJob(query: mapper.query.description, layers: chosen.map(\.index), head: head, meanHeads: meanHeads, rollout: rollout)
+        let resuming = try ImageJob.prepare(try ImageJobInputs(model: model, setup: setup, colormap: heatmap.colormap), job, kind: "attention",
+                                            out: out)
         let writer = AttentionWriter(files: OverlayFiles(out: out, overlay: HeatmapOverlay(colormap: Colormap(heatmap.colormap))), setup: setup,
                                      layers: chosen, head: head, meanHeads: meanHeads, rollout: rollout)
         let batch = setup.runnableBatch(net, requested: heatmap.batch, quiet: global.quiet)
         let progress = ProgressBar("attention", total: source.total, unit: "img", quiet: global.quiet || json)
         let start = Date()
-        var records: [AttentionWriter.Record] = []
-        let failed = try source.forEachBatch(0..<source.total, batch: batch, preprocessor: setup.preprocessor) { tensor, items in
+        let (records, failed, reused) = try ImageJob.run(source, batch: batch, preprocessor: setup.preprocessor, out: out, resuming: resuming,
+                                                         progress: progress) { tensor, items in
             let maps = try mapper.maps(tensor, layers: chosen.map(\.index), rollout: rollout)
-            records += try writer.write(tensor, maps, items: items, names: items.map { source.name($0) })
-            progress.advance(items.count)
+            return try writer.write(tensor, maps, items: items, names: items.map { source.name($0) })
         }
         progress.finish()
         let skipped = source.inputProblems + failed.map { SkippedFile(path: source.name($0.item), error: $0.error) }
@@ -101,29 +118,30 @@ struct AttentionCommand: ParsableCommand {
         let page = ContactSheet.html(title: "Attention · query \(mapper.query) · \(name)", settings: settings,
                                      entries: records.map(\.entry), skipped: skipped.map { ($0.path, $0.error.reason) })
         try Attribute.write(Array(page.utf8), to: out + "/index.html")
-        try report(records, mapper: mapper, chosen: chosen, skipped: skipped, seconds: seconds, settings: settings)
+        try report(records, reused: reused, mapper: mapper, chosen: chosen, skipped: skipped, seconds: seconds, settings: settings)
     }
 
-    /// The layers `--layer` names (all mapped layers without it).
+    /// The layers `--layer` names (all mapped layers without it): a site's number, its Softmax node or value, its
+    /// value product, or a module path as torchvision names modules (`encoder.layers.encoder_layer_11`,
+    /// `features.1.0.attn`, `features.1`: every site inside that module).
     func chosenLayers(_ mapper: AttentionMapper) throws -> [AttentionLayer] {
         guard let layer else { return mapper.layers }
         let all = Attention.sites(mapper.network.graph)
-        let path = "/" + layer.replacingOccurrences(of: ".", with: "/") + "/"
         let matches = all.indices.filter { i in
             let s = all[i]
+            let module = LayerNames.modulePath(s.softmaxNode) ?? ""
             return "\(i)" == layer || s.softmaxNode == layer || s.probabilities == layer || s.valueProduct == layer
-                || s.softmaxNode.contains(path)
+                || module == layer || module.hasPrefix(layer + ".")
         }
-        guard matches.count == 1, let i = matches.first else {
+        guard !matches.isEmpty else {
             let list = all.enumerated().map { "\($0.offset): \($0.element.softmaxNode)" }.joined(separator: "; ")
-            throw CommandFailure(message: "--layer \(layer) names \(matches.isEmpty ? "no" : "\(matches.count)") attention sites; the sites are \(list)",
+            throw CommandFailure(message: "--layer \(layer) names no attention site; the sites are \(list)", code: AtlasExit.usage)
+        }
+        if let u = mapper.unmapped.first(where: { u in matches.contains { all[$0] == u.site } }) {
+            throw CommandFailure(message: "--layer \(layer): \(u.site.softmaxNode) \(u.shape) is not mapped onto the image: \(u.reason)",
                                  code: AtlasExit.usage)
         }
-        guard let l = mapper.layers.first(where: { $0.index == i }) else {
-            throw CommandFailure(message: "--layer \(layer): \(all[i].softmaxNode) is windowed attention, which is not mapped onto the image",
-                                 code: AtlasExit.usage)
-        }
-        return [l]
+        return mapper.layers.filter { matches.contains($0.index) }
     }
 
     /// Prints the sites used (and those left out) on stderr.
@@ -132,29 +150,34 @@ struct AttentionCommand: ParsableCommand {
         note("attention: \(mapper.layers.count) site(s), \(grid), query \(mapper.query) (Softmax → value product):", quiet: global.quiet)
         for l in mapper.layers {
             let mark = chosen.contains { $0.index == l.index } ? "" : "  (not chosen)"
-            note("  layer \(l.index): \(l.site.softmaxNode) → \(l.site.valueProduct), \(l.heads) heads\(mark)", quiet: global.quiet)
+            let windows = l.windows.map { ", windowed: \($0.summary)" } ?? ""
+            note("  layer \(l.index): \(l.site.softmaxNode) → \(l.site.valueProduct), \(l.heads) heads\(windows)\(mark)", quiet: global.quiet)
         }
-        for u in mapper.unmapped { note("  left out (windowed or other token count): \(u.site.softmaxNode) \(u.shape)", quiet: global.quiet) }
+        for u in mapper.unmapped { note("  left out: \(u.site.softmaxNode) \(u.shape): \(u.reason)", quiet: global.quiet) }
     }
 
-    func report(_ records: [AttentionWriter.Record], mapper: AttentionMapper, chosen: [AttentionLayer], skipped: [SkippedFile],
+    func report(_ records: [AttentionWriter.Record], reused: Int, mapper: AttentionMapper, chosen: [AttentionLayer], skipped: [SkippedFile],
                 seconds: Double, settings: [(String, String)]) throws {
         if json {
             let summary: [String: Any] = [
-                "out": out, "index": out + "/index.html", "images": records.count, "seconds": seconds,
+                "out": out, "index": out + "/index.html", "images": records.count, "reused": reused, "seconds": seconds,
                 "settings": Dictionary(settings, uniquingKeysWith: { a, _ in a }), "query": mapper.query.description,
                 "grid": [mapper.gridHeight, mapper.gridWidth], "tokens": mapper.tokens, "class_tokens": mapper.classTokens,
                 "sites": mapper.layers.map { l -> [String: Any] in
-                    ["layer": l.index, "softmax": l.site.softmaxNode, "probabilities": l.site.probabilities,
-                     "value_product": l.site.valueProduct, "heads": l.heads, "chosen": chosen.contains { $0.index == l.index }]
+                    var site: [String: Any] = ["layer": l.index, "softmax": l.site.softmaxNode, "probabilities": l.site.probabilities,
+                                               "value_product": l.site.valueProduct, "heads": l.heads, "grid": [l.gridHeight, l.gridWidth],
+                                               "chosen": chosen.contains { $0.index == l.index }]
+                    if let w = l.windows { site["windows"] = ["count": w.windows, "tokens": w.tokens, "grid_value": w.gridValue] as [String: Any] }
+                    return site
                 },
-                "unmapped": mapper.unmapped.map { ["softmax": $0.site.softmaxNode, "shape": $0.shape] as [String: Any] },
+                "unmapped": mapper.unmapped.map { ["softmax": $0.site.softmaxNode, "shape": $0.shape, "reason": $0.reason] as [String: Any] },
                 "results": records.map(\.json), "skipped": skipped.map { ["file": $0.path, "reason": $0.error.description] },
             ]
             let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             FileHandle.standardOutput.write(data + Data("\n".utf8))
         } else {
-            note("\(records.count) images in \(String(format: "%.2f", seconds)) s → \(out)/index.html", quiet: global.quiet)
+            let resumed = reused > 0 ? " (\(reused) reused from an earlier run)" : ""
+            note("\(records.count) images\(resumed) in \(String(format: "%.2f", seconds)) s → \(out)/index.html", quiet: global.quiet)
         }
         if !skipped.isEmpty && !json {
             note("skipped \(skipped.count) file(s):")

@@ -5,7 +5,8 @@ import AtlasNet
 import Foundation
 
 /// The per-batch files of `atlas attention`: for each image its input picture, and per chosen layer and head (and
-/// the rollout) an overlay and the raw patch-grid map (`OverlayFiles`), encoded in parallel.
+/// the rollout) an overlay and the raw patch-grid map (`OverlayFiles`), encoded in parallel, then the image's record
+/// `NNNN-name.json` (`ImageRecord`: after its pictures and maps, so that a record means a finished image).
 struct AttentionWriter {
     let files: OverlayFiles
     let setup: ModelSetup
@@ -15,7 +16,7 @@ struct AttentionWriter {
     let rollout: Bool
 
     /// One map of an image.
-    struct Map {
+    struct Map: Codable, Equatable {
         /// The layer number, nil for the rollout.
         var layer: Int?
         /// The head, nil for the mean over heads (and the rollout).
@@ -31,12 +32,14 @@ struct AttentionWriter {
         }
     }
 
-    /// One image's maps and best classes.
-    struct Record {
+    /// One image's maps and best classes, as stored in `OUT/NNNN-name.json`.
+    struct Record: ImageRecord, Equatable {
         var file: String
         var input: String
         var maps: [Map]
-        var top: [Scored]
+        var top: [RankedClass]
+
+        var files: [String] { [input] + maps.flatMap { [$0.overlay, $0.map] } }
 
         var entry: ContactSheet.Entry {
             ContactSheet.Entry(file: file, input: input,
@@ -51,7 +54,7 @@ struct AttentionWriter {
                  if let l = m.layer { r["layer"] = l; r["head"] = m.head.map { $0 as Any } ?? "mean" } else { r["rollout"] = true }
                  return r
              },
-             "top": top.map { ["class": $0.index, "label": $0.label, "probability": Double($0.probability)] as [String: Any] }]
+             "top": top.map(\.json)]
         }
     }
 
@@ -83,7 +86,10 @@ struct AttentionWriter {
                     if head == nil { try add(mean, plane: i, layer: l.index, head: nil, name: "\(tag).mean") }
                 }
                 if let r = batch.rollout { try add(r, plane: i, layer: nil, head: nil, name: "\(stem).rollout") }
-                return Record(file: names[i], input: "\(stem).input.png", maps: maps, top: setup.topK(batch.scores, row: i, k: 5))
+                let record = Record(file: names[i], input: "\(stem).input.png", maps: maps,
+                                    top: setup.topK(batch.scores, row: i, k: 5).map(RankedClass.init))
+                try record.write(out: files.out, stem: stem)
+                return record
             }
         }
         return try made.map { m in try inContext("cannot write into \(files.out)") { try m.get() } }

@@ -80,44 +80,18 @@ struct Attribute: ParsableCommand {
                                         inputShape: [1, setup.channels, setup.size, setup.size])
         try Attribute.makeFolder(out)
         let source = try ImageSource(inputs: images, channels: setup.channels, limit: heatmap.limit)
-        guard let modelSHA = SHA256.hex(file: model) else { throw CommandFailure(message: "cannot read \(model)", code: AtlasExit.noInput) }
         let ig = method == .integratedGradients
-        let job = AttributeJob(model: (model as NSString).lastPathComponent, modelSHA256: modelSHA, method: method.rawValue,
-                               classes: `class`.map { "class \($0)" } ?? "top \(top ?? 1)", layer: attributor.layer,
-                               steps: ig ? steps : nil, baseline: ig ? base.rawValue : nil, colormap: cmap.rawValue, size: setup.size,
-                               channels: setup.channels, preprocess: setup.choice.summary,
-                               labelsSHA256: setup.labels.map { SHA256.hex(Array($0.joined(separator: "\n").utf8)) })
-        let resuming = try job.prepare(out: out)
+        let job = AttributeJob(method: method.rawValue, classes: `class`.map { "class \($0)" } ?? "top \(top ?? 1)", layer: attributor.layer,
+                               steps: ig ? steps : nil, baseline: ig ? base.rawValue : nil)
+        let resuming = try ImageJob.prepare(try ImageJobInputs(model: model, setup: setup, colormap: cmap), job, kind: "attribute", out: out)
         let writer = AttributionWriter(out: out, setup: setup, method: method, overlay: HeatmapOverlay(colormap: Colormap(cmap)),
                                        ranks: top ?? 1, fixedClass: `class`)
         let batch = setup.runnableBatch(net, requested: heatmap.batch, quiet: global.quiet)
         let progress = ProgressBar("attribute", total: source.total, unit: "img", quiet: global.quiet || json)
         let start = Date()
-        // Fixed chunks of --batch items: an image is computed in the same batch whether the run is resumed or not
-        // (a network's bits may depend on the batch composition). A chunk whose readable images all have records
-        // is loaded; any other goes through the network whole.
-        var records: [AttributionRecord] = [], failed: [(item: Int, error: ImageError)] = [], reused = 0
-        for first in stride(from: 0, to: source.total, by: batch) {
-            let chunk = first..<min(source.total, first + batch)
-            let earlier = chunk.map { i in
-                resuming ? AttributionRecord.finished(at: "\(out)/\(AttributionWriter.stem(source.name(i), number: i + 1)).json",
-                                                      file: source.name(i), out: out) : nil
-            }
-            if resuming, earlier.allSatisfy({ $0 != nil }) {
-                records += earlier.compactMap { $0 }
-                reused += chunk.count
-            } else {
-                failed += try source.forEachBatch(chunk, batch: batch, preprocessor: setup.preprocessor) { tensor, items in
-                    let known = items.compactMap { earlier[$0 - first] }
-                    if known.count == items.count {
-                        records += known
-                        reused += known.count
-                    } else {
-                        records += try writer.process(tensor, items: items, names: items.map { source.name($0) }, attributor: attributor)
-                    }
-                }
-            }
-            progress.advance(chunk.count)
+        let (records, failed, reused) = try ImageJob.run(source, batch: batch, preprocessor: setup.preprocessor, out: out, resuming: resuming,
+                                                         progress: progress) { tensor, items in
+            try writer.process(tensor, items: items, names: items.map { source.name($0) }, attributor: attributor)
         }
         progress.finish()
         let skipped = source.inputProblems + failed.map { SkippedFile(path: source.name($0.item), error: $0.error) }

@@ -61,7 +61,7 @@ struct AttributionWriter {
                 let best = ClassScores.top(probabilities[i], k: min(5, k))
                 let record = AttributionRecord(file: names[i], input: "\(stem).input.png", maps: maps,
                                                top: best.map { .init(class: $0, label: self.setup.label($0), probability: probabilities[i][$0]) })
-                try ImageCodec.writeAtomically(try record.encoded(), to: "\(self.out)/\(stem).json")
+                try record.write(out: self.out, stem: stem)
                 return record
             }
         }
@@ -71,9 +71,8 @@ struct AttributionWriter {
     }
 }
 
-/// One finished image of `atlas attribute`, as stored in `OUT/NNNN-name.json`: the contact sheet row and the
-/// `--json` result are both made from it, so a resumed run's summary equals an uninterrupted run's.
-struct AttributionRecord: Codable, Equatable {
+/// One finished image of `atlas attribute`, as stored in `OUT/NNNN-name.json` (`ImageRecord`).
+struct AttributionRecord: ImageRecord, Equatable {
     struct Map: Codable, Equatable {
         var `class`: Int
         var label: String
@@ -88,33 +87,14 @@ struct AttributionRecord: Codable, Equatable {
         var logitDelta: Float?
         enum CodingKeys: String, CodingKey { case `class`, label, probability, overlay, map, range, min, max, sum, logitDelta = "logit_delta" }
     }
-    struct Top: Codable, Equatable {
-        var `class`: Int
-        var label: String
-        var probability: Float
-    }
-    /// The input as named by `ImageSource.name(_:)`.
+    typealias Top = RankedClass
     var file: String
     var input: String
     var maps: [Map]
     var top: [Top]
 
-    /// The record's file contents (sorted keys, so equal records are equal bytes).
-    func encoded() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(self)) + [10]
-    }
-
-    /// The record in `path` when it parses, describes `file` and every file it names exists in `out`; else nil.
-    static func finished(at path: String, file: String, out: String) -> AttributionRecord? {
-        guard let data = FileManager.default.contents(atPath: path),
-              let record = try? JSONDecoder().decode(AttributionRecord.self, from: data), record.file == file,
-              !record.maps.isEmpty else { return nil }
-        let files = [record.input] + record.maps.flatMap { [$0.overlay, $0.map] }
-        guard files.allSatisfy({ !$0.contains("/") && FileManager.default.fileExists(atPath: out + "/" + $0) }) else { return nil }
-        return record
-    }
+    /// The input picture, then each map's overlay and raw map.
+    var files: [String] { [input] + maps.flatMap { [$0.overlay, $0.map] } }
 
     /// The contact sheet row.
     var entry: ContactSheet.Entry {
@@ -133,6 +113,6 @@ struct AttributionRecord: Codable, Equatable {
              if let d = m.logitDelta { r["logit_delta"] = Double(d) }
              return r
          },
-         "top": top.map { ["class": $0.class, "label": $0.label, "probability": Double($0.probability)] as [String: Any] }]
+         "top": top.map(\.json)]
     }
 }

@@ -127,7 +127,7 @@ struct GalleryCommand: ParsableCommand {
         let name: String
         name = try renderer.valueName(layer ?? Objective.networkOutput)
         let plan = try renderer.network.plan(for: [1, renderer.inputChannels, side, side])
-        if let e = plan.errors[name] { throw CommandFailure(message: "\(model): \(e)", code: AtlasExit.dataError) }
+        if let e = plan.errors[name] { throw InContext(model, e.naming(layer ?? name)) }
         guard let shape = plan.shapes[name], shape.count >= 2 else {
             throw CommandFailure(message: "\(layer ?? "the model output") has no channel axis at \(side) px input", code: AtlasExit.usage)
         }

@@ -10,7 +10,10 @@ struct Inspect: ParsableCommand {
         abstract: "List a model's inputs, outputs and layers (names, aliases, shapes, parameters, multiply-adds).",
         discussion: """
         Layer names printed here (the ONNX value names and the short aliases from the exporter's module path) \
-        are the names other commands accept with --layer.
+        are the names other commands accept with --layer. A transformer's token layers are listed with their \
+        layout ([batch, tokens, channels]); their aliases name a [batch, channels, h, w] view over the patch grid, \
+        and where a layer has a class token (ViT) a second row NAME::cls names that token alone as \
+        [batch, channels, 1, 1].
 
         The listing is the graph every command runs: after the load-time optimizer (constant Pads folded into \
         convolutions and pools, Clip(0, inf) as Relu, SiLU and HardSwish patterns as one step, torch's LRN \

@@ -45,17 +45,82 @@ extension CLITests {
                                   "--threads", "2", "--quiet", "--out", dir + "/b"])
         XCTAssertEqual(quiet, "skipped 1 file(s):\n  \(dir)/broken.png: no PNG or JPEG signature (starts with 6e 6f 74 20)\n",
                        "--quiet: no progress or notes, only the skipped files (as attribute)")
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/a").sorted()
-        XCTAssertEqual(names, try FileManager.default.contentsOfDirectory(atPath: dir + "/b").sorted())
-        for name in names {
-            XCTAssertEqual(FileManager.default.contents(atPath: dir + "/a/" + name), FileManager.default.contents(atPath: dir + "/b/" + name), name)
-        }
+        try assertSameFiles(dir + "/a", dir + "/b")
 
         // One layer, mean over heads, a patch query.
         let (one, _) = try run(["attention", CLITests.vit, CLITests.photos + "/chelsea.jpg", "--layer", "encoder.layers.encoder_layer_1",
                                 "--mean-heads", "--query", "5", "--json", "--quiet", "--out", dir + "/c"])
         let r = try XCTUnwrap((try XCTUnwrap(JSONSerialization.jsonObject(with: Data(one.utf8)) as? [String: Any]))["results"] as? [[String: Any]])
         XCTAssertEqual((r.first?["maps"] as? [[String: Any]])?.map { $0["map"] as? String }, ["0001-chelsea.L01.mean.npy"])
+    }
+
+    /// A rerun after an interruption loads the finished images and computes the rest: the folder and the --json
+    /// results equal an uninterrupted run's byte for byte; other settings into the same folder are refused (65).
+    func testAttentionResumesAnInterruptedRun() throws {
+        let dir = try temporaryDirectory()
+        func attention(_ out: String, _ extra: [String] = [], expect: Int32 = 0) throws -> (report: [String: Any]?, stderr: String) {
+            let (stdout, stderr) = try run(["attention", CLITests.vit, CLITests.photos, "--rollout", "--batch", "1", "--json", "--out", out] + extra,
+                                           expect: expect)
+            return (try? JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], stderr)
+        }
+        let (a, b) = (dir + "/a", dir + "/b")
+        let full = try XCTUnwrap(try attention(a).report)
+        XCTAssertEqual(full["reused"] as? Int, 0)
+        _ = try attention(b)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: b + "/job.json"), "the recipe is stored in the folder")
+        // A kill: image 3's record never written, one of image 2's overlays gone; images 1 and 4 are finished.
+        let names = try FileManager.default.contentsOfDirectory(atPath: b).sorted()
+        try FileManager.default.removeItem(atPath: b + "/" + names.first { $0.hasPrefix("0003-") && $0.hasSuffix(".json") }!)
+        try FileManager.default.removeItem(atPath: b + "/" + names.first { $0.hasPrefix("0002-") && $0.hasSuffix(".L01.h1.png") }!)
+        let kept = b + "/" + names.first { $0.hasPrefix("0004-") && $0.hasSuffix(".rollout.npy") }!
+        let inode = try FileManager.default.attributesOfItem(atPath: kept)[.systemFileNumber] as? UInt64
+
+        let resumed = try XCTUnwrap(try attention(b).report)
+        XCTAssertEqual(resumed["reused"] as? Int, 2, "images 1 and 4")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: kept)[.systemFileNumber] as? UInt64, inode, "not rewritten")
+        try assertSameFiles(a, b)
+        func results(_ report: [String: Any]) throws -> String {
+            String(decoding: try JSONSerialization.data(withJSONObject: report.filter { ["images", "results", "settings", "sites"].contains($0.key) },
+                                                        options: [.sortedKeys]), as: UTF8.self)
+        }
+        XCTAssertEqual(try results(full), try results(resumed))
+
+        let job = try Data(contentsOf: URL(fileURLWithPath: b + "/job.json"))
+        for (extra, field) in [(["--mean-heads"], "meanHeads ("), (["--query", "3"], "query ("), (["--layer", "0"], "layers")] {
+            let (_, refusal) = try attention(b, extra, expect: 65)
+            XCTAssertTrue(refusal.contains(field) && refusal.contains("other settings"), refusal)
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: b + "/job.json")), job, "the refused runs changed nothing")
+    }
+
+    /// Swin (the small torchvision Swin exported at batch 1): stage 1's windowed blocks are mapped onto their 8×8
+    /// grid, chosen by torchvision module path; what cannot be asked of windows is refused (64).
+    func testAttentionOnSwinWindows() throws {
+        let dir = try temporaryDirectory()
+        let swin = CLITests.repo.appendingPathComponent("Tests/AtlasNetTests/Fixtures/transformers/swin_batch1.onnx").path
+        let image = CLITests.photos + "/chelsea.jpg"
+        let (stdout, stderr) = try run(["attention", swin, image, "--layer", "features.1.1.attn", "--query", "63", "--json", "--out", dir + "/a"])
+        XCTAssertTrue(stderr.contains("layer 1: /features/features.1/features.1.1/attn/Softmax → /features/features.1/features.1.1/attn/MatMul_2, "
+                                      + "2 heads, windowed: 4 windows of 4×4 on the 8×8 token grid"), stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any])
+        let sites = try XCTUnwrap(report["sites"] as? [[String: Any]])
+        XCTAssertEqual(sites.map { $0["chosen"] as? Bool }, [false, true, false, false])
+        XCTAssertEqual(sites.map { $0["grid"] as? [Int] }, [[8, 8], [8, 8], [4, 4], [4, 4]])
+        XCTAssertEqual((sites[1]["windows"] as? [String: Any])?["count"] as? Int, 4)
+        let maps = try XCTUnwrap((report["results"] as? [[String: Any]])?.first?["maps"] as? [[String: Any]])
+        XCTAssertEqual(maps.map { $0["map"] as? String }, ["0001-chelsea.L01.h0.npy", "0001-chelsea.L01.h1.npy", "0001-chelsea.L01.mean.npy"])
+        for m in maps {
+            XCTAssertEqual(try XCTUnwrap(m["sum"] as? Double), 1, accuracy: 1e-5, "a patch's row of its window")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/a/" + (m["map"] as! String))).count, 128 + 8 * 8 * 4)
+        }
+        let (stage, _) = try run(["attention", swin, image, "--layer", "features.1", "--json", "--quiet", "--out", dir + "/b"])
+        let both = try XCTUnwrap((try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stage.utf8)) as? [String: Any]))["sites"] as? [[String: Any]])
+        XCTAssertEqual(both.map { $0["chosen"] as? Bool }, [true, true, false, false], "a module path names every site inside it")
+        let (_, rollout) = try run(["attention", swin, image, "--layer", "features.1", "--rollout", "--out", dir + "/r"], expect: 64)
+        XCTAssertTrue(rollout.contains("rollout needs global attention"), rollout)
+        let (_, range) = try run(["attention", swin, image, "--query", "63", "--out", dir + "/q"], expect: 64)
+        XCTAssertTrue(range.contains("out of range for layer 2: its grid is 4×4"), range)
+        try run(["attention", swin, image, "--query", "class", "--out", dir + "/c"], expect: 64)
     }
 
     func testAttentionRefusals() throws {

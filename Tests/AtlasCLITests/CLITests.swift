@@ -38,6 +38,16 @@ final class CLITests: XCTestCase {
         return result
     }
 
+    /// Asserts that folders `a` and `b` hold the same file names with the same bytes.
+    func assertSameFiles(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: a).sorted()
+        XCTAssertEqual(names, try FileManager.default.contentsOfDirectory(atPath: b).sorted(), file: file, line: line)
+        for name in names {
+            XCTAssertEqual(FileManager.default.contents(atPath: a + "/" + name), FileManager.default.contents(atPath: b + "/" + name), name,
+                           file: file, line: line)
+        }
+    }
+
     func temporaryDirectory() throws -> String {
         let dir = NSTemporaryDirectory() + "atlas-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -1,5 +1,6 @@
 /// The same mistake gives the same exit code in every command, and that code is the README's: each command is
-/// driven with an unknown layer, a missing model, a malformed model, a bad option value and an unwritable output.
+/// driven with an unknown layer, a CNN layer's `::cls` (no class token), a missing model, a malformed model, a bad
+/// option value and an unwritable output.
 import AtlasCore
 import AtlasNet
 import Foundation
@@ -46,6 +47,8 @@ extension CLITests {
         for (name, args) in commands {
             let out = dir + "/" + name
             try run(args(model, "no.such.layer", out) + ["--quiet"], expect: usage)
+            let (_, cls) = try run(args(model, layer + "::cls", out) + ["--quiet"], expect: usage)
+            XCTAssertTrue(cls.contains("'\(layer)::cls' has no class token"), "\(name): \(cls)")
             try run(args(dir + "/missing.onnx", layer, out) + ["--quiet"], expect: missing)
             let (_, err) = try run(args(dir + "/bad.onnx", layer, out) + ["--quiet"], expect: data)
             XCTAssertTrue(err.contains("atlas: error:") && err.contains("bad.onnx"), "\(name): \(err)")

@@ -59,10 +59,7 @@ extension CLITests {
         let resumed = try attribute(b)
         XCTAssertEqual(resumed["reused"] as? Int, 7, "chunk 0's three images (after decoding broken.png again) and chunk 3's four")
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: kept)[.systemFileNumber] as? UInt64, inode, "not rewritten")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: a).sorted(), try FileManager.default.contentsOfDirectory(atPath: b).sorted())
-        for name in try FileManager.default.contentsOfDirectory(atPath: a) {
-            XCTAssertEqual(FileManager.default.contents(atPath: a + "/" + name), FileManager.default.contents(atPath: b + "/" + name), name)
-        }
+        try assertSameFiles(a, b)
         func results(_ report: [String: Any]) throws -> Data {
             try JSONSerialization.data(withJSONObject: report.filter { ["images", "results", "settings", "skipped"].contains($0.key) },
                                        options: [.sortedKeys])

@@ -150,24 +150,27 @@ final class TransformerExplainTests: XCTestCase {
         XCTAssertGreaterThan(nonzero, 0)
     }
 
-    /// Swin (the small torchvision fixture, exported at batch 2): the two windowed blocks of stage 1 are left out,
-    /// the two of stage 2 (one 4×4 window: global) are mapped, without a class token (the default query is the mean,
-    /// whose maps then sum to 1); saliency, integrated gradients and Grad-CAM give finite maps, Grad-CAM on the last
-    /// token grid (4×4) with a non-zero gradient there.
+    /// Swin (the small torchvision fixture, exported at batch 2): the two windowed blocks of stage 1 are mapped onto
+    /// their 8×8 grid, the two of stage 2 (one 4×4 window: global) onto theirs, without a class token (the default
+    /// query is the mean, whose maps then sum to 1); the rollout goes through the global ones; saliency, integrated
+    /// gradients and Grad-CAM give finite maps, Grad-CAM on the last token grid (4×4) with a non-zero gradient there.
     func testSwinAttentionAndAttributions() throws {
         let dir = TransformerExplainTests.vitDir
         let net = try Network(contentsOf: dir.appendingPathComponent("swin.onnx").path)
         let x = try NPY.read(path: dir.appendingPathComponent("swin.input.npy").path)
         let mapper = try AttentionMapper(network: net, inputShape: x.shape, query: nil)
-        XCTAssertEqual(mapper.layers.map(\.index), [2, 3])
-        XCTAssertEqual(mapper.unmapped.map(\.shape), [[8, 2, 16, 16], [8, 2, 16, 16]], "stage 1: 4 windows per image")
+        XCTAssertEqual(mapper.layers.map(\.index), [0, 1, 2, 3])
+        XCTAssertEqual(mapper.layers.map { $0.windows?.windows }, [4, 4, nil, nil], "stage 1: 4 windows per image")
+        XCTAssertTrue(mapper.unmapped.isEmpty)
         XCTAssertEqual([mapper.tokens, mapper.classTokens, mapper.gridHeight, mapper.gridWidth], [16, 0, 4, 4])
         XCTAssertEqual(mapper.query, .mean)
         XCTAssertThrowsError(try AttentionMapper(network: net, inputShape: x.shape, query: .classToken))
-        let r = try mapper.maps(x, layers: [2, 3], rollout: true)
-        for l in [2, 3] { for m in 0..<(2 * 4) {
-            XCTAssertEqual((0..<16).reduce(0.0) { $0 + Double(r.maps[l]!.data[m * 16 + $1]) }, 1, accuracy: 1e-5)
+        let r = try mapper.maps(x, layers: [0, 1, 2, 3], rollout: true)
+        for (l, cells) in [(0, 64), (1, 64), (2, 16), (3, 16)] { for m in 0..<(2 * mapper.layers[l].heads) {
+            XCTAssertEqual((0..<cells).reduce(0.0) { $0 + Double(r.maps[l]!.data[m * cells + $1]) }, 1, accuracy: 1e-5)
         } }
+        XCTAssertEqual(try mapper.rolloutLayers(through: [3]).map(\.index), [2, 3])
+        XCTAssertThrowsError(try mapper.rolloutLayers(through: [1]), "windowed layers only: no rollout")
         for n in 0..<2 { XCTAssertEqual((0..<16).reduce(0.0) { $0 + Double(r.rollout!.data[n * 16 + $1]) }, 1, accuracy: 1e-5) }
         for method in [AttributionMethod.saliency, .integratedGradients, .gradCAM] {
             let a = try Attributor(network: net, options: .init(method: method, steps: 8), preprocess: .identity, inputShape: x.shape)

@@ -39,11 +39,23 @@ public struct AttentionLayer: Sendable {
     public let index: Int
     public let site: Attention.Site
     public let heads: Int
+    /// The token grid its maps are on (the patch grid; for windowed attention the grid its windows cover).
+    public let gridHeight: Int, gridWidth: Int
+    /// Windowed attention (Swin): where each window's tokens sit on the grid; nil for global attention.
+    public let windows: AttentionWindows?
+}
+
+/// An attention site that is not mapped onto the image, and why.
+public struct UnmappedAttention: Sendable {
+    public let site: Attention.Site
+    /// Its probabilities' shape at the planned input.
+    public let shape: [Int]
+    public let reason: String
 }
 
 /// The maps of one batch.
 public struct AttentionBatch: @unchecked Sendable {
-    /// Per layer (keyed by `AttentionLayer.index`): `[N, heads, h, w]`, the query's attention over the patches.
+    /// Per layer (keyed by `AttentionLayer.index`): `[N, heads, h, w]`, the query's attention over the layer's grid.
     public var maps: [Int: Tensor]
     /// `[N, h, w]`: the query's row of the rollout through the deepest layer asked for; nil when not asked.
     public var rollout: Tensor?
@@ -54,11 +66,13 @@ public struct AttentionBatch: @unchecked Sendable {
 /// Finds the attention sites of a network at an input shape and makes maps of batches.
 public final class AttentionMapper {
     public let network: Network
-    /// The sites with global attention over the image's tokens ([batch, heads, T, T]), graph order.
+    /// The mapped sites, graph order: global attention over the image's tokens ([batch, heads, T, T]) and windowed
+    /// attention ([batch × windows, heads, T, T]) whose windows the graph places on a token grid (`AttentionWindows`).
     public let layers: [AttentionLayer]
-    /// Sites left out: windowed attention (Swin, MaxViT: the batch axis holds windows) or another token count.
-    public let unmapped: [(site: Attention.Site, shape: [Int])]
-    /// Tokens per image, leading (class) tokens left out of the grid, and the patch grid.
+    /// Sites left out, with the reason: windows that cannot be placed, or another token count than the global sites'.
+    public let unmapped: [UnmappedAttention]
+    /// Tokens per image, leading (class) tokens left out of the grid, and the patch grid, of the global sites (of the
+    /// first mapped site when none is global).
     public let tokens: Int, classTokens: Int, gridHeight: Int, gridWidth: Int
     public let query: AttentionQuery
     /// The value read as class scores (`Attributor.logitsValue`).
@@ -79,59 +93,107 @@ public final class AttentionMapper {
         let batch = inputShape[0]
         let plan = try network.plan(for: inputShape)
         if let e = plan.errors[logits] { throw e }
-        var kept: [AttentionLayer] = [], unmapped: [(Attention.Site, [Int])] = []
+        var kept: [AttentionLayer] = [], unmapped: [UnmappedAttention] = []
         var tokens: Int?
         for (i, site) in sites.enumerated() {
             if let e = plan.errors[site.probabilities] { throw e }
             let s = plan.shapes[site.probabilities] ?? []
-            let global = s.count == 4 && s[0] == batch && s[2] == s[3] && TokenLayout.grid(tokens: s[2]) != nil
-            if global, tokens == nil || tokens == s[2] {
-                tokens = s[2]
-                kept.append(AttentionLayer(index: i, site: site, heads: s[1]))
-            } else {
-                unmapped.append((site, s))
+            func leave(_ reason: String) { unmapped.append(UnmappedAttention(site: site, shape: s, reason: reason)) }
+            // [rows, heads, T, T] with rows = batch × windows, or [batch, windows, heads, T, T].
+            let r = s.count
+            guard r == 4 || r == 5, s[r - 1] == s[r - 2], s.dropLast(3).reduce(1, *) % max(batch, 1) == 0 else {
+                leave("probabilities \(s) are not [batch, heads, T, T]"); continue
+            }
+            let (heads, t, count) = (s[r - 3], s[r - 1], s.dropLast(3).reduce(1, *) / max(batch, 1))
+            if count == 1, let grid = TokenLayout.grid(tokens: t) {
+                guard tokens == nil || tokens == t else { leave("\(t) tokens, the other global sites \(tokens ?? 0)"); continue }
+                tokens = t
+                kept.append(AttentionLayer(index: i, site: site, heads: heads, gridHeight: grid.h, gridWidth: grid.w, windows: nil))
+                continue
+            }
+            let side = TokenLayout.grid(tokens: t).flatMap { $0.skip == 0 ? "\($0.h)×\($0.w)" : nil } ?? "\(t) tokens"
+            do {
+                let w = try AttentionWindows.find(site, plan: plan, batch: batch)
+                guard w.windows == count, w.tokens == t else {
+                    leave("windowed, \(count) windows of \(side), but the graph moves \(w.windows) windows of \(w.tokens) tokens"); continue
+                }
+                kept.append(AttentionLayer(index: i, site: site, heads: heads, gridHeight: w.gridHeight, gridWidth: w.gridWidth, windows: w))
+            } catch let u as AttentionWindows.Unplaced {
+                leave("windowed, \(count) windows of \(side): \(u.reason)")
             }
         }
-        guard let t = tokens, let grid = TokenLayout.grid(tokens: t) else {
-            let shapes = unmapped.map { "\($0.0.softmaxNode) \($0.1)" }.joined(separator: ", ")
-            throw AttributionError.model("no attention site is global over a patch grid (windowed attention is not mapped onto the image): \(shapes)")
+        guard let first = kept.first else {
+            let list = unmapped.map { "\($0.site.softmaxNode) \($0.shape) (\($0.reason))" }.joined(separator: "; ")
+            throw AttributionError.invalidOption("no attention site can be mapped onto the image: \(list)")
         }
         self.layers = kept
         self.unmapped = unmapped
-        self.tokens = t
+        let grid = tokens.flatMap(TokenLayout.grid(tokens:)) ?? (0, first.gridHeight, first.gridWidth)
+        self.tokens = tokens ?? first.gridHeight * first.gridWidth
         self.classTokens = grid.skip
         self.gridHeight = grid.h
         self.gridWidth = grid.w
         let q = query ?? (grid.skip > 0 ? .classToken : .mean)
+        let largest = kept.max { $0.gridHeight * $0.gridWidth < $1.gridHeight * $1.gridWidth } ?? first
+        let cells = largest.gridHeight * largest.gridWidth
         switch q {
         case .classToken where grid.skip == 0:
-            throw AttributionError.invalidOption("the model has no class token (\(t) tokens = a \(grid.h)×\(grid.w) patch grid); use --query PATCH or --query mean")
-        case let .patch(p) where p >= grid.h * grid.w:
-            throw AttributionError.invalidOption("--query \(p) is out of range: the patch grid is \(grid.h)×\(grid.w) (0…\(grid.h * grid.w - 1))")
+            throw AttributionError.invalidOption("the model has no class token (\(self.tokens) tokens = a \(grid.h)×\(grid.w) patch grid); use --query PATCH or --query mean")
+        case let .patch(p) where p >= cells:
+            throw AttributionError.invalidOption("--query \(p) is out of range: the patch grid is \(largest.gridHeight)×\(largest.gridWidth) (0…\(cells - 1))")
         default: break
         }
         self.query = q
     }
 
-    /// Maps of `x` ([N, C, H, W], preprocessed) at the layers numbered `selected` (`AttentionLayer.index`), and
-    /// with `rollout` the rollout through the deepest of them (every mapped layer from the first one up to it).
-    public func maps(_ x: Tensor, layers selected: [Int], rollout: Bool) throws -> AttentionBatch {
+    /// Checks the query against each of `chosen`: a class token only on global sites, a patch on each site's grid.
+    public func check(_ chosen: [AttentionLayer]) throws {
+        for l in chosen {
+            if query == .classToken, l.windows != nil {
+                throw AttributionError.invalidOption("layer \(l.index) (\(l.site.softmaxNode)) is windowed attention without a class token; "
+                                                     + "use --query PATCH or --query mean, or choose another --layer")
+            }
+            if case let .patch(p) = query, p >= l.gridHeight * l.gridWidth {
+                throw AttributionError.invalidOption("--query \(p) is out of range for layer \(l.index): its grid is \(l.gridHeight)×\(l.gridWidth) "
+                                                     + "(0…\(l.gridHeight * l.gridWidth - 1)); choose its layers with --layer")
+            }
+        }
+    }
+
+    /// The layers a rollout through the deepest of `selected` multiplies: every global layer up to it (windowed layers
+    /// mix tokens only within windows and are left out). Throws when there is none.
+    public func rolloutLayers(through selected: [Int]) throws -> [AttentionLayer] {
         let deepest = selected.max() ?? layers.last!.index
-        let used = layers.filter { selected.contains($0.index) || (rollout && $0.index <= deepest) }
+        let rolled = layers.filter { $0.windows == nil && $0.index <= deepest }
+        guard !rolled.isEmpty else {
+            throw AttributionError.invalidOption("attention rollout needs global attention up to layer \(deepest); the layers there are windowed")
+        }
+        return rolled
+    }
+
+    /// Maps of `x` ([N, C, H, W], preprocessed) at the layers numbered `selected` (`AttentionLayer.index`), and
+    /// with `rollout` the rollout through the deepest of them (every global layer from the first one up to it; windowed
+    /// layers are left out of the rollout).
+    public func maps(_ x: Tensor, layers selected: [Int], rollout: Bool) throws -> AttentionBatch {
+        let rolled = rollout ? try rolloutLayers(through: selected) : []
+        let chosen = layers.filter { selected.contains($0.index) }
+        try check(chosen)
+        let rolledIndices = Set(rolled.map(\.index))
+        let used = layers.filter { selected.contains($0.index) || rolledIndices.contains($0.index) }
         let values = try network.forward(x, capture: Set(used.map(\.site.probabilities) + [logits]))
         guard let y = values[logits] else { throw AttributionError.model("no output") }
         let n = x.shape[0]
         var maps: [Int: Tensor] = [:]
-        for l in used where selected.contains(l.index) {
+        for l in chosen {
             guard let p = values[l.site.probabilities] else { throw AttributionError.model("no value \(l.site.probabilities)") }
-            maps[l.index] = patchRows(p, heads: l.heads, images: n)
+            maps[l.index] = l.windows.map { windowRows(p, $0, heads: l.heads, images: n) } ?? patchRows(p, heads: l.heads, images: n)
         }
-        var rolled: Tensor?
+        var rollMap: Tensor?
         if rollout {
-            let r = try Attention.rollout(used.map { values[$0.site.probabilities]! })
-            rolled = patchRows(r, heads: 1, images: n).reshaped([n, gridHeight, gridWidth])
+            let r = try Attention.rollout(rolled.map { values[$0.site.probabilities]! })
+            rollMap = patchRows(r, heads: 1, images: n).reshaped([n, gridHeight, gridWidth])
         }
-        return AttentionBatch(maps: maps, rollout: rolled, scores: y.reshaped([n, y.count / max(1, n)]))
+        return AttentionBatch(maps: maps, rollout: rollMap, scores: y.reshaped([n, y.count / max(1, n)]))
     }
 
     /// `[N, heads, T, T]` (or `[N, T, T]` with `heads` 1) → `[N, heads, h, w]`: the query's row (or the mean of the
@@ -151,6 +213,36 @@ public final class AttentionMapper {
                 var s = 0.0
                 for r in rows { s += Double(base[r * t + skip + j]) }
                 o[j] = Float(s / Double(rows.count))
+            }
+        }
+        return out
+    }
+
+    /// `[N × windows, heads, T, T]` → `[N, heads, H, W]` on the grid the windows cover (`AttentionWindows`): a patch
+    /// query's row of its own window, placed where the window's tokens sit (zero outside that window); the mean query
+    /// averages every patch's row over all H·W patches (a patch attends only within its window), so it sums to 1.
+    func windowRows(_ p: Tensor, _ w: AttentionWindows, heads: Int, images n: Int) -> Tensor {
+        let (t, cells) = (w.tokens, w.gridHeight * w.gridWidth)
+        let out = Tensor(zeros: [n, heads, w.gridHeight, w.gridWidth])
+        var queries: [(window: Int, token: Int)] = []
+        if case let .patch(q) = query, let slot = w.position.firstIndex(of: q) {
+            queries = [(slot / t, slot % t)]
+        } else if query == .mean {
+            queries = w.position.indices.filter { w.position[$0] >= 0 }.map { ($0 / t, $0 % t) }
+        }
+        let scale = query == .mean ? 1 / Double(cells) : 1
+        for image in 0..<n {
+            for h in 0..<heads {
+                var acc = [Double](repeating: 0, count: cells)
+                for (window, token) in queries {
+                    let row = p.data + (((image * w.windows + window) * heads + h) * t + token) * t
+                    for j in 0..<t {
+                        let cell = w.position[window * t + j]
+                        if cell >= 0 { acc[cell] += Double(row[j]) }
+                    }
+                }
+                let o = out.data + (image * heads + h) * cells
+                for c in 0..<cells { o[c] = Float(acc[c] * scale) }
             }
         }
         return out

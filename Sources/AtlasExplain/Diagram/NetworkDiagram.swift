@@ -52,6 +52,7 @@ public struct NetworkDiagram: Sendable {
         for (i, n) in g.nodes.enumerated() {
             let value = n.outputs.first { !$0.isEmpty } ?? n.name
             let row = rows[value]
+            if n.opType == TokenLayout.classOp && row == nil { continue }   // no class token to show
             let id = "n\(i)"
             nodes.append(Node(id: id, op: n.opType, name: network.names.aliasOf[value] ?? n.name, value: value,
                               shape: row?.shape, parameters: row?.parameters ?? 0))

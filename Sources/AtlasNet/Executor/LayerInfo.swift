@@ -28,7 +28,8 @@ public struct LayerInfo: Sendable {
 }
 
 extension Plan {
-    /// Every node output of the planned graph, in execution order.
+    /// Every node output of the planned graph, in execution order, with the token views (`TokenLayout`) that can be
+    /// computed at these shapes.
     public func layers(names: LayerNames) -> [LayerInfo] {
         var madds: [String: Int] = [:]
         for st in steps {
@@ -52,6 +53,8 @@ extension Plan {
                 if let c = graph.constants[i], c.isFloat { params += c.count }
             }
             for (k, o) in n.outputs.enumerated() where !o.isEmpty {
+                // A class-token view of a layer without a class token is no layer to list.
+                if case .noClassToken? = errors[o] { continue }
                 rows.append(LayerInfo(alias: names.aliasOf[o], value: o, op: n.opType, node: n.name,
                                       shape: errors[o] == nil ? shapes[o] : nil,
                                       layout: channelLast.contains(o) ? .channelsLast : .channelsFirst,

@@ -61,6 +61,9 @@ public enum Lowering {
         if node.domain == Passes.atlasDomain, node.opType == TokenLayout.viewOp {
             return try lowerTokenGrid(node, inputShape: inputShapes.first ?? nil)
         }
+        if node.domain == Passes.atlasDomain, node.opType == TokenLayout.classOp {
+            return try lowerTokenClass(node, inputShape: inputShapes.first ?? nil)
+        }
         if node.domain == Passes.atlasDomain, node.opType == Passes.matMulBiasOp, node.inputs.count == 3,
            let bias = constants[node.inputs[2]], let y = node.outputs.first {
             return [Step(layer: MatMul(bias: bias.tensor.reshaped([bias.count])), node: node.name, op: node.opType,

@@ -18,11 +18,12 @@ public struct MeanObjective: Sendable {
         }
         if let colon = text.lastIndex(of: ":"), let c = Int(text[text.index(after: colon)...]), c >= 0 {
             let name = String(text[..<colon])
-            guard names.resolve(name) != nil else { throw ModelError.unknownLayer(name) }
+            _ = try names.value(name)
             value = name
             channel = c
             return
         }
+        _ = try names.value(text)   // says why `text` names nothing (no such layer, or no class token)
         throw ModelError.unknownLayer(text)
     }
 

@@ -49,7 +49,7 @@ public final class Network {
         self.model = model
         self.options = options
         self.graph = g
-        self.names = LayerNames(graph: g, views: views)
+        self.names = LayerNames(graph: g, views: views.grids, classViews: views.classes)
     }
 
     /// The first runtime input (images for CNNs).
@@ -90,11 +90,8 @@ public final class Network {
         return try plan(for: [info.name: inputShape])
     }
 
-    /// Resolves a user-given value name or alias.
-    public func resolve(_ name: String) throws -> String {
-        guard let v = names.resolve(name) else { throw ModelError.unknownLayer(name) }
-        return v
-    }
+    /// Resolves a user-given value name or alias (`LayerNames.value(_:)`).
+    public func resolve(_ name: String) throws -> String { try names.value(name) }
 
     /// Runs the network on the primary input. Only the steps needed for `capture` (and `until`) run; with both
     /// empty, the graph outputs are computed. Returns the captured values (and the outputs when none are
@@ -125,7 +122,7 @@ public final class Network {
         if targets.isEmpty { targets = graph.outputs.map(\.name) }
         for name in targets {
             let value = try resolve(name)
-            if let e = plan.errors[value] { throw e }
+            if let e = plan.errors[value] { throw e.naming(name) }
             if let s = plan.slotOf[value] {
                 requested.append((name, s))
             } else if let c = plan.graph.constants[value] {
@@ -180,8 +177,8 @@ public final class Network {
     /// value names, e.g. for Grad-CAM or attribution at a layer), from the last `forward(…, keepForBackward: true)`,
     /// which it consumes unless `keepForward` is true (then another backward from other seeds can follow, e.g. one
     /// per class, at the cost of holding every kept value until the last). Values upstream of every seed get a zero
-    /// gradient; keys are the names given. A token-grid view (`TokenLayout`) reads its value and feeds nothing, so
-    /// its gradient is the view of the gradient at the value it shows (the view only moves entries).
+    /// gradient; keys are the names given. A token view (`TokenLayout`: grid or class token) reads its value and feeds
+    /// nothing, so its gradient is the view of the gradient at the value it shows (the view only moves entries).
     public func backward(from grads: [String: Tensor], at names: [String], keepForward: Bool = false) throws -> [String: Tensor] {
         guard let trace else { throw ModelError.invalidGraph("backward needs a forward run with keepForBackward: true") }
         if !keepForward { self.trace = nil }
@@ -192,7 +189,7 @@ public final class Network {
             guard let s = trace.plan.slotOf[value], trace.values[s] != nil else {
                 throw ModelError.invalidGraph("'\(name)' was not kept by the forward run; capture it")
             }
-            if let view = graph.nodes.first(where: { $0.opType == TokenLayout.viewOp && $0.outputs.first == value }),
+            if let view = graph.nodes.first(where: { TokenLayout.isView($0) && $0.outputs.first == value }),
                let raw = view.input(0), let r = trace.plan.slotOf[raw] {
                 views[name] = view
                 slots[name] = r

@@ -1,7 +1,8 @@
 /// Names by which users pick layers: every ONNX value name, plus short aliases derived from the exporter's
 /// module path (`/features/features.10/MaxPool_output_0` → `features.10`,
 /// `/layer1/layer1.0/relu_1/Relu_output_0` → `layer1.0.relu_1`). A module's alias (and each enclosing module's)
-/// names the output of the last node inside it. Aliases that would be ambiguous are dropped.
+/// names the output of the last node inside it. Aliases that would be ambiguous are dropped. A token layer's name
+/// (alias or value) followed by `::cls` names its class-token view (`TokenLayout`).
 public struct LayerNames: Sendable {
     /// Alias → value name.
     public let aliases: [String: String]
@@ -9,15 +10,20 @@ public struct LayerNames: Sendable {
     public let aliasOf: [String: String]
     /// Every value a user may name: runtime inputs, node outputs and constants.
     public let values: Set<String>
+    /// Value → its class-token view (`NAME::cls`), for the token values that have one.
+    public let classViews: [String: String]
+    /// Token-grid view → the value it shows.
+    let viewed: [String: String]
 
-    /// `views` maps values to the token-grid views that their aliases name instead (`TokenLayout`).
-    public init(graph: Graph, views: [String: String] = [:]) {
+    /// `views` maps values to the token-grid views that their aliases name instead, `classViews` values to their
+    /// class-token views (`TokenLayout`).
+    public init(graph: Graph, views: [String: String] = [:], classViews: [String: String] = [:]) {
         var values = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
         for n in graph.nodes { values.formUnion(n.outputs.filter { !$0.isEmpty }) }
         var target: [String: String] = [:]      // alias → value (the last node in the module wins)
         var spelling: [String: String] = [:]    // alias → the raw scope it came from
         var ambiguous = Set<String>()
-        for n in graph.nodes where !(n.domain == Passes.atlasDomain && n.opType == TokenLayout.viewOp) {
+        for n in graph.nodes where !TokenLayout.isView(n) {
             guard let out = n.outputs.first(where: { !$0.isEmpty }),
                   let scopes = LayerNames.scopes(out) ?? LayerNames.scopes(n.name) else { continue }
             for (raw, alias) in scopes {
@@ -36,15 +42,36 @@ public struct LayerNames: Sendable {
             if let old = aliasOf[value], old.count >= alias.count { continue }
             aliasOf[value] = alias
         }
+        let viewed = Dictionary(views.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        for (value, view) in classViews {
+            if let alias = aliasOf[views[value] ?? value] { aliasOf[view] = alias + TokenLayout.classSuffix }
+        }
         self.aliases = aliases
         self.aliasOf = aliasOf
         self.values = values
+        self.classViews = classViews
+        self.viewed = viewed
     }
 
-    /// The value a user-given name refers to (a value name or an alias), or nil.
+    /// The value a user-given name refers to (a value name, an alias, either with `::cls`), or nil.
     public func resolve(_ name: String) -> String? {
         if values.contains(name) { return name }
-        return aliases[name]
+        if let alias = aliases[name] { return alias }
+        guard name.hasSuffix(TokenLayout.classSuffix), let base = resolve(String(name.dropLast(TokenLayout.classSuffix.count))) else {
+            return nil
+        }
+        return classViews[viewed[base] ?? base]
+    }
+
+    /// The value `name` refers to, or why there is none: `ModelError.noClassToken` for `NAME::cls` of a layer that
+    /// is not a token layer, else `ModelError.unknownLayer`.
+    public func value(_ name: String) throws -> String {
+        if let v = resolve(name) { return v }
+        if name.hasSuffix(TokenLayout.classSuffix), resolve(String(name.dropLast(TokenLayout.classSuffix.count))) != nil {
+            throw ModelError.noClassToken(layer: name, reason: "it is not a token layer with an alias ([batch, tokens, channels] "
+                                          + "features on the last axis); its features are on axis 1, as in a CNN, or it has no alias")
+        }
+        throw ModelError.unknownLayer(name)
     }
 
     /// Qualified module name of an exporter path (`/layer1/layer1.0/relu_1/Relu_output_0` → `layer1.0.relu_1`),

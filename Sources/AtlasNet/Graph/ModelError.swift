@@ -36,6 +36,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
     case shape(node: String, op: String, reason: String)
     /// A layer or value name that the model does not have.
     case unknownLayer(String)
+    /// `NAME::cls` asked of a layer without a class token (a CNN layer, a Swin stage, a ViT without one).
+    case noClassToken(layer: String, reason: String)
     /// A graph-level inconsistency (duplicate producers, bad input specification, unknown layer name, ...).
     case invalidGraph(String)
 
@@ -62,8 +64,19 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .invalidNode(node, op, reason): return "\(op) node '\(node)': \(reason)"
         case let .shape(node, op, reason): return "\(op) node '\(node)': \(reason)"
         case let .unknownLayer(name): return "the model has no value or layer named '\(name)' (see `atlas inspect`)"
+        case let .noClassToken(layer, reason):
+            return "'\(layer)' has no class token: \(reason); \(TokenLayout.classSuffix) selects the leading class token of a "
+                + "[batch, tokens, channels] layer (ViT, DeiT; `atlas inspect` lists the \(TokenLayout.classSuffix) views)"
         case let .invalidGraph(what): return "invalid graph: \(what)"
         }
+    }
+}
+
+extension ModelError {
+    /// The error as it concerns `name`, the user's name for the value: a class-token refusal names the layer as given.
+    public func naming(_ name: String) -> ModelError {
+        if case let .noClassToken(_, reason) = self { return .noClassToken(layer: name, reason: reason) }
+        return self
     }
 }
 

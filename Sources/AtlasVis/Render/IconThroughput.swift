@@ -19,7 +19,7 @@ public struct IconThroughput {
         let side = try renderer.modelInputSize(options)
         let plan = try network.plan(for: [batch, renderer.inputChannels, side, side])
         let value = try renderer.valueName(layer)
-        if let e = plan.errors[value] { throw e }
+        if let e = plan.errors[value] { throw e.naming(layer) }
         guard let shape = plan.shapes[value], shape.count >= 2, shape[1] > 0 else { throw ModelError.unknownLayer(layer) }
         self.renderer = renderer
         self.layer = layer

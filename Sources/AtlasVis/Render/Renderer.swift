@@ -168,7 +168,7 @@ public final class Renderer {
         var zeros: [String: Tensor] = [:]
         for layer in Set(objectives.flatMap(\.layers)) {
             let value = try valueName(layer)
-            if let e = plan.errors[value] { throw e }
+            if let e = plan.errors[value] { throw e.naming(layer) }
             guard let shape = plan.shapes[value] else { throw ModelError.unknownLayer(layer) }
             zeros[layer] = Tensor(zeros: shape)
         }

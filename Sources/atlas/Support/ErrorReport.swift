@@ -43,7 +43,7 @@ enum ErrorReport {
         case let e as ModelError:
             switch e {
             case .notFound, .io: return (e.description, noInput)
-            case .unknownLayer: return (e.description, usage)
+            case .unknownLayer, .noClassToken: return (e.description, usage)
             default: return (e.description, data)
             }
         case let e as ImageError:
