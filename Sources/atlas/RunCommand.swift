@@ -91,6 +91,11 @@ struct Run: ParsableCommand {
         if (layer == nil) != (activationsNpy == nil) { throw ValidationError("--layer and --activations-npy go together") }
         if (gradientOf == nil) != (gradientNpy == nil) { throw ValidationError("--gradient-of and --gradient-npy go together") }
         if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+        if inputNpy == nil, outputNpy != nil || layer != nil || gradientOf != nil {
+            throw ValidationError("--output-npy, --layer/--activations-npy and --gradient-of/--gradient-npy work on an "
+                                  + "--input-npy tensor; for images, `atlas collect` writes a layer's activations and "
+                                  + "`atlas attribute` input gradients")
+        }
         if inputNpy != nil, input.preprocess != "auto" {
             throw ValidationError("--preprocess applies to images; an --input-npy tensor goes to the model as it is")
         }

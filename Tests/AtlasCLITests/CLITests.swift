@@ -123,6 +123,13 @@ final class CLITests: XCTestCase {
         try run(["gallery", model, "--layer", "no.such.layer", "--out", dir + "/g"], expect: 64)
         try run(["visualize", model, "--layer", "features.conv4.0", "--channel", "640", "--out", dir + "/v.png"], expect: 64)
         try run(["run", model], expect: 64)
+        // The tensor outputs work on --input-npy; with images they are refused rather than ignored.
+        let images = CLITests.assets + "/t10k-2000-images-idx3-ubyte.gz"
+        let (_, refused) = try run(["run", model, images, "--layer", "features.conv4.0", "--activations-npy", dir + "/a.npy"],
+                                   expect: 64)
+        XCTAssertTrue(refused.contains("--input-npy"), refused)
+        try run(["run", model, images, "--output-npy", dir + "/y.npy"], expect: 64)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/a.npy"))
     }
 
     /// `atlas bench --json` on the sample model: the documented fields, speed-up 1 at the first thread count, FLOPs equal
