@@ -152,7 +152,8 @@ final class GEMMTests: XCTestCase {
 
     func testPrepackedAGivesTheSameBits() {
         forEachKernel { kernel in
-            for (m, n, k, transA) in [(200, 300, 700, false), (37, 129, 520, true), (13, 40, 9, false)] {
+            for (m, n, k, transA) in [(200, 300, 700, false), (37, 129, 520, true), (13, 40, 9, false), (101, 600, 800, false),
+                                       (50, 530, 300, true)] {
                 let a = TestData.uniform([m * k], seed: 40), b = TestData.uniform([k * n], seed: 41)
                 let lda = transA ? m : k
                 let packed = PackedA(kernel: kernel, transA: transA, m: m, k: k, a: a.data, lda: lda)

@@ -257,6 +257,25 @@ final class TransformerTests: XCTestCase {
         XCTAssertThrowsError(try LayerNorm(axis: 3, scale: Tensor(zeros: [1]), bias: nil).outputShape([[2, 3, 4]]))
     }
 
+    /// The AVX-512 rows against the portable path and the double reference, odd row lengths, with and without β,
+    /// and bit-identical at any thread count.
+    func testLayerNormRowKernelMatchesThePortablePath() throws {
+        guard GEMMKernel.avx512.isAvailable else { throw XCTSkip("no AVX-512 on this machine") }
+        for n in [2, 7, 16, 17, 33, 768] {
+            let x = TestData.uniform([5, n], in: -3...3, seed: UInt64(n)), scale = TestData.uniform([n], in: 0.5...1.5, seed: 3)
+            for bias in [TestData.uniform([n], in: -0.5...0.5, seed: 4), nil] {
+                let layer = LayerNorm(axis: 1, epsilon: 1e-6, scale: scale, bias: bias)
+                let fast = GEMM.withKernel(.avx512) { layer.forward([x]) }
+                let portable = GEMM.withKernel(.avx2) { layer.forward([x]) }
+                XCTAssertLessThanOrEqual(TestData.maxRelativeError(fast, portable), 1e-6, "n \(n)")
+                assertNear(fast, naiveLayerNorm(x, axis: 1, eps: 1e-6, scale: scale.toArray(),
+                                                bias: bias?.toArray() ?? [Float](repeating: 0, count: n)), 2e-6, "n \(n)")
+                let one = GEMM.withKernel(.avx512) { Parallel.withThreads(1) { layer.forward([x]) } }
+                XCTAssertEqual(one.toArray().map(\.bitPattern), fast.toArray().map(\.bitPattern), "n \(n), 1 thread")
+            }
+        }
+    }
+
     func testErfAndGelu() {
         let x = TestData.uniform([3, 50], in: -4...4, seed: 21)
         let v = x.toArray().map(Double.init)

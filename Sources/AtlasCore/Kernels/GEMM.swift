@@ -6,7 +6,8 @@ import CKernels
 /// B is packed into KC×NC blocks of NR-column panels, A into MC×KC blocks of MR-row panels (transposes are
 /// absorbed by the packing), and a register-blocked micro-kernel sweeps the panels: 6×16 in Swift (twelve
 /// `SIMD8<Float>` accumulators, `addProduct` → `vfmadd231ps`) or 12×32 AVX-512 in C where the CPU has it
-/// (`GEMM.kernel`, `GEMMKernel`). Small or skinny products skip packing.
+/// (`GEMM.kernel`, `GEMMKernel`). Small or skinny products skip packing. Where several column groups of tasks
+/// read the same rows, each depth block of A is packed once for all of them.
 ///
 /// Determinism: every element of C is accumulated over k in the same order (KC blocks in sequence, k in
 /// sequence inside a block) whichever thread computes its tile, so results are bit-identical at any thread
@@ -95,50 +96,64 @@ public enum GEMM {
         let mStep = ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr
         let widest = min(n, nc)
         let packedWidth = (widest + nr - 1) / nr * nr
-        Scratch.with(.packB, count: kStep * packedWidth) { bp in
-            var jc = 0
-            while jc < n {
-                let ncb = min(nc, n - jc)
-                let panels = (ncb + nr - 1) / nr
-                var pc = 0
-                while pc < k {
-                    let kcb = min(kStep, k - pc)
-                    let betaBlock: Float = pc == 0 ? beta : 1
-                    Parallel.forRanges(panels, grain: 32) { range in
-                        packB(nr: nr, transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kcb: kcb, ncb: ncb,
-                              panels: range, into: bp)
-                    }
-                    let groups = (ncb + columnGroup - 1) / columnGroup
-                    let (jcNow, pcNow) = (jc, pc)
-                    Parallel.forEach(rowBlocks * groups) { task in
-                        let ic = (task / groups) * mStep
-                        let mcb = min(mStep, m - ic)
-                        if mcb <= 0 { return }
-                        let j0 = (task % groups) * columnGroup
-                        let j1 = min(ncb, j0 + columnGroup)
-                        let cBlock = c + ic * ldc + jcNow
-                        let run = { (ap: UnsafePointer<Float>) in
-                            if kernel == .avx512 {
-                                ck_sgemm512_macro(ap, bp, mcb, kcb, j0, j1, alpha, betaBlock, cBlock, ldc)
+        // Several column groups would each pack the same rows of A: pack each depth block of A once, for all tasks.
+        let shareA = packedA == nil && (widest + columnGroup - 1) / columnGroup > 1
+        let paddedRows = (m + mr - 1) / mr * mr
+        Scratch.with(.sharedA, count: shareA ? paddedRows * kStep : 0) { sharedA in
+            Scratch.with(.packB, count: kStep * packedWidth) { bp in
+                var jc = 0
+                while jc < n {
+                    let ncb = min(nc, n - jc)
+                    let panels = (ncb + nr - 1) / nr
+                    var pc = 0
+                    while pc < k {
+                        let kcb = min(kStep, k - pc)
+                        let betaBlock: Float = pc == 0 ? beta : 1
+                        Parallel.forRanges(panels, grain: 32) { range in
+                            packB(nr: nr, transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kcb: kcb, ncb: ncb,
+                                  panels: range, into: bp)
+                        }
+                        if shareA {
+                            Parallel.forRanges(paddedRows / mr, grain: 8) { panels in
+                                let row0 = panels.lowerBound * mr
+                                packA(mr: mr, transA: transA, a: a, lda: lda, row0: row0, col0: pc,
+                                      mcb: min(m, panels.upperBound * mr) - row0, kcb: kcb, into: sharedA + row0 * kcb)
+                            }
+                        }
+                        let groups = (ncb + columnGroup - 1) / columnGroup
+                        let (jcNow, pcNow) = (jc, pc)
+                        Parallel.forEach(rowBlocks * groups) { task in
+                            let ic = (task / groups) * mStep
+                            let mcb = min(mStep, m - ic)
+                            if mcb <= 0 { return }
+                            let j0 = (task % groups) * columnGroup
+                            let j1 = min(ncb, j0 + columnGroup)
+                            let cBlock = c + ic * ldc + jcNow
+                            let run = { (ap: UnsafePointer<Float>) in
+                                if kernel == .avx512 {
+                                    ck_sgemm512_macro(ap, bp, mcb, kcb, j0, j1, alpha, betaBlock, cBlock, ldc)
+                                } else {
+                                    macroKernel(ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: j0..<j1, alpha: alpha,
+                                                beta: betaBlock, c: cBlock, ldc: ldc)
+                                }
+                            }
+                            if let packedA {
+                                run(packedA.block(row: ic, depth: pcNow, kcb: kcb))
+                            } else if shareA {
+                                run(UnsafePointer(sharedA + ic * kcb))
                             } else {
-                                macroKernel(ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: j0..<j1, alpha: alpha,
-                                            beta: betaBlock, c: cBlock, ldc: ldc)
+                                Scratch.with(.packA, count: ((mcb + mr - 1) / mr * mr) * kcb) { ap in
+                                    packA(mr: mr, transA: transA, a: a, lda: lda, row0: ic, col0: pcNow, mcb: mcb, kcb: kcb,
+                                          into: ap)
+                                    run(UnsafePointer(ap))
+                                }
                             }
+                            if pcNow + kcb == k { epilogue?(ic ..< ic + mcb, jcNow + j0 ..< jcNow + j1) }
                         }
-                        if let packedA {
-                            run(packedA.block(row: ic, depth: pcNow, kcb: kcb))
-                        } else {
-                            Scratch.with(.packA, count: ((mcb + mr - 1) / mr * mr) * kcb) { ap in
-                                packA(mr: mr, transA: transA, a: a, lda: lda, row0: ic, col0: pcNow, mcb: mcb, kcb: kcb,
-                                      into: ap)
-                                run(UnsafePointer(ap))
-                            }
-                        }
-                        if pcNow + kcb == k { epilogue?(ic ..< ic + mcb, jcNow + j0 ..< jcNow + j1) }
+                        pc += kcb
                     }
-                    pc += kcb
+                    jc += ncb
                 }
-                jc += ncb
             }
         }
     }

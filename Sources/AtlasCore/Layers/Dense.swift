@@ -1,7 +1,9 @@
 /// ONNX Gemm: Y = alpha·op(A)·op(B) + beta·C with A the runtime input (2-D) and B, C constant; C broadcasts
 /// (unidirectionally) to [M, N]. The input gradient is dA = alpha·dY·op(B)ᵀ (transposed back when `transA`).
 public struct Gemm: Layer {
-    /// [K, N], or [N, K] when `transB`.
+    /// [K, N], or [N, K] when `transB`. A B given transposed (torch's Linear exports transB = 1) is stored as [K, N]
+    /// with `transB` false, transposed once here: the SGEMM then packs it with row copies instead of a scatter on
+    /// every call (the same packed values, so the same results).
     public let b: Tensor
     /// Broadcastable to [M, N] (scalar, [N], [1, N], [M, 1], [M, N]), or nil.
     public let c: Tensor?
@@ -11,12 +13,20 @@ public struct Gemm: Layer {
     public let transB: Bool
 
     public init(b: Tensor, c: Tensor?, alpha: Float, beta: Float, transA: Bool, transB: Bool) {
-        self.b = b
         self.c = c
         self.alpha = alpha
         self.beta = beta
         self.transA = transA
-        self.transB = transB
+        if transB && b.rank == 2 {
+            let (n, k) = (b.shape[0], b.shape[1])
+            let t = Tensor(uninitialized: [k, n])
+            Strided.copy(dims: [k, n], src: b.data, srcStrides: [1, k], dst: t.data, dstStrides: [n, 1])
+            self.b = t
+            self.transB = false
+        } else {
+            self.b = b
+            self.transB = transB
+        }
     }
 
     public var name: String { "Gemm" }

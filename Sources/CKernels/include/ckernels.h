@@ -81,4 +81,17 @@ void ck_sha256_blocks_portable(uint32_t state[8], const uint8_t *data, long bloc
 /// 1 when ck_sha256_blocks uses the CPU's SHA extensions.
 int ck_sha256_has_extensions(void);
 
+
+/// AVX-512 Softmax of `rows` contiguous rows of n floats: y = e^(x − max) / Σ e^(x − max), each e^v with the bits of
+/// AtlasCore's FastMath.exp, the sum over 16 lanes then the lanes in a fixed order (x and y may be the same).
+/// Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_softmax512_rows(const float *x, float *y, long rows, long n);
+
+/// AVX-512 LayerNormalization of `rows` contiguous rows of n floats: mean μ and r = 1/√(σ² + ε) in double precision
+/// (16 lanes, then the lanes in a fixed order), rounded to float, then y = (x − μ)·r·γ (+ β when beta is non-null),
+/// each product and sum rounded as written. y may be null (statistics only); `means` and `inverseDeviations`, when
+/// non-null, receive μ and r per row. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_layernorm512_rows(const float *x, float *y, long rows, long n, const float *gamma, const float *beta,
+                          float epsilon, float *means, float *inverseDeviations);
+
 #endif
