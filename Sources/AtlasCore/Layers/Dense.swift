@@ -62,7 +62,7 @@ public struct Gemm: Layer {
     public func forward(_ inputs: [Tensor]) -> Tensor {
         let a = inputs[0]
         guard let (m, n, k) = try? dims([a.shape]) else { fatalError("Gemm called on an unvalidated input \(a.shape)") }
-        let y = Tensor(zeros: [m, n])
+        let y = Tensor(uninitialized: [m, n])   // written by the broadcast of C or by the product (beta 0)
         var betaC: Float = 0
         if let c, beta != 0 {
             // Y starts as beta·C broadcast; the product is then accumulated onto it.
@@ -83,7 +83,7 @@ public struct Gemm: Layer {
         guard needsGrad.first == true else { return [nil] }
         let a = inputs[0]
         guard let (m, n, k) = try? dims([a.shape]) else { fatalError("Gemm called on an unvalidated input \(a.shape)") }
-        let da = Tensor(zeros: a.shape)
+        let da = Tensor(uninitialized: a.shape)   // beta 0: only written
         let dy = gradOutput.data, ldb = b.shape[1]
         if transA {
             // A is [K, M]: dA = alpha·op(B)·dYᵀ.
@@ -182,7 +182,7 @@ public struct MatMul: Layer {
 
     public func forward(_ inputs: [Tensor]) -> Tensor {
         let p = validPlan(inputs)
-        let y = Tensor(zeros: p.outShape)
+        let y = Tensor(uninitialized: p.outShape)   // every batch's product is written with beta 0
         let a = UnsafePointer(inputs[0].data), b = UnsafePointer(inputs[1].data), out = y.data
         let (m, n, k) = (p.m, p.n, p.k)
         let bias = self.bias.map { UnsafePointer($0.data) }

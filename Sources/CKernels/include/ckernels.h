@@ -21,6 +21,10 @@ int ck_malloc_set_mmap_threshold(long bytes);
 void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, long col0, long col1,
                        float alpha, float beta, float *c, long ldc);
 
+/// Packs one 12-row panel of the AVX-512 SGEMM from row-major A (row stride lda): ap[p·12 + r] = a[r·lda + p] for
+/// p < kcb, r < rows (≤ 12), 0 for rows ≥ rows (16×16 register transposes). Only callable when ck_cpu_has_avx512f().
+void ck_pack_a12(const float *a, long lda, long rows, long kcb, float *ap);
+
 /// Most input channels of `ck_pw512_small_k`.
 #define CK_PW512_MAX_K 64
 
