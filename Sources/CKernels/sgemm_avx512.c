@@ -102,6 +102,7 @@ CK512 void ck_pack_a12(const float *a, long lda, long rows, long kcb, float *ap)
         __m512 r[16];
         for (long i = 0; i < 16; i++) {
             r[i] = i < rows ? _mm512_maskz_loadu_ps(m, a + i * lda + p0) : _mm512_setzero_ps();
+            if (i < rows) _mm_prefetch((const char *)(a + i * lda + p0 + 64), _MM_HINT_T0);
         }
         transpose16(r);
         for (long q = 0; q < count; q++) _mm512_mask_storeu_ps(ap + (p0 + q) * MR, (__mmask16)0x0FFF, r[q]);

@@ -95,6 +95,11 @@ public enum GEMM {
         let rowBlocks = (m + mc - 1) / mc
         let mStep = ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr
         let widest = min(n, nc)
+        if packedA == nil && k > kStep && rowBlocks >= 8 && m * widest >= 1 << 21 {
+            blockedByRows(kernel: kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                          b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, epilogue: epilogue)
+            return
+        }
         let packedWidth = (widest + nr - 1) / nr * nr
         // Several column groups would each pack the same rows of A: pack each depth block of A once, for all tasks.
         let shareA = packedA == nil && (widest + columnGroup - 1) / columnGroup > 1
@@ -130,12 +135,8 @@ public enum GEMM {
                             let j1 = min(ncb, j0 + columnGroup)
                             let cBlock = c + ic * ldc + jcNow
                             let run = { (ap: UnsafePointer<Float>) in
-                                if kernel == .avx512 {
-                                    ck_sgemm512_macro(ap, bp, mcb, kcb, j0, j1, alpha, betaBlock, cBlock, ldc)
-                                } else {
-                                    macroKernel(ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: j0..<j1, alpha: alpha,
-                                                beta: betaBlock, c: cBlock, ldc: ldc)
-                                }
+                                macro(kernel, ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: j0..<j1, alpha: alpha,
+                                      beta: betaBlock, c: cBlock, ldc: ldc)
                             }
                             if let packedA {
                                 run(packedA.block(row: ic, depth: pcNow, kcb: kcb))
@@ -155,6 +156,17 @@ public enum GEMM {
                     jc += ncb
                 }
             }
+        }
+    }
+
+    /// One packed A block times a column range of one packed B block, with `kernel`'s macro-kernel.
+    @inline(__always)
+    static func macro(_ kernel: GEMMKernel, ap: UnsafePointer<Float>, bp: UnsafePointer<Float>, mcb: Int, kcb: Int,
+                      cols: Range<Int>, alpha: Float, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if kernel == .avx512 {
+            ck_sgemm512_macro(ap, bp, mcb, kcb, cols.lowerBound, cols.upperBound, alpha, beta, c, ldc)
+        } else {
+            macroKernel(ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: cols, alpha: alpha, beta: beta, c: c, ldc: ldc)
         }
     }
 
