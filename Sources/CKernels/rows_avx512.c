@@ -99,8 +99,59 @@ CK512 void ck_layernorm512_rows(const float *x, float *y, long rows, long n, con
         }
     }
 }
+CK512 void ck_softmax512_backward_rows(const float *y, const float *g, float *gx, long rows, long n) {
+    for (long row = 0; row < rows; row++, y += n, g += n, gx += n) {
+        __m512 acc = _mm512_setzero_ps();
+        for (long j = 0; j < n; j += 16) {
+            const __mmask16 k = lanes(n - j);
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, y + j)));
+        }
+        const __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(acc));
+        for (long j = 0; j < n; j += 16) {
+            const __mmask16 k = lanes(n - j);
+            const __m512 yv = _mm512_maskz_loadu_ps(k, y + j);
+            _mm512_mask_storeu_ps(gx + j, k, _mm512_mul_ps(yv, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, g + j), dot)));
+        }
+    }
+}
+
+CK512 void ck_layernorm512_backward_rows(const float *x, const float *gy, float *gx, long rows, long n,
+                                         const float *gamma, float epsilon) {
+    for (long row = 0; row < rows; row++, x += n, gy += n, gx += n) {
+        const double mean = row_sum(x, n, 0.0, 0) / (double)n;
+        const double var = row_sum(x, n, mean, 1) / (double)n;
+        const __m512 vm = _mm512_set1_ps((float)mean), vr = _mm512_set1_ps((float)(1.0 / sqrt(var + (double)epsilon)));
+        __m512d sg0 = _mm512_setzero_pd(), sg1 = _mm512_setzero_pd(), sx0 = _mm512_setzero_pd(), sx1 = _mm512_setzero_pd();
+        for (long j = 0; j < n; j += 16) {
+            const __mmask16 k = lanes(n - j);
+            const __m512 gp = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, gy + j), _mm512_maskz_loadu_ps(k, gamma + j));
+            const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm), vr);
+            const __m512d g0 = _mm512_cvtps_pd(_mm512_castps512_ps256(gp));
+            const __m512d g1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(gp), 1)));
+            const __m512d x0 = _mm512_cvtps_pd(_mm512_castps512_ps256(xh));
+            const __m512d x1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xh), 1)));
+            sg0 = _mm512_add_pd(sg0, g0); sg1 = _mm512_add_pd(sg1, g1);
+            sx0 = _mm512_add_pd(sx0, _mm512_mul_pd(g0, x0)); sx1 = _mm512_add_pd(sx1, _mm512_mul_pd(g1, x1));
+        }
+        const __m512 mg = _mm512_set1_ps((float)(_mm512_reduce_add_pd(_mm512_add_pd(sg0, sg1)) / (double)n));
+        const __m512 mgx = _mm512_set1_ps((float)(_mm512_reduce_add_pd(_mm512_add_pd(sx0, sx1)) / (double)n));
+        for (long j = 0; j < n; j += 16) {
+            const __mmask16 k = lanes(n - j);
+            const __m512 gp = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, gy + j), _mm512_maskz_loadu_ps(k, gamma + j));
+            const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm), vr);
+            _mm512_mask_storeu_ps(gx + j, k, _mm512_mul_ps(vr, _mm512_sub_ps(_mm512_sub_ps(gp, mg), _mm512_mul_ps(xh, mgx))));
+        }
+    }
+}
 #else
 void ck_softmax512_rows(const float *x, float *y, long rows, long n) { (void)x; (void)y; (void)rows; (void)n; }
+void ck_softmax512_backward_rows(const float *y, const float *g, float *gx, long rows, long n) {
+    (void)y; (void)g; (void)gx; (void)rows; (void)n;
+}
+void ck_layernorm512_backward_rows(const float *x, const float *gy, float *gx, long rows, long n,
+                                   const float *gamma, float epsilon) {
+    (void)x; (void)gy; (void)gx; (void)rows; (void)n; (void)gamma; (void)epsilon;
+}
 void ck_layernorm512_rows(const float *x, float *y, long rows, long n, const float *gamma, const float *beta,
                           float epsilon, float *means, float *inverseDeviations) {
     (void)x; (void)y; (void)rows; (void)n; (void)gamma; (void)beta; (void)epsilon; (void)means; (void)inverseDeviations;

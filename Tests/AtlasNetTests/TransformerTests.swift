@@ -272,6 +272,13 @@ final class TransformerTests: XCTestCase {
                                                 bias: bias?.toArray() ?? [Float](repeating: 0, count: n)), 2e-6, "n \(n)")
                 let one = GEMM.withKernel(.avx512) { Parallel.withThreads(1) { layer.forward([x]) } }
                 XCTAssertEqual(one.toArray().map(\.bitPattern), fast.toArray().map(\.bitPattern), "n \(n), 1 thread")
+                let g = TestData.uniform([5, n], in: -1...1, seed: UInt64(n) + 9)
+                let grads = [GEMMKernel.avx512, .avx2].map { kernel in
+                    GEMM.withKernel(kernel) { layer.backward([x], output: fast, gradOutput: g, needsGrad: [true])[0]! }
+                }
+                XCTAssertLessThanOrEqual(TestData.maxRelativeError(grads[0], grads[1]), 1e-5, "gradient n \(n)")
+                // (At n = 2, x̂ = ±1: finite differences are ill-posed.)
+                if n > 2 { GEMM.withKernel(.avx512) { assertGradient(layer, [x], "LayerNorm rows n \(n)") } }
             }
         }
     }

@@ -26,4 +26,23 @@ public enum RowKernels {
             ck_layernorm512_rows(x + r.lowerBound * n, y + r.lowerBound * n, r.count, n, gamma, beta, epsilon, nil, nil)
         }
     }
+
+    /// Softmax's input gradient over each row: gx = y·(g − Σ g·y).
+    public static func softmaxBackward(_ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
+                                       rows: Int, n: Int) {
+        Parallel.forRanges(rows, grain: grain(n)) { r in
+            let o = r.lowerBound * n
+            ck_softmax512_backward_rows(y + o, g + o, gx + o, r.count, n)
+        }
+    }
+
+    /// LayerNormalization's input gradient over each row (γ: n values): r·(g′ − mean(g′) − x̂·mean(g′·x̂)).
+    public static func layerNormBackward(_ x: UnsafePointer<Float>, _ gy: UnsafePointer<Float>,
+                                         _ gx: UnsafeMutablePointer<Float>, rows: Int, n: Int,
+                                         gamma: UnsafePointer<Float>, epsilon: Float) {
+        Parallel.forRanges(rows, grain: grain(n)) { r in
+            let o = r.lowerBound * n
+            ck_layernorm512_backward_rows(x + o, gy + o, gx + o, r.count, n, gamma, epsilon)
+        }
+    }
 }

@@ -101,6 +101,11 @@ public struct Softmax: Layer {
         guard needsGrad.first == true else { return [nil] }
         let gx = Tensor(zeros: output.shape)
         let y = UnsafePointer(output.data), g = UnsafePointer(gradOutput.data), dst = gx.data
+        let (outer, len, inner) = around(output.shape, axis)
+        if inner == 1 && RowKernels.isAvailable {
+            RowKernels.softmaxBackward(y, g, dst, rows: outer, n: len)
+            return [gx]
+        }
         forLines(output.shape, axis) { base, stride, n in
             var dot: Float = 0
             for j in 0..<n { dot += g[base + j * stride] * y[base + j * stride] }

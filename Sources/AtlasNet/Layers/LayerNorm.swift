@@ -70,7 +70,7 @@ public struct LayerNorm: Layer {
         let src = UnsafePointer(x.data), dst = y.data
         let g = UnsafePointer(scale.data), gStep = scale.count == 1 ? 0 : 1
         let b = bias.map { UnsafePointer($0.data) }, bStep = bias?.count == 1 ? 0 : 1
-        if let (count, n) = try? rows(x.shape), RowKernels.isAvailable, gStep == 1, bStep == 1, n > 1 {
+        if let (count, n) = try? rows(x.shape), RowKernels.isAvailable, gStep == 1, bStep == 1 {
             RowKernels.layerNorm(src, dst, rows: count, n: n, gamma: g, beta: b, epsilon: epsilon)
             return y
         }
@@ -89,6 +89,10 @@ public struct LayerNorm: Layer {
         let x = inputs[0], gx = Tensor(uninitialized: x.shape)
         let src = UnsafePointer(x.data), gy = UnsafePointer(gradOutput.data), dst = gx.data
         let g = UnsafePointer(scale.data), gStep = scale.count == 1 ? 0 : 1
+        if let (count, n) = try? rows(x.shape), RowKernels.isAvailable, gStep == 1 {
+            RowKernels.layerNormBackward(src, gy, dst, rows: count, n: n, gamma: g, epsilon: epsilon)
+            return [gx]
+        }
         forEachRow(x.shape) { base, n in
             let (mean, r) = statistics(src + base, n)
             var sumG = 0.0, sumGX = 0.0

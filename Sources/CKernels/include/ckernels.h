@@ -91,11 +91,21 @@ int ck_sha256_has_extensions(void);
 /// Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
 void ck_softmax512_rows(const float *x, float *y, long rows, long n);
 
+/// Softmax's input gradient over the same rows: gx = y·(g − Σ g·y), the sum over 16 lanes then the lanes in a fixed
+/// order. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_softmax512_backward_rows(const float *y, const float *g, float *gx, long rows, long n);
+
 /// AVX-512 LayerNormalization of `rows` contiguous rows of n floats: mean μ and r = 1/√(σ² + ε) in double precision
 /// (16 lanes, then the lanes in a fixed order), rounded to float, then y = (x − μ)·r·γ (+ β when beta is non-null),
 /// each product and sum rounded as written. y may be null (statistics only); `means` and `inverseDeviations`, when
 /// non-null, receive μ and r per row. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
 void ck_layernorm512_rows(const float *x, float *y, long rows, long n, const float *gamma, const float *beta,
                           float epsilon, float *means, float *inverseDeviations);
+
+/// LayerNormalization's input gradient (γ constant, no β needed) over the same rows: μ and r as in the forward rows,
+/// g′ = gy·γ and x̂ = (x − μ)·r in float, their means mean(g′) and mean(g′·x̂) in double (16 lanes, then the lanes),
+/// gx = r·(g′ − mean(g′) − x̂·mean(g′·x̂)). Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_layernorm512_backward_rows(const float *x, const float *gy, float *gx, long rows, long n,
+                                   const float *gamma, float epsilon);
 
 #endif

@@ -46,6 +46,12 @@ final class SoftmaxReduceTests: XCTestCase {
             LT.assertClose(fast, naiveSoftmax(x, axis: 1, log: false), tol: 1e-6, "n \(n)")
             let one = GEMM.withKernel(.avx512) { Parallel.withThreads(1) { Softmax(axis: -1).forward([x]) } }
             XCTAssertEqual(one.toArray().map(\.bitPattern), fast.toArray().map(\.bitPattern), "n \(n), 1 thread")
+            // The input gradient y·(g − Σ g·y) against the portable rows.
+            let g = TestData.uniform([3, n], in: -1...1, seed: UInt64(n) + 100)
+            let grads = [GEMMKernel.avx512, .avx2].map { kernel in
+                GEMM.withKernel(kernel) { Softmax(axis: -1).backward([x], output: fast, gradOutput: g, needsGrad: [true])[0]! }
+            }
+            XCTAssertLessThanOrEqual(TestData.maxRelativeError(grads[0], grads[1]), 1e-5, "gradient n \(n)")
         }
         let big = Tensor(shape: [1, 3], values: [1000, 1000, -1000])
         XCTAssertEqual(GEMM.withKernel(.avx512) { Softmax(axis: 1).forward([big]) }.toArray(), [0.5, 0.5, 0])
