@@ -163,6 +163,21 @@ final class DenseTests: XCTestCase {
         }
     }
 
+    /// Bias and activation in the epilogue give the bits of a separate Add and activation, on every GEMM path
+    /// (stacked tokens, a batch of products, a C large enough for the row-block order).
+    func testMatMulFusedActivationGivesTheSameBits() throws {
+        for (a, b) in [([2, 50, 70], [70, 300]), ([3, 2, 40, 33], [3, 2, 33, 20]), ([1, 900, 400], [400, 2400])] {
+            let x = TestData.uniform(a, seed: 90), w = TestData.uniform(b, seed: 91), bias = TestData.uniform([b.last!], seed: 92)
+            for activation in [Relu(), Sigmoid()] as [any ElementwiseLayer] {
+                for layer in [MatMul(), MatMul(bias: bias)] {
+                    let fused = layer.forward([x, w], activation: activation)
+                    let separate = activation.forward([layer.forward([x, w])])
+                    XCTAssertEqual(fused.toArray().map(\.bitPattern), separate.toArray().map(\.bitPattern), "\(a) \(b)")
+                }
+            }
+        }
+    }
+
     func testMatMulRejectsBadShapes() {
         let mm = MatMul()
         XCTAssertThrowsError(try mm.outputShape([[3, 4], [5, 2]]))

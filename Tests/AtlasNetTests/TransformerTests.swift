@@ -307,6 +307,20 @@ final class TransformerTests: XCTestCase {
         XCTAssertEqual(try scalar.outputShape([x.shape]), [4, 3])
         XCTAssertEqual(scalar.forward([x]).toArray(), Array(x.toArray()[12...]))
         XCTAssertThrowsError(try GatherLayer(axis: 1, indices: [4], indexShape: [1]).outputShape([x.shape]))
+        // A contiguous run (one outer block: axis 0, or unit dimensions before the axis) is a view; its gradient is the
+        // output gradient in place, zeros elsewhere.
+        let t = TestData.uniform([1, 3, 4, 5], seed: 6)
+        for run in [GatherLayer(axis: 1, indices: [2], indexShape: []), GatherLayer(axis: 1, indices: [1, 2], indexShape: [2])] {
+            let y = run.forward([t])
+            XCTAssertTrue(y.storage === t.storage, "view")
+            XCTAssertEqual(y.toArray(), Array(t.toArray()[(run.indices[0] * 20)..<((run.indices[0] + run.indices.count) * 20)]))
+            let g = TestData.uniform(y.shape, seed: 7)
+            let gx = run.backward([t], output: y, gradOutput: g, needsGrad: [true])[0]!
+            var want = [Float](repeating: 0, count: t.count)
+            for (e, v) in g.toArray().enumerated() { want[run.indices[0] * 20 + e] = v }
+            XCTAssertEqual(gx.toArray(), want)
+            assertGradient(run, [t], "Gather run")
+        }
     }
 
     /// Two-operand einsums, as torch exports them, against a naive double-precision sum; input gradients against

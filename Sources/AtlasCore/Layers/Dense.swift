@@ -102,7 +102,7 @@ public struct Gemm: Layer {
 /// A rank-1 A is a row vector ([K] → [1, K]) and a rank-1 B a column vector ([K] → [K, 1]); the added
 /// dimension is removed from the result. Gradients for both inputs sum over the dimensions they were
 /// broadcast along, in a fixed order.
-public struct MatMul: Layer {
+public struct MatMul: Layer, ActivationFusable {
     /// Added to every row of the product (the `matmul-bias` pass folds a Linear's `Add` of a constant [N] here), in the
     /// GEMM's epilogue while each block is in cache: the values of a separate Add, bit for bit. Nil for plain MatMul.
     public let bias: Tensor?
@@ -180,17 +180,25 @@ public struct MatMul: Layer {
         do { return try plan(inputs.map(\.shape)) } catch { fatalError("MatMul called on unvalidated inputs: \(error)") }
     }
 
-    public func forward(_ inputs: [Tensor]) -> Tensor {
+    public func forward(_ inputs: [Tensor]) -> Tensor { forward(inputs, activation: nil) }
+
+    /// The product (plus bias), then `activation` (a Linear's GELU), both in the GEMM's epilogue while each block is
+    /// in cache: the bits of separate steps.
+    public func forward(_ inputs: [Tensor], activation: (any ElementwiseLayer)?) -> Tensor {
         let p = validPlan(inputs)
         let y = Tensor(uninitialized: p.outShape)   // every batch's product is written with beta 0
         let a = UnsafePointer(inputs[0].data), b = UnsafePointer(inputs[1].data), out = y.data
         let (m, n, k) = (p.m, p.n, p.k)
         let bias = self.bias.map { UnsafePointer($0.data) }
-        /// Adds the bias to rows × cols of the product whose first element is at `c`.
+        /// Adds the bias to, then applies the activation on, rows × cols of the product whose first element is at `c`.
         func addBias(_ c: UnsafeMutablePointer<Float>) -> GEMM.Epilogue? {
-            guard let bias else { return nil }
+            if bias == nil && activation == nil { return nil }
             return { rows, cols in
-                for r in rows { Vector.add(bias + cols.lowerBound, into: c + r * n + cols.lowerBound, count: cols.count) }
+                for r in rows {
+                    let row = c + r * n + cols.lowerBound
+                    if let bias { Vector.add(bias + cols.lowerBound, into: row, count: cols.count) }
+                    activation?.applyInPlace(row, count: cols.count)
+                }
             }
         }
         if p.isStackedOverSharedB {
