@@ -109,6 +109,22 @@ CK512 void ck_pack_a12(const float *a, long lda, long rows, long kcb, float *ap)
     }
 }
 
+CK512 void ck_pack_b32_trans(const float *b, long ldb, long cols, long kcb, float *bp) {
+    for (long p0 = 0; p0 < kcb; p0 += 16) {
+        const long count = kcb - p0 < 16 ? kcb - p0 : 16;
+        const __mmask16 m = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+        for (long half = 0; half < NR; half += 16) {
+            __m512 r[16];
+            for (long i = 0; i < 16; i++) {
+                const long j = half + i;
+                r[i] = j < cols ? _mm512_maskz_loadu_ps(m, b + j * ldb + p0) : _mm512_setzero_ps();
+            }
+            transpose16(r);
+            for (long q = 0; q < count; q++) _mm512_storeu_ps(bp + (p0 + q) * NR + half, r[q]);
+        }
+    }
+}
+
 #else
 void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, long col0, long col1,
                        float alpha, float beta, float *c, long ldc) {
@@ -116,6 +132,9 @@ void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, lon
 }
 void ck_pack_a12(const float *a, long lda, long rows, long kcb, float *ap) {
     (void)a; (void)lda; (void)rows; (void)kcb; (void)ap;
+}
+void ck_pack_b32_trans(const float *b, long ldb, long cols, long kcb, float *bp) {
+    (void)b; (void)ldb; (void)cols; (void)kcb; (void)bp;
 }
 #endif
 

@@ -51,7 +51,10 @@ extension GEMM {
             let j0 = q * nr
             let cols = min(nr, ncb - j0)
             let dst = bp + q * kcb * nr
-            if transB {
+            if transB && nr == Int(CK_SGEMM512_NR) {
+                // The AVX-512 kernel's panels (only packed on machines that run it): register transposes in C.
+                ck_pack_b32_trans(b + (col0 + j0) * ldb + row0, ldb, cols, kcb, dst)
+            } else if transB {
                 // op(B)(p, j) = b[j·ldb + p]: walk each stored row, scatter into the panel.
                 for j in 0..<cols {
                     let s = b + (col0 + j0 + j) * ldb + row0

@@ -25,6 +25,11 @@ void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, lon
 /// p < kcb, r < rows (≤ 12), 0 for rows ≥ rows (16×16 register transposes). Only callable when ck_cpu_has_avx512f().
 void ck_pack_a12(const float *a, long lda, long rows, long kcb, float *ap);
 
+/// Packs one 32-column panel of the AVX-512 SGEMM from a transposed B (op(B)(p, j) = b[j·ldb + p]):
+/// bp[p·32 + j] = b[j·ldb + p] for p < kcb, j < cols (≤ 32), 0 for j ≥ cols (16×16 register transposes).
+/// Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_pack_b32_trans(const float *b, long ldb, long cols, long kcb, float *bp);
+
 /// Most input channels of `ck_pw512_small_k`.
 #define CK_PW512_MAX_K 64
 
