@@ -23,7 +23,7 @@ public enum RowKernels {
     public static func layerNorm(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int,
                                  gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>?, epsilon: Float) {
         Parallel.forRanges(rows, grain: grain(n)) { r in
-            ck_layernorm512_rows(x + r.lowerBound * n, y + r.lowerBound * n, r.count, n, gamma, beta, epsilon, nil, nil)
+            ck_layernorm512_rows(x + r.lowerBound * n, y + r.lowerBound * n, r.count, n, gamma, beta, epsilon)
         }
     }
 

@@ -3,8 +3,9 @@ import Foundation
 
 /// ONNX LayerNormalization (opset 17) at inference: each row — the elements of the trailing dimensions from `axis`
 /// on — is normalized to zero mean and unit variance, then scaled and shifted elementwise:
-/// y = (x − μ)·r·γ + β with r = 1/√(σ² + ε) (AVX-512 rows: `RowKernels`). Statistics are accumulated in double precision in a fixed order per row,
-/// so every row's result is independent of the batch and of the thread count.
+/// y = (x − μ)·r·γ + β with r = 1/√(σ² + ε). Statistics are accumulated in double precision in a fixed order per row,
+/// so every row's result is independent of the batch and of the thread count. Per-element γ and β take the AVX-512
+/// rows of `RowKernels` where they run (forward and input gradient, within float32 rounding of the loops here).
 ///
 /// Input gradient (γ, β constant): with x̂ = (x − μ)·r and g′ = g·γ, ∂L/∂x = r·(g′ − mean(g′) − x̂·mean(g′·x̂)).
 /// Backward reads only the input: μ and r are recomputed per row.

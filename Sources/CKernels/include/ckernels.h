@@ -102,10 +102,9 @@ void ck_softmax512_backward_rows(const float *y, const float *g, float *gx, long
 
 /// AVX-512 LayerNormalization of `rows` contiguous rows of n floats: mean μ and r = 1/√(σ² + ε) in double precision
 /// (16 lanes, then the lanes in a fixed order), rounded to float, then y = (x − μ)·r·γ (+ β when beta is non-null),
-/// each product and sum rounded as written. y may be null (statistics only); `means` and `inverseDeviations`, when
-/// non-null, receive μ and r per row. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+/// each product and sum rounded as written. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
 void ck_layernorm512_rows(const float *x, float *y, long rows, long n, const float *gamma, const float *beta,
-                          float epsilon, float *means, float *inverseDeviations);
+                          float epsilon);
 
 /// LayerNormalization's input gradient (γ constant, no β needed) over the same rows: μ and r as in the forward rows,
 /// g′ = gy·γ and x̂ = (x − μ)·r in float, their means mean(g′) and mean(g′·x̂) in double (16 lanes, then the lanes),
