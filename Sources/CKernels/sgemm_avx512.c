@@ -67,10 +67,74 @@ CK512 void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kc
     }
 }
 
+// The 16 columns of a 16×16 block held as 16 rows (`r[i]` = row i): unpacks pair rows, then 128-bit lanes are
+// gathered so that r[j] ends up holding column j.
+CK512 static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    // r[g + 4q] now holds columns g, g + 4, g + 8, g + 12 of rows 4q..<4q + 4, one per 128-bit lane.
+    for (int g = 0; g < 4; g++) {
+        const __m512 u0 = _mm512_shuffle_f32x4(r[g], r[g + 4], 0x88), u1 = _mm512_shuffle_f32x4(r[g], r[g + 4], 0xdd);
+        const __m512 u2 = _mm512_shuffle_f32x4(r[g + 8], r[g + 12], 0x88), u3 = _mm512_shuffle_f32x4(r[g + 8], r[g + 12], 0xdd);
+        t[g] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        t[g + 8] = _mm512_shuffle_f32x4(u0, u2, 0xdd);
+        t[g + 4] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        t[g + 12] = _mm512_shuffle_f32x4(u1, u3, 0xdd);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+CK512 void ck_pack_a12(const float *a, long lda, long rows, long kcb, float *ap) {
+    for (long p0 = 0; p0 < kcb; p0 += 16) {
+        const long count = kcb - p0 < 16 ? kcb - p0 : 16;
+        const __mmask16 m = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+        __m512 r[16];
+        for (long i = 0; i < 16; i++) {
+            r[i] = i < rows ? _mm512_maskz_loadu_ps(m, a + i * lda + p0) : _mm512_setzero_ps();
+            if (i < rows) _mm_prefetch((const char *)(a + i * lda + p0 + 64), _MM_HINT_T0);
+        }
+        transpose16(r);
+        for (long q = 0; q < count; q++) _mm512_mask_storeu_ps(ap + (p0 + q) * MR, (__mmask16)0x0FFF, r[q]);
+    }
+}
+
+CK512 void ck_pack_b32_trans(const float *b, long ldb, long cols, long kcb, float *bp) {
+    for (long p0 = 0; p0 < kcb; p0 += 16) {
+        const long count = kcb - p0 < 16 ? kcb - p0 : 16;
+        const __mmask16 m = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+        for (long half = 0; half < NR; half += 16) {
+            __m512 r[16];
+            for (long i = 0; i < 16; i++) {
+                const long j = half + i;
+                r[i] = j < cols ? _mm512_maskz_loadu_ps(m, b + j * ldb + p0) : _mm512_setzero_ps();
+            }
+            transpose16(r);
+            for (long q = 0; q < count; q++) _mm512_storeu_ps(bp + (p0 + q) * NR + half, r[q]);
+        }
+    }
+}
+
 #else
 void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, long col0, long col1,
                        float alpha, float beta, float *c, long ldc) {
     (void)ap; (void)bp; (void)mcb; (void)kcb; (void)col0; (void)col1; (void)alpha; (void)beta; (void)c; (void)ldc;
+}
+void ck_pack_a12(const float *a, long lda, long rows, long kcb, float *ap) {
+    (void)a; (void)lda; (void)rows; (void)kcb; (void)ap;
+}
+void ck_pack_b32_trans(const float *b, long ldb, long cols, long kcb, float *bp) {
+    (void)b; (void)ldb; (void)cols; (void)kcb; (void)bp;
 }
 #endif
 

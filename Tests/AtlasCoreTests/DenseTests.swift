@@ -72,6 +72,25 @@ final class DenseTests: XCTestCase {
         XCTAssertEqual(g.multiplyAdds([[40, 70]]), 40 * 300 * 70)
     }
 
+    /// A transposed B (torch's Linear) is stored as [K, N] once: the same bits as that B given untransposed.
+    func testGemmTransposedBIsStoredUntransposed() throws {
+        let (m, k, n) = (37, 300, 290)
+        let bt = TestData.uniform([n, k], seed: 70), c = TestData.uniform([n], seed: 71)
+        let b = Tensor(shape: [k, n], values: (0..<(k * n)).map { bt.data[($0 % n) * k + $0 / n] })
+        let given = Gemm(b: bt, c: c, alpha: 0.5, beta: 1, transA: false, transB: true)
+        let plain = Gemm(b: b, c: c, alpha: 0.5, beta: 1, transA: false, transB: false)
+        XCTAssertFalse(given.transB)
+        XCTAssertEqual(given.b.shape, [k, n])
+        XCTAssertEqual(given.b.toArray(), b.toArray())
+        let a = TestData.uniform([m, k], seed: 72), gy = TestData.uniform([m, n], seed: 73)
+        let y = given.forward([a])
+        XCTAssertEqual(y.toArray().map(\.bitPattern), plain.forward([a]).toArray().map(\.bitPattern))
+        XCTAssertLessThan(TestData.maxRelativeError(y, gemmReference(given, a)), 1e-5)
+        let gx = given.backward([a], output: y, gradOutput: gy, needsGrad: [true])[0]!
+        let gp = plain.backward([a], output: y, gradOutput: gy, needsGrad: [true])[0]!
+        XCTAssertEqual(gx.toArray().map(\.bitPattern), gp.toArray().map(\.bitPattern))
+    }
+
     func testGemmRejectsBadShapes() {
         let g = Gemm(b: Tensor(zeros: [4, 3]), c: Tensor(zeros: [2, 3]), alpha: 1, beta: 1, transA: false, transB: false)
         XCTAssertThrowsError(try g.outputShape([[2, 5]]))      // K
@@ -140,6 +159,21 @@ final class DenseTests: XCTestCase {
             for wrt in 0..<2 {
                 let report = GradientCheck.check(mm, inputs: [a, b], wrt: wrt, samples: 40)
                 XCTAssertLessThan(report.maxError, 1e-2, "\(sa) × \(sb) wrt \(wrt): \(report)")
+            }
+        }
+    }
+
+    /// Bias and activation in the epilogue give the bits of a separate Add and activation, on every GEMM path
+    /// (stacked tokens, a batch of products, a C large enough for the row-block order).
+    func testMatMulFusedActivationGivesTheSameBits() throws {
+        for (a, b) in [([2, 50, 70], [70, 300]), ([3, 2, 40, 33], [3, 2, 33, 20]), ([1, 900, 400], [400, 2400])] {
+            let x = TestData.uniform(a, seed: 90), w = TestData.uniform(b, seed: 91), bias = TestData.uniform([b.last!], seed: 92)
+            for activation in [Relu(), Sigmoid()] as [any ElementwiseLayer] {
+                for layer in [MatMul(), MatMul(bias: bias)] {
+                    let fused = layer.forward([x, w], activation: activation)
+                    let separate = activation.forward([layer.forward([x, w])])
+                    XCTAssertEqual(fused.toArray().map(\.bitPattern), separate.toArray().map(\.bitPattern), "\(a) \(b)")
+                }
             }
         }
     }

@@ -152,7 +152,8 @@ final class GEMMTests: XCTestCase {
 
     func testPrepackedAGivesTheSameBits() {
         forEachKernel { kernel in
-            for (m, n, k, transA) in [(200, 300, 700, false), (37, 129, 520, true), (13, 40, 9, false)] {
+            for (m, n, k, transA) in [(200, 300, 700, false), (37, 129, 520, true), (13, 40, 9, false), (101, 600, 800, false),
+                                       (50, 530, 300, true)] {
                 let a = TestData.uniform([m * k], seed: 40), b = TestData.uniform([k * n], seed: 41)
                 let lda = transA ? m : k
                 let packed = PackedA(kernel: kernel, transA: transA, m: m, k: k, a: a.data, lda: lda)
@@ -168,6 +169,46 @@ final class GEMMTests: XCTestCase {
                 }
                 XCTAssertEqual(results[0], results[1], "\(kernel) \(m)×\(n)×\(k)")
                 XCTAssertEqual(results[0], results[2], "a packing of another shape must be ignored")
+            }
+        }
+    }
+
+    /// A C too large for the cache between depth blocks takes `blockedByRows` (each row block through every depth
+    /// block): the same bits as the depth-block sweep (which a prepacked A always takes), both transposes, with an
+    /// epilogue that sees every block once, and close to the double-precision product.
+    func testRowBlockOrderGivesTheSameBits() {
+        forEachKernel { kernel in
+            let m = 8 * kernel.mc + 37, n = max(2_100_000 / m + 1, 700), k = 2 * kernel.kc + 45
+            for (transA, transB) in [(false, false), (true, true)] {
+                let a = TestData.uniform([m * k], seed: 80), b = TestData.uniform([k * n], seed: 81)
+                let lda = transA ? m : k, ldb = transB ? k : n
+                let packed = PackedA(kernel: kernel, transA: transA, m: m, k: k, a: a.data, lda: lda)
+                let c0 = TestData.uniform([m * n], seed: 82)
+                var results = [[UInt32]]()
+                let seen = UnsafeMutableBufferPointer<Int32>.allocate(capacity: m * n)   // blocks write disjoint parts
+                seen.initialize(repeating: 0)
+                defer { seen.deallocate() }
+                for p in [nil, packed] {
+                    let c = c0.copy()
+                    GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a.data, lda: lda,
+                               b: b.data, ldb: ldb, beta: 0.25, c: c.data, ldc: n, packedA: p,
+                               epilogue: p != nil ? nil : { rows, cols in
+                                   for i in rows { for j in cols { seen[i * n + j] += 1 } }
+                               })
+                    results.append(c.toArray().map(\.bitPattern))
+                }
+                XCTAssertEqual(results[0], results[1], "\(kernel) transA \(transA) \(m)×\(n)×\(k)")
+                XCTAssertEqual(Set(seen), [1], "every block's epilogue runs exactly once")
+                for (i, j) in [(0, 0), (m - 1, n - 1), (m / 2, n / 3), (kernel.mc, 257)] {
+                    var s = 0.0
+                    for p in 0..<k {
+                        let av = Double(transA ? a.data[p * lda + i] : a.data[i * lda + p])
+                        let bv = Double(transB ? b.data[j * ldb + p] : b.data[p * ldb + j])
+                        s += av * bv
+                    }
+                    let want = 0.5 * s + 0.25 * Double(c0.data[i * n + j])
+                    XCTAssertEqual(Double(Float(bitPattern: results[0][i * n + j])), want, accuracy: 1e-4 * Double(k))
+                }
             }
         }
     }

@@ -257,6 +257,32 @@ final class TransformerTests: XCTestCase {
         XCTAssertThrowsError(try LayerNorm(axis: 3, scale: Tensor(zeros: [1]), bias: nil).outputShape([[2, 3, 4]]))
     }
 
+    /// The AVX-512 rows against the portable path and the double reference, odd row lengths, with and without β,
+    /// and bit-identical at any thread count.
+    func testLayerNormRowKernelMatchesThePortablePath() throws {
+        guard GEMMKernel.avx512.isAvailable else { throw XCTSkip("no AVX-512 on this machine") }
+        for n in [2, 7, 16, 17, 33, 768] {
+            let x = TestData.uniform([5, n], in: -3...3, seed: UInt64(n)), scale = TestData.uniform([n], in: 0.5...1.5, seed: 3)
+            for bias in [TestData.uniform([n], in: -0.5...0.5, seed: 4), nil] {
+                let layer = LayerNorm(axis: 1, epsilon: 1e-6, scale: scale, bias: bias)
+                let fast = GEMM.withKernel(.avx512) { layer.forward([x]) }
+                let portable = GEMM.withKernel(.avx2) { layer.forward([x]) }
+                XCTAssertLessThanOrEqual(TestData.maxRelativeError(fast, portable), 1e-6, "n \(n)")
+                assertNear(fast, naiveLayerNorm(x, axis: 1, eps: 1e-6, scale: scale.toArray(),
+                                                bias: bias?.toArray() ?? [Float](repeating: 0, count: n)), 2e-6, "n \(n)")
+                let one = GEMM.withKernel(.avx512) { Parallel.withThreads(1) { layer.forward([x]) } }
+                XCTAssertEqual(one.toArray().map(\.bitPattern), fast.toArray().map(\.bitPattern), "n \(n), 1 thread")
+                let g = TestData.uniform([5, n], in: -1...1, seed: UInt64(n) + 9)
+                let grads = [GEMMKernel.avx512, .avx2].map { kernel in
+                    GEMM.withKernel(kernel) { layer.backward([x], output: fast, gradOutput: g, needsGrad: [true])[0]! }
+                }
+                XCTAssertLessThanOrEqual(TestData.maxRelativeError(grads[0], grads[1]), 1e-5, "gradient n \(n)")
+                // (At n = 2, x̂ = ±1: finite differences are ill-posed.)
+                if n > 2 { GEMM.withKernel(.avx512) { assertGradient(layer, [x], "LayerNorm rows n \(n)") } }
+            }
+        }
+    }
+
     func testErfAndGelu() {
         let x = TestData.uniform([3, 50], in: -4...4, seed: 21)
         let v = x.toArray().map(Double.init)
@@ -281,6 +307,20 @@ final class TransformerTests: XCTestCase {
         XCTAssertEqual(try scalar.outputShape([x.shape]), [4, 3])
         XCTAssertEqual(scalar.forward([x]).toArray(), Array(x.toArray()[12...]))
         XCTAssertThrowsError(try GatherLayer(axis: 1, indices: [4], indexShape: [1]).outputShape([x.shape]))
+        // A contiguous run (one outer block: axis 0, or unit dimensions before the axis) is a view; its gradient is the
+        // output gradient in place, zeros elsewhere.
+        let t = TestData.uniform([1, 3, 4, 5], seed: 6)
+        for run in [GatherLayer(axis: 1, indices: [2], indexShape: []), GatherLayer(axis: 1, indices: [1, 2], indexShape: [2])] {
+            let y = run.forward([t])
+            XCTAssertTrue(y.storage === t.storage, "view")
+            XCTAssertEqual(y.toArray(), Array(t.toArray()[(run.indices[0] * 20)..<((run.indices[0] + run.indices.count) * 20)]))
+            let g = TestData.uniform(y.shape, seed: 7)
+            let gx = run.backward([t], output: y, gradOutput: g, needsGrad: [true])[0]!
+            var want = [Float](repeating: 0, count: t.count)
+            for (e, v) in g.toArray().enumerated() { want[run.indices[0] * 20 + e] = v }
+            XCTAssertEqual(gx.toArray(), want)
+            assertGradient(run, [t], "Gather run")
+        }
     }
 
     /// Two-operand einsums, as torch exports them, against a naive double-precision sum; input gradients against

@@ -6,7 +6,8 @@ import CKernels
 /// B is packed into KC×NC blocks of NR-column panels, A into MC×KC blocks of MR-row panels (transposes are
 /// absorbed by the packing), and a register-blocked micro-kernel sweeps the panels: 6×16 in Swift (twelve
 /// `SIMD8<Float>` accumulators, `addProduct` → `vfmadd231ps`) or 12×32 AVX-512 in C where the CPU has it
-/// (`GEMM.kernel`, `GEMMKernel`). Small or skinny products skip packing.
+/// (`GEMM.kernel`, `GEMMKernel`). Small or skinny products skip packing. Where several column groups of tasks
+/// read the same rows, each depth block of A is packed once for all of them.
 ///
 /// Determinism: every element of C is accumulated over k in the same order (KC blocks in sequence, k in
 /// sequence inside a block) whichever thread computes its tile, so results are bit-identical at any thread
@@ -104,51 +105,66 @@ public enum GEMM {
         let mr = kernel.mr, nr = kernel.nr, nc = kernel.nc
         let kStep = depthStep(k, kc: kernel.kc)
         let widest = min(n, nc)
+        if packedA == nil && k > kStep && (m + kernel.mc - 1) / kernel.mc >= 8 && m * widest >= 1 << 21 {
+            blockedByRows(kernel: kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                          b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, epilogue: epilogue)
+            return
+        }
         let packedWidth = (widest + nr - 1) / nr * nr
-        Scratch.with(.packB, count: kStep * packedWidth) { bp in
-            var jc = 0
-            while jc < n {
-                let ncb = min(nc, n - jc)
-                let panels = (ncb + nr - 1) / nr
-                var pc = 0
-                while pc < k {
-                    let kcb = min(kStep, k - pc)
-                    let betaBlock: Float = pc == 0 ? beta : 1
-                    Parallel.forRanges(panels, grain: 32) { range in
-                        packB(nr: nr, transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kcb: kcb, ncb: ncb,
-                              panels: range, into: bp)
-                    }
-                    let t = tasks(m: m, columns: ncb, kernel: kernel)
-                    let (jcNow, pcNow) = (jc, pc)
-                    Parallel.forEach(t.rowBlocks * t.groups) { task in
-                        let ic = (task / t.groups) * t.rows
-                        let mcb = min(t.rows, m - ic)
-                        if mcb <= 0 { return }
-                        let j0 = (task % t.groups) * t.width
-                        let j1 = min(ncb, j0 + t.width)
-                        let cBlock = c + ic * ldc + jcNow
-                        let run = { (ap: UnsafePointer<Float>) in
-                            if kernel == .avx512 {
-                                ck_sgemm512_macro(ap, bp, mcb, kcb, j0, j1, alpha, betaBlock, cBlock, ldc)
+        // Several column groups would each pack the same rows of A: pack each depth block of A once, for all tasks.
+        let shareA = packedA == nil && tasks(m: m, columns: widest, kernel: kernel).groups > 1
+        let paddedRows = (m + mr - 1) / mr * mr
+        Scratch.with(.sharedA, count: shareA ? paddedRows * kStep : 0) { sharedA in
+            Scratch.with(.packB, count: kStep * packedWidth) { bp in
+                var jc = 0
+                while jc < n {
+                    let ncb = min(nc, n - jc)
+                    let panels = (ncb + nr - 1) / nr
+                    var pc = 0
+                    while pc < k {
+                        let kcb = min(kStep, k - pc)
+                        let betaBlock: Float = pc == 0 ? beta : 1
+                        Parallel.forRanges(panels, grain: 32) { range in
+                            packB(nr: nr, transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kcb: kcb, ncb: ncb,
+                                  panels: range, into: bp)
+                        }
+                        if shareA {
+                            Parallel.forRanges(paddedRows / mr, grain: 8) { panels in
+                                let row0 = panels.lowerBound * mr
+                                packA(mr: mr, transA: transA, a: a, lda: lda, row0: row0, col0: pc,
+                                      mcb: min(m, panels.upperBound * mr) - row0, kcb: kcb, into: sharedA + row0 * kcb)
+                            }
+                        }
+                        let t = tasks(m: m, columns: ncb, kernel: kernel)
+                        let (jcNow, pcNow) = (jc, pc)
+                        Parallel.forEach(t.rowBlocks * t.groups) { task in
+                            let ic = (task / t.groups) * t.rows
+                            let mcb = min(t.rows, m - ic)
+                            if mcb <= 0 { return }
+                            let j0 = (task % t.groups) * t.width
+                            let j1 = min(ncb, j0 + t.width)
+                            let cBlock = c + ic * ldc + jcNow
+                            let run = { (ap: UnsafePointer<Float>) in
+                                macro(kernel, ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: j0..<j1, alpha: alpha,
+                                      beta: betaBlock, c: cBlock, ldc: ldc)
+                            }
+                            if let packedA {
+                                run(packedA.block(row: ic, depth: pcNow, kcb: kcb))
+                            } else if shareA {
+                                run(UnsafePointer(sharedA + ic * kcb))
                             } else {
-                                macroKernel(ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: j0..<j1, alpha: alpha,
-                                            beta: betaBlock, c: cBlock, ldc: ldc)
+                                Scratch.with(.packA, count: ((mcb + mr - 1) / mr * mr) * kcb) { ap in
+                                    packA(mr: mr, transA: transA, a: a, lda: lda, row0: ic, col0: pcNow, mcb: mcb, kcb: kcb,
+                                          into: ap)
+                                    run(UnsafePointer(ap))
+                                }
                             }
+                            if pcNow + kcb == k { epilogue?(ic ..< ic + mcb, jcNow + j0 ..< jcNow + j1) }
                         }
-                        if let packedA {
-                            run(packedA.block(row: ic, depth: pcNow, kcb: kcb))
-                        } else {
-                            Scratch.with(.packA, count: ((mcb + mr - 1) / mr * mr) * kcb) { ap in
-                                packA(mr: mr, transA: transA, a: a, lda: lda, row0: ic, col0: pcNow, mcb: mcb, kcb: kcb,
-                                      into: ap)
-                                run(UnsafePointer(ap))
-                            }
-                        }
-                        if pcNow + kcb == k { epilogue?(ic ..< ic + mcb, jcNow + j0 ..< jcNow + j1) }
+                        pc += kcb
                     }
-                    pc += kcb
+                    jc += ncb
                 }
-                jc += ncb
             }
         }
     }
@@ -176,6 +192,17 @@ public enum GEMM {
             rowBlocks = (m + rows - 1) / rows
         }
         return (rows, rowBlocks, width, groups)
+    }
+
+    /// One packed A block times a column range of one packed B block, with `kernel`'s macro-kernel.
+    @inline(__always)
+    static func macro(_ kernel: GEMMKernel, ap: UnsafePointer<Float>, bp: UnsafePointer<Float>, mcb: Int, kcb: Int,
+                      cols: Range<Int>, alpha: Float, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if kernel == .avx512 {
+            ck_sgemm512_macro(ap, bp, mcb, kcb, cols.lowerBound, cols.upperBound, alpha, beta, c, ldc)
+        } else {
+            macroKernel(ap: ap, bp: bp, mcb: mcb, kcb: kcb, cols: cols, alpha: alpha, beta: beta, c: c, ldc: ldc)
+        }
     }
 
     /// Runs the micro-kernel over every (16-column, 6-row) tile of one packed A block and a column range

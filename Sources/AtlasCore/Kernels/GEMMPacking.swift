@@ -1,3 +1,5 @@
+import CKernels
+
 /// Packing of the blocked SGEMM path: op(A) into MR-row panels, op(B) into NR-column panels, both
 /// zero-padded to whole panels, for any kernel's MR and NR (fast paths for the common layouts).
 extension GEMM {
@@ -17,6 +19,9 @@ extension GEMM {
                     for r in 0..<rows { d[r] = s[r] }
                     for r in rows..<mr { d[r] = 0 }
                 }
+            } else if mr == Int(CK_SGEMM512_MR) {
+                // The AVX-512 kernel's panels (only packed on machines that run it): register transposes in C.
+                ck_pack_a12(a + (row0 + ir) * lda + col0, lda, rows, kcb, dst)
             } else if rows == 6 && mr == 6 {
                 let s0 = a + (row0 + ir) * lda + col0
                 let s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda
@@ -46,7 +51,10 @@ extension GEMM {
             let j0 = q * nr
             let cols = min(nr, ncb - j0)
             let dst = bp + q * kcb * nr
-            if transB {
+            if transB && nr == Int(CK_SGEMM512_NR) {
+                // The AVX-512 kernel's panels (only packed on machines that run it): register transposes in C.
+                ck_pack_b32_trans(b + (col0 + j0) * ldb + row0, ldb, cols, kcb, dst)
+            } else if transB {
                 // op(B)(p, j) = b[j·ldb + p]: walk each stored row, scatter into the panel.
                 for j in 0..<cols {
                     let s = b + (col0 + j0 + j) * ldb + row0

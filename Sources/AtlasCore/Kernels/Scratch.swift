@@ -22,6 +22,8 @@ public enum Scratch {
         case layer = 3
         /// Small per-thread rows of a kernel's data transform (Winograd strips).
         case transform = 4
+        /// op(A) packed once per depth block for all the tasks of one GEMM, owned by the thread that calls `sgemm`.
+        case sharedA = 5
     }
 
     /// Runs `body` with a buffer of at least `count` floats that belongs to this thread and `slot`.

@@ -1,7 +1,9 @@
 /// ONNX Gemm: Y = alpha·op(A)·op(B) + beta·C with A the runtime input (2-D) and B, C constant; C broadcasts
 /// (unidirectionally) to [M, N]. The input gradient is dA = alpha·dY·op(B)ᵀ (transposed back when `transA`).
 public struct Gemm: Layer {
-    /// [K, N], or [N, K] when `transB`.
+    /// [K, N], or [N, K] when `transB`. A B given transposed (torch's Linear exports transB = 1) is stored as [K, N]
+    /// with `transB` false, transposed once here: the SGEMM then packs it with row copies instead of a scatter on
+    /// every call (the same packed values, so the same results).
     public let b: Tensor
     /// Broadcastable to [M, N] (scalar, [N], [1, N], [M, 1], [M, N]), or nil.
     public let c: Tensor?
@@ -11,12 +13,20 @@ public struct Gemm: Layer {
     public let transB: Bool
 
     public init(b: Tensor, c: Tensor?, alpha: Float, beta: Float, transA: Bool, transB: Bool) {
-        self.b = b
         self.c = c
         self.alpha = alpha
         self.beta = beta
         self.transA = transA
-        self.transB = transB
+        if transB && b.rank == 2 {
+            let (n, k) = (b.shape[0], b.shape[1])
+            let t = Tensor(uninitialized: [k, n])
+            Strided.copy(dims: [k, n], src: b.data, srcStrides: [1, k], dst: t.data, dstStrides: [n, 1])
+            self.b = t
+            self.transB = false
+        } else {
+            self.b = b
+            self.transB = transB
+        }
     }
 
     public var name: String { "Gemm" }
@@ -52,7 +62,7 @@ public struct Gemm: Layer {
     public func forward(_ inputs: [Tensor]) -> Tensor {
         let a = inputs[0]
         guard let (m, n, k) = try? dims([a.shape]) else { fatalError("Gemm called on an unvalidated input \(a.shape)") }
-        let y = Tensor(zeros: [m, n])
+        let y = Tensor(uninitialized: [m, n])   // written by the broadcast of C or by the product (beta 0)
         var betaC: Float = 0
         if let c, beta != 0 {
             // Y starts as beta·C broadcast; the product is then accumulated onto it.
@@ -73,7 +83,7 @@ public struct Gemm: Layer {
         guard needsGrad.first == true else { return [nil] }
         let a = inputs[0]
         guard let (m, n, k) = try? dims([a.shape]) else { fatalError("Gemm called on an unvalidated input \(a.shape)") }
-        let da = Tensor(zeros: a.shape)
+        let da = Tensor(uninitialized: a.shape)   // beta 0: only written
         let dy = gradOutput.data, ldb = b.shape[1]
         if transA {
             // A is [K, M]: dA = alpha·op(B)·dYᵀ.
@@ -92,7 +102,7 @@ public struct Gemm: Layer {
 /// A rank-1 A is a row vector ([K] → [1, K]) and a rank-1 B a column vector ([K] → [K, 1]); the added
 /// dimension is removed from the result. Gradients for both inputs sum over the dimensions they were
 /// broadcast along, in a fixed order.
-public struct MatMul: Layer {
+public struct MatMul: Layer, ActivationFusable {
     /// Added to every row of the product (the `matmul-bias` pass folds a Linear's `Add` of a constant [N] here), in the
     /// GEMM's epilogue while each block is in cache: the values of a separate Add, bit for bit. Nil for plain MatMul.
     public let bias: Tensor?
@@ -170,17 +180,25 @@ public struct MatMul: Layer {
         do { return try plan(inputs.map(\.shape)) } catch { fatalError("MatMul called on unvalidated inputs: \(error)") }
     }
 
-    public func forward(_ inputs: [Tensor]) -> Tensor {
+    public func forward(_ inputs: [Tensor]) -> Tensor { forward(inputs, activation: nil) }
+
+    /// The product (plus bias), then `activation` (a Linear's GELU), both in the GEMM's epilogue while each block is
+    /// in cache: the bits of separate steps.
+    public func forward(_ inputs: [Tensor], activation: (any ElementwiseLayer)?) -> Tensor {
         let p = validPlan(inputs)
-        let y = Tensor(zeros: p.outShape)
+        let y = Tensor(uninitialized: p.outShape)   // every batch's product is written with beta 0
         let a = UnsafePointer(inputs[0].data), b = UnsafePointer(inputs[1].data), out = y.data
         let (m, n, k) = (p.m, p.n, p.k)
         let bias = self.bias.map { UnsafePointer($0.data) }
-        /// Adds the bias to rows × cols of the product whose first element is at `c`.
+        /// Adds the bias to, then applies the activation on, rows × cols of the product whose first element is at `c`.
         func addBias(_ c: UnsafeMutablePointer<Float>) -> GEMM.Epilogue? {
-            guard let bias else { return nil }
+            if bias == nil && activation == nil { return nil }
             return { rows, cols in
-                for r in rows { Vector.add(bias + cols.lowerBound, into: c + r * n + cols.lowerBound, count: cols.count) }
+                for r in rows {
+                    let row = c + r * n + cols.lowerBound
+                    if let bias { Vector.add(bias + cols.lowerBound, into: row, count: cols.count) }
+                    activation?.applyInPlace(row, count: cols.count)
+                }
             }
         }
         if p.isStackedOverSharedB {

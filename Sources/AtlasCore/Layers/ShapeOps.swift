@@ -1,5 +1,6 @@
 /// Shape and data-movement ops (ONNX Flatten, Reshape, Identity, Transpose, Slice, Concat).
-/// Outputs are always fresh tensors (never views of an input), so later in-place work cannot alias.
+/// Flatten and Reshape (what Squeeze and Unsqueeze lower to) return views of their input, forward and backward: no
+/// layer writes into a tensor once it is made, so a view is never written through. The others return fresh tensors.
 
 /// A fresh copy of `t` under `shape`.
 private func copied(_ t: Tensor, as shape: [Int]) -> Tensor {
@@ -24,11 +25,11 @@ public struct Flatten: Layer {
 
     public func forward(_ inputs: [Tensor]) -> Tensor {
         guard let shape = try? outputShape([inputs[0].shape]) else { preconditionFailure("Flatten: unvalidated shape") }
-        return copied(inputs[0], as: shape)
+        return inputs[0].reshaped(shape)
     }
 
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
-        [needsGrad.first == true ? copied(gradOutput, as: inputs[0].shape) : nil]
+        [needsGrad.first == true ? gradOutput.reshaped(inputs[0].shape) : nil]
     }
 }
 
@@ -68,11 +69,11 @@ public struct Reshape: Layer {
 
     public func forward(_ inputs: [Tensor]) -> Tensor {
         guard let s = try? outputShape([inputs[0].shape]) else { preconditionFailure("Reshape: unvalidated shape") }
-        return copied(inputs[0], as: s)
+        return inputs[0].reshaped(s)
     }
 
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
-        [needsGrad.first == true ? copied(gradOutput, as: inputs[0].shape) : nil]
+        [needsGrad.first == true ? gradOutput.reshaped(inputs[0].shape) : nil]
     }
 }
 

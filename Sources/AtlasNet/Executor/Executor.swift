@@ -130,9 +130,9 @@ extension Network {
         }
     }
 
-    /// The elementwise activation step right after the `ActivationFusable` step (Conv, Add) at `pos` when it is the
-    /// only reader of that step's output and the output is neither requested nor kept for backward (so no one can see
-    /// that it was never materialized; activations whose gradient reads only their output, such as Relu, Clip and
+    /// The elementwise activation step right after the `ActivationFusable` step (Conv, Add, MatMul) at `pos` when it is
+    /// the only reader of that step's output and the output is neither requested nor kept for backward (so no one can
+    /// see that it was never materialized; activations whose gradient reads only their output, such as Relu, Clip and
     /// Sigmoid, keep it so in runs kept for backward too).
     static func fusableActivation(after pos: Int, _ executed: [Int], _ plan: Plan, keep: [Bool], lastUse: [Int]) -> Int? {
         guard pos + 1 < executed.count, plan.steps[executed[pos]].layer is any ActivationFusable else { return nil }

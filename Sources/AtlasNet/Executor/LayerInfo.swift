@@ -33,7 +33,7 @@ extension Plan {
     public func layers(names: LayerNames) -> [LayerInfo] {
         var madds: [String: Int] = [:]
         for st in steps {
-            let ins = st.inputs.map { shapes[$0] ?? [] }
+            let ins = st.inputs.map { shapes[$0] ?? graph.constants[$0]?.shape ?? [] }   // a MatMul's constant weights too
             madds[st.node, default: 0] += st.layer.multiplyAdds(ins)
         }
         var rows: [LayerInfo] = []

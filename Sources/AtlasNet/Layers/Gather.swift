@@ -3,6 +3,8 @@ import AtlasCore
 /// ONNX Gather of a runtime tensor with constant indices along one axis (what `qkv[0]`, `x[:, 0]` export as):
 /// out[o, i…, r] = data[o, indices[i…], r]. Input gradient: each output slice is added back to the slice it came
 /// from, in index order within one outer block, so repeated indices accumulate the same way at any thread count.
+/// Consecutive indices on the outermost non-unit block (`qkv[0]` of the attention's q, k, v split) select one
+/// contiguous run: the output is then a view of it (no copy), and the gradient a copy into zeros.
 public struct GatherLayer: Layer {
     public let axis: Int
     /// Non-negative indices, row-major over `indexShape`.
@@ -33,9 +35,18 @@ public struct GatherLayer: Layer {
         (Tensor.elementCount(Array(shape[..<axis])), shape[axis], Tensor.elementCount(Array(shape[(axis + 1)...])))
     }
 
+    /// The first index when the indices select one contiguous run of the data (one outer block, consecutive indices).
+    func contiguousStart(_ shape: [Int]) -> Int? {
+        guard let first = indices.first, dims(shape).0 == 1 else { return nil }
+        return indices.enumerated().allSatisfy { $0.element == first + $0.offset } ? first : nil
+    }
+
     public func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0]
         guard let shape = try? outputShape([x.shape]) else { fatalError("Gather called on an unvalidated input \(x.shape)") }
+        if let first = contiguousStart(x.shape) {
+            return Tensor(shape: shape, storage: x.storage, offset: x.offset + first * dims(x.shape).2)
+        }
         let y = Tensor(uninitialized: shape)
         let (outer, len, inner) = dims(x.shape), k = indices.count
         let src = UnsafePointer(x.data), dst = y.data
@@ -56,6 +67,10 @@ public struct GatherLayer: Layer {
         let gx = Tensor(zeros: shape)
         let (outer, len, inner) = dims(shape), k = indices.count
         let g = UnsafePointer(gradOutput.data), dst = gx.data
+        if let first = contiguousStart(shape) {
+            (dst + first * inner).update(from: g, count: k * inner)
+            return [gx]
+        }
         indices.withUnsafeBufferPointer { idx in
             Parallel.forRanges(outer, grain: max(1, 16_384 / max(k * inner, 1))) { r in
                 for o in r {

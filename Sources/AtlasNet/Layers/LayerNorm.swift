@@ -4,7 +4,8 @@ import Foundation
 /// ONNX LayerNormalization (opset 17) at inference: each row — the elements of the trailing dimensions from `axis`
 /// on — is normalized to zero mean and unit variance, then scaled and shifted elementwise:
 /// y = (x − μ)·r·γ + β with r = 1/√(σ² + ε). Statistics are accumulated in double precision in a fixed order per row,
-/// so every row's result is independent of the batch and of the thread count.
+/// so every row's result is independent of the batch and of the thread count. Per-element γ and β take the AVX-512
+/// rows of `RowKernels` where they run (forward and input gradient, within float32 rounding of the loops here).
 ///
 /// Input gradient (γ, β constant): with x̂ = (x − μ)·r and g′ = g·γ, ∂L/∂x = r·(g′ − mean(g′) − x̂·mean(g′·x̂)).
 /// Backward reads only the input: μ and r are recomputed per row.
@@ -70,6 +71,10 @@ public struct LayerNorm: Layer {
         let src = UnsafePointer(x.data), dst = y.data
         let g = UnsafePointer(scale.data), gStep = scale.count == 1 ? 0 : 1
         let b = bias.map { UnsafePointer($0.data) }, bStep = bias?.count == 1 ? 0 : 1
+        if let (count, n) = try? rows(x.shape), RowKernels.isAvailable, gStep == 1, bStep == 1 {
+            RowKernels.layerNorm(src, dst, rows: count, n: n, gamma: g, beta: b, epsilon: epsilon)
+            return y
+        }
         forEachRow(x.shape) { base, n in
             let (mean, r) = statistics(src + base, n)
             for j in 0..<n {
@@ -85,6 +90,10 @@ public struct LayerNorm: Layer {
         let x = inputs[0], gx = Tensor(uninitialized: x.shape)
         let src = UnsafePointer(x.data), gy = UnsafePointer(gradOutput.data), dst = gx.data
         let g = UnsafePointer(scale.data), gStep = scale.count == 1 ? 0 : 1
+        if let (count, n) = try? rows(x.shape), RowKernels.isAvailable, gStep == 1 {
+            RowKernels.layerNormBackward(src, gy, dst, rows: count, n: n, gamma: g, epsilon: epsilon)
+            return [gx]
+        }
         forEachRow(x.shape) { base, n in
             let (mean, r) = statistics(src + base, n)
             var sumG = 0.0, sumGX = 0.0

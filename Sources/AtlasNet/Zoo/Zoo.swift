@@ -65,11 +65,13 @@ extension ZooArchitecture {
         return Tensor(shape: shape, values: (0..<Tensor.elementCount(shape)).map { _ in rng.nextUniform() * 2 - 1 })
     }
 
-    /// Floating-point operations of one forward pass of `plan` (2 per multiply-add of Conv, Gemm and MatMul layers).
+    /// Floating-point operations of one forward pass of `plan` (2 per multiply-add of Conv, Gemm and MatMul layers,
+    /// a MatMul with constant weights included).
     public static func flops(of plan: Plan) -> Int {
         plan.steps.reduce(0) { sum, st in
             guard ["Conv", "Gemm", "MatMul"].contains(st.layer.name) else { return sum }
-            return sum + 2 * st.layer.multiplyAdds(st.inputs.map { plan.shapes[$0] ?? [] })
+            let shapes = st.inputs.map { plan.shapes[$0] ?? plan.graph.constants[$0]?.shape ?? [] }
+            return sum + 2 * st.layer.multiplyAdds(shapes)
         }
     }
 }

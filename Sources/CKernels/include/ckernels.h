@@ -21,6 +21,15 @@ int ck_malloc_set_mmap_threshold(long bytes);
 void ck_sgemm512_macro(const float *ap, const float *bp, long mcb, long kcb, long col0, long col1,
                        float alpha, float beta, float *c, long ldc);
 
+/// Packs one 12-row panel of the AVX-512 SGEMM from row-major A (row stride lda): ap[p·12 + r] = a[r·lda + p] for
+/// p < kcb, r < rows (≤ 12), 0 for rows ≥ rows (16×16 register transposes). Only callable when ck_cpu_has_avx512f().
+void ck_pack_a12(const float *a, long lda, long rows, long kcb, float *ap);
+
+/// Packs one 32-column panel of the AVX-512 SGEMM from a transposed B (op(B)(p, j) = b[j·ldb + p]):
+/// bp[p·32 + j] = b[j·ldb + p] for p < kcb, j < cols (≤ 32), 0 for j ≥ cols (16×16 register transposes).
+/// Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_pack_b32_trans(const float *b, long ldb, long cols, long kcb, float *bp);
+
 /// Most input channels of `ck_pw512_small_k`.
 #define CK_PW512_MAX_K 64
 
@@ -80,5 +89,27 @@ void ck_sha256_blocks(uint32_t state[8], const uint8_t *data, long blocks);
 void ck_sha256_blocks_portable(uint32_t state[8], const uint8_t *data, long blocks);
 /// 1 when ck_sha256_blocks uses the CPU's SHA extensions.
 int ck_sha256_has_extensions(void);
+
+
+/// AVX-512 Softmax of `rows` contiguous rows of n floats: y = e^(x − max) / Σ e^(x − max), each e^v with the bits of
+/// AtlasCore's FastMath.exp, the sum over 16 lanes then the lanes in a fixed order (x and y may be the same).
+/// Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_softmax512_rows(const float *x, float *y, long rows, long n);
+
+/// Softmax's input gradient over the same rows: gx = y·(g − Σ g·y), the sum over 16 lanes then the lanes in a fixed
+/// order. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_softmax512_backward_rows(const float *y, const float *g, float *gx, long rows, long n);
+
+/// AVX-512 LayerNormalization of `rows` contiguous rows of n floats: mean μ and r = 1/√(σ² + ε) in double precision
+/// (16 lanes, then the lanes in a fixed order), rounded to float, then y = (x − μ)·r·γ (+ β when beta is non-null),
+/// each product and sum rounded as written. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_layernorm512_rows(const float *x, float *y, long rows, long n, const float *gamma, const float *beta,
+                          float epsilon);
+
+/// LayerNormalization's input gradient (γ constant, no β needed) over the same rows: μ and r as in the forward rows,
+/// g′ = gy·γ and x̂ = (x − μ)·r in float, their means mean(g′) and mean(g′·x̂) in double (16 lanes, then the lanes),
+/// gx = r·(g′ − mean(g′) − x̂·mean(g′·x̂)). Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_layernorm512_backward_rows(const float *x, const float *gy, float *gx, long rows, long n,
+                                   const float *gamma, float epsilon);
 
 #endif

@@ -34,6 +34,29 @@ final class SoftmaxReduceTests: XCTestCase {
         LT.assertThrows(LogSoftmax(axis: -3), [[2, 3]], "axis -3")
     }
 
+    /// The AVX-512 rows (the default where the CPU has it) against the portable path and the double reference, on
+    /// lengths around the 16-lane and 8-lane widths, and bit-identical at any thread count.
+    func testSoftmaxRowKernelMatchesThePortablePath() throws {
+        guard GEMMKernel.avx512.isAvailable else { throw XCTSkip("no AVX-512 on this machine") }
+        for n in [1, 2, 5, 8, 15, 16, 17, 31, 33, 197, 1000] {
+            let x = TestData.uniform([3, n], in: -30...30, seed: UInt64(n))
+            let fast = GEMM.withKernel(.avx512) { Softmax(axis: -1).forward([x]) }
+            let portable = GEMM.withKernel(.avx2) { Softmax(axis: 1).forward([x]) }
+            XCTAssertLessThanOrEqual(TestData.maxRelativeError(fast, portable), 1e-6, "n \(n)")
+            LT.assertClose(fast, naiveSoftmax(x, axis: 1, log: false), tol: 1e-6, "n \(n)")
+            let one = GEMM.withKernel(.avx512) { Parallel.withThreads(1) { Softmax(axis: -1).forward([x]) } }
+            XCTAssertEqual(one.toArray().map(\.bitPattern), fast.toArray().map(\.bitPattern), "n \(n), 1 thread")
+            // The input gradient y·(g − Σ g·y) against the portable rows.
+            let g = TestData.uniform([3, n], in: -1...1, seed: UInt64(n) + 100)
+            let grads = [GEMMKernel.avx512, .avx2].map { kernel in
+                GEMM.withKernel(kernel) { Softmax(axis: -1).backward([x], output: fast, gradOutput: g, needsGrad: [true])[0]! }
+            }
+            XCTAssertLessThanOrEqual(TestData.maxRelativeError(grads[0], grads[1]), 1e-5, "gradient n \(n)")
+        }
+        let big = Tensor(shape: [1, 3], values: [1000, 1000, -1000])
+        XCTAssertEqual(GEMM.withKernel(.avx512) { Softmax(axis: 1).forward([big]) }.toArray(), [0.5, 0.5, 0])
+    }
+
     func naiveReduce(_ x: Tensor, axes: [Int], mean: Bool) -> [Float] {
         let reduced = Set((axes.isEmpty ? Array(0..<x.rank) : axes).map { $0 < 0 ? $0 + x.rank : $0 })
         let kept = x.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
