@@ -298,8 +298,8 @@ public struct Conv2D: Layer, ActivationFusable {
         // fewer tasks than threads, each also takes only a block of input channels (rows of Wᵀ, planes of dX), whose
         // products have the bits of the whole (`GEMM.isPacked`).
         let rows = g.rowsPerChunk(budget: Conv2D.columnBudget), taps = g.kernelH * g.kernelW
-        let perBlock = (g.groupChannels + GEMM.piecesPerProduct(g.batch * g.groups) - 1)
-            / GEMM.piecesPerProduct(g.batch * g.groups)
+        let pieces = GEMM.piecesPerProduct(g.batch * g.groups)
+        let perBlock = (g.groupChannels + pieces - 1) / pieces
         let blocks = (g.groupChannels + perBlock - 1) / perBlock
         GEMM.forEachProduct(g.batch * g.groups * blocks) { task in
             let block = task % blocks, group = (task / blocks) % g.groups, n = task / (blocks * g.groups)
