@@ -10,6 +10,8 @@ public protocol BinaryRule {
     static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float>
     /// (∂y/∂a, ∂y/∂b) when both are constants (Add, Sub), so gradients need no elementwise pass.
     static var constantPartials: (Float, Float)? { get }
+    /// Whether `grad` reads y (when false it gets zeros, and a forward kept for backward need not hold y).
+    static var gradientReadsOutput: Bool { get }
     /// g·∂y/∂a (`wrtA`) or g·∂y/∂b, from the output gradient g, the output y and the inputs a, b.
     static func grad(_ wrtA: Bool, _ g: SIMD8<Float>, _ y: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float>
     static func grad(_ wrtA: Bool, _ g: Float, _ y: Float, _ a: Float, _ b: Float) -> Float
@@ -17,6 +19,7 @@ public protocol BinaryRule {
 
 extension BinaryRule {
     public static var constantPartials: (Float, Float)? { nil }
+    public static var gradientReadsOutput: Bool { true }
     public static func grad(_ wrtA: Bool, _ g: Float, _ y: Float, _ a: Float, _ b: Float) -> Float {
         grad(wrtA, SIMD8(repeating: g), SIMD8(repeating: y), SIMD8(repeating: a), SIMD8(repeating: b))[0]
     }
@@ -40,6 +43,7 @@ public enum SubRule: BinaryRule {
 
 public enum MulRule: BinaryRule {
     public static let name = "Mul"
+    public static var gradientReadsOutput: Bool { false }
     @inline(__always) public static func apply(_ a: Float, _ b: Float) -> Float { a * b }
     @inline(__always) public static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a * b }
     @inline(__always) public static func grad(_ wrtA: Bool, _ g: SIMD8<Float>, _ y: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
@@ -147,10 +151,10 @@ public enum BinaryKernel<R: BinaryRule> {
             while i + 8 <= n {
                 let av = sa == 1 ? load8(x + i) : SIMD8(repeating: x[0])
                 let bv = sb == 1 ? load8(z + i) : SIMD8(repeating: z[0])
-                store8(R.grad(wrtA, load8(gg + i), load8(yy + i), av, bv), tt + i)
+                store8(R.grad(wrtA, load8(gg + i), R.gradientReadsOutput ? load8(yy + i) : SIMD8(), av, bv), tt + i)
                 i += 8
             }
-            while i < n { tt[i] = R.grad(wrtA, gg[i], yy[i], x[i * sa], z[i * sb]); i += 1 }
+            while i < n { tt[i] = R.grad(wrtA, gg[i], R.gradientReadsOutput ? yy[i] : 0, x[i * sa], z[i * sb]); i += 1 }
         }
         return t
     }
@@ -229,6 +233,8 @@ public struct Sub: Layer {
 public struct Mul: Layer {
     public init() {}
     public var name: String { "Mul" }
+    /// ∂(a·b) needs a and b, not the product.
+    public var backwardReads: BackwardReads { .inputs }
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] { try BinaryKernel<MulRule>.outputShape(inputs) }
     public func forward(_ inputs: [Tensor]) -> Tensor { BinaryKernel<MulRule>.forward(inputs[0], inputs[1]) }
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {

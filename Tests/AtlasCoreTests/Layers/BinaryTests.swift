@@ -101,6 +101,13 @@ final class BinaryTests: XCTestCase {
                 for k in 0..<2 where needs[k] { LT.assertGradient(Mul(), ins, wrt: k, "\(sx) \(ss) wrt \(k)") }
             }
         }
+        // Mul's gradients read its inputs only: a traced run hands it a shape-only stand-in for the product.
+        let ab = [TestData.uniform([3, 4, 9], seed: 8), TestData.uniform([4, 1], seed: 9)]
+        let y = Mul().forward(ab), g = TestData.uniform(y.shape, seed: 10)
+        XCTAssertEqual(Mul().backwardReads, .inputs)
+        let stand = Mul().backward(ab, output: Tensor(placeholder: y.shape), gradOutput: g, needsGrad: [true, true])
+        let real = Mul().backward(ab, output: y, gradOutput: g, needsGrad: [true, true])
+        for k in 0..<2 { XCTAssertEqual(bits(stand[k]), bits(real[k])) }
         // Not plane scales: a broadcast leading dimension, and a scale along the last axis.
         XCTAssertNil(Mul.planeScale([Tensor(zeros: [2, 3, 4]), Tensor(zeros: [1, 3, 1])]))
         XCTAssertNil(Mul.planeScale([Tensor(zeros: [2, 3, 4]), Tensor(zeros: [1, 1, 4])]))
