@@ -2,7 +2,7 @@
 """Atlas against its peers on the same exported ONNX files, from one run (development only, not part of CI).
 
   /tmp/atlas-ref/bin/python Benchmarks/peers/exported.py --threads 2 [--models inceptionv1 lite0 …] [--quick]
-      [--steps 16] [--batch 1 8] [--repeats 3] [--measure forward vis gallery] [--torch] [--json] [--out DIR]
+      [--steps 16] [--batch 1 8] [--repeats 3] [--measure forward vis gallery gradient] [--torch] [--json] [--out DIR]
   /tmp/atlas-ref/bin/python Benchmarks/peers/exported.py --show run.json     # the tables of a saved --json run
 
 Exports zoo.py's modules (Lucent InceptionV1, torchvision GoogLeNet, ResNet-50, EfficientNet-B0, MobileNetV3-Large,
@@ -15,6 +15,8 @@ times, each side in its own process with the same thread count, back to back, be
             network input Atlas uses without upsampling and at 224 (`--vis-upsample 224`), icon-steps/s
   gallery   the whole `atlas gallery FILE` command (load → icons, tiles, index written) for --gallery-icons
             channels at the vis settings, as icon-steps/s, against Lucent and against `atlas bench --vis`
+  gradient  `atlas bench --model FILE --gradient-of VALUE` vs torch_gradient.py on the same module (ViT-B/16 only):
+            the input gradient of the last encoder block's mean, batch 8, seconds of the best forward + backward
 With inceptionv1, the exported file is also compared with the built-in `atlas bench --arch inceptionv1`.
 A file or layer that Atlas cannot load or run is reported on its row; the run goes on. Each finished row is
 printed on stderr and kept in OUT/last-run.json (print its tables with --show). Build Atlas first:
@@ -29,12 +31,14 @@ from measure import best_rate, command_line, print_table, ratio, run_json, run_t
 from zoo import DEFAULT, MODELS, export_all  # noqa: E402
 
 FORWARD_TARGET = {"googlenet": 1.0, "resnet50": 1.0, "inceptionv1": 1.0}
+# The value whose mean `--measure gradient` differentiates, for the models torch_gradient.py knows.
+GRADIENT_VALUE = {"vit_b_16": "/encoder/layers/encoder_layer_11/Add_1_output_0"}
 
 
 def parse():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=DEFAULT, choices=sorted(MODELS))
-    ap.add_argument("--measure", nargs="+", default=["forward", "vis", "gallery"], choices=["forward", "vis", "gallery"])
+    ap.add_argument("--measure", nargs="+", default=["forward", "vis", "gallery"], choices=["forward", "vis", "gallery", "gradient"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--forward-batch", type=int, default=16)
     ap.add_argument("--batch", type=int, nargs="+", help="vis batches (default 1 8; --quick: 8)")
@@ -119,6 +123,25 @@ def forward_rows(a, s, files, rows, done):
         done(rows, r)
 
 
+def gradient_rows(a, files, rows, done):
+    """Input gradient at batch 8: `atlas bench --gradient-of VALUE` vs torch_gradient.py, best of --repeats each."""
+    for name, f in files.items():
+        if name not in GRADIENT_VALUE:
+            continue
+        print(f"gradient {name}…", file=sys.stderr)
+        r = {"model": name, "batch": 8, "value": GRADIENT_VALUE[name], "commands": {}}
+        cmds = {"atlas": [a.atlas, "bench", "--model", f["path"], "--batch", "8", "--size", "224", "--threads",
+                          str(a.threads), "--iterations", str(a.repeats), "--warmup", "0", "--gradient-of",
+                          GRADIENT_VALUE[name], "--json", "--quiet"],
+                "pytorch": [sys.executable, os.path.join(HERE, "torch_gradient.py"), "--batch", "8", "--threads",
+                            str(a.threads), "--repeats", str(a.repeats), "--json"]}
+        for key, cmd in cmds.items():
+            r["commands"][key] = command_line(cmd)
+            side(r, key, lambda: run_json(cmd)["input_gradient"]["seconds"] if key == "atlas" else run_json(cmd)["seconds"])
+        r["pytorch/atlas"] = ratio(r.get("pytorch"), r.get("atlas"))
+        done(rows, r)
+
+
 def vis_rate(a, key, cmd):
     """Best icon-steps/s: lucent_icons.py repeats inside its one process, atlas bench once per process."""
     if key == "lucent":
@@ -187,6 +210,12 @@ def report(result):
             ("gallery/lucent", "gallery/lucent", ".2f"), ("target", lambda r: mark(r["gallery/lucent"], 4), ""),
             ("bench", "atlas", ".2f"), ("gallery/bench", "gallery/bench", ".2f"),
             ("target ", lambda r: mark(r["gallery/bench"], 0.9), "")], vis, commands_note(vis, ["gallery"]))
+    if result.get("gradient"):
+        print_table(f"Input gradient of a value's mean, batch 8, {a.threads} threads (seconds, best of {a.repeats}; "
+                    "forward kept for backward + backward)", [
+            ("model", "model", ""), ("atlas s", "atlas", ".3f"), ("torch s", "pytorch", ".3f"),
+            ("torch/atlas", "pytorch/atlas", ".2f"), ("target", lambda r: mark(r["pytorch/atlas"], 2), "")],
+            result["gradient"], commands_note(result["gradient"], ["atlas", "pytorch"]))
     arch = [dict(r, label=f"forward b{r['batch']}") for r in fw if "atlas_arch" in r]
     arch += [dict(r, label=f"vis {r['label']}") for r in vis if "atlas_arch" in r]
     if arch:
@@ -215,7 +244,7 @@ def main():
     s = Sides(a)
     result = {"schema": "atlas-peers-exported/1", "date": datetime.datetime.now().isoformat(timespec="seconds"),
               "machine": machine(), "settings": {k: v for k, v in vars(a).items() if k not in ("json", "show")},
-              "exports": files, "forward": [], "vis": []}
+              "exports": files, "forward": [], "vis": [], "gradient": []}
     partial = os.path.join(a.out, "last-run.json")
 
     def done(rows, row):
@@ -231,6 +260,8 @@ def main():
         forward_rows(a, s, files, result["forward"], done)
     if {"vis", "gallery"} & set(a.measure):
         vis_rows(a, s, files, result["vis"], done)
+    if "gradient" in a.measure:
+        gradient_rows(a, files, result["gradient"], done)
     if a.json:
         print(json.dumps(result, indent=2))
     else:

@@ -52,6 +52,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed optimization steps with --vis.") var visSteps = 8
     @Option(help: "Resize icons to N×N before the network with --vis (Lucent: 224).") var visUpsample: Int?
     @Option(help: "Parameterization with --vis: fft, pixel or maco (each with its default transforms).") var visParam: ParamKind = .fft
+    @Option(help: "Also time the input gradient of this value's mean (NAME or NAME:CHANNEL), forward kept for backward plus backward, as `atlas run --gradient-of` computes it (--iterations timed after one untimed).")
+    var gradientOf: String?
     @Flag(help: "Print the report as JSON on stdout.") var json = false
     @Flag(help: "Also time one more (warm) forward pass layer by layer and print where the time goes, and with --vis the layers of the visualization steps (on stderr with --json).")
     var layers = false
@@ -135,11 +137,12 @@ struct Bench: ParsableCommand {
             visReport = try visualize(net, threads: counts.last ?? 1)
             if layers { visTable = "feature visualization, every step (forward and input gradient):\n" + Run.statsText(net.stats) }
         }
+        let gradientReport = try gradientOf.map { try inputGradient(net, input: input, of: $0, threads: counts.last ?? 1) }
         let report = BenchReport(schema: "atlas-bench/1", version: Atlas.version, model: model, arch: built?.rawValue,
                                  seed: built == nil ? nil : seed, batch: batch, inputShape: shape, flopsPerImage: flops,
                                  imagesPerSecond: runs[runs.count - 1].imagesPerSecond, threads: runs,
                                  peakMemoryBytes: peakBytes, warmup: warmup, iterations: iterations, machine: machine,
-                                 visualization: visReport)
+                                 visualization: visReport, inputGradient: gradientReport)
         print(json ? String(decoding: try BenchReport.encoder().encode(report), as: UTF8.self) : report.text)
         for table in [layerTable, visTable].compactMap({ $0 }) {
             if json { FileHandle.standardError.write(Data((table + "\n").utf8)) } else { print("\n" + table) }
@@ -162,6 +165,33 @@ struct Bench: ParsableCommand {
                                          gflops: gflops, percentOfPeak: peak > 0 ? 100 * gflops / peak : 0, speedup: speedup,
                                          parallelEfficiency: speedup / (Double(t) / Double(base.threads)))
         }
+    }
+
+    /// The fastest of `--iterations` forward-kept-for-backward + backward passes, after one untimed.
+    func inputGradient(_ net: Network, input: Tensor, of text: String, threads: Int) throws -> BenchReport.InputGradient {
+        Parallel.threadCount = threads
+        let objective = try MeanObjective(parsing: text, names: net.names)
+        MemoryStats.resetPeak()
+        var best: (forward: Double, backward: Double)?
+        for i in 0...max(iterations, 1) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let values = try Conv2D.withAccurateGradients {
+                try net.forward(input, capture: [objective.value], keepForBackward: true)
+            }
+            guard let v = values[objective.value] else { throw ModelError.unknownLayer(text) }
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            let seed = try objective.seed(like: v)
+            _ = try Conv2D.withAccurateGradients { try net.backward(from: [objective.value: seed]) }
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            let run = (Double(t1 - t0) * 1e-9, Double(t2 - t1) * 1e-9)
+            if i > 0, best.map({ run.0 + run.1 < $0.forward + $0.backward }) ?? true { best = run }
+        }
+        let b = best ?? (0, 0)
+        let batch = input.shape.first ?? 1
+        return BenchReport.InputGradient(value: text, threads: threads, seconds: b.forward + b.backward,
+                                         forwardSeconds: b.forward, backwardSeconds: b.backward,
+                                         imagesPerSecond: Double(batch) / max(b.forward + b.backward, 1e-12),
+                                         peakMemoryBytes: MemoryStats.peak)
     }
 
     /// Icon-steps/s of `--vis-batch` channel objectives: one untimed step (plans, buffers), then `--vis-steps` timed.

@@ -138,7 +138,7 @@ final class CLITests: XCTestCase {
         let model = CLITests.assets + "/fashion_cnn.onnx"
         let (out, _) = try run(["bench", "--model", model, "--batch", "4", "--threads", "2,1", "--iterations", "2", "--warmup", "0",
                                 "--vis", "--vis-layer", "features.conv3.0", "--vis-size", "28", "--vis-batch", "2",
-                                "--vis-steps", "2", "--json", "--quiet"])
+                                "--vis-steps", "2", "--gradient-of", "features.conv4.2:3", "--json", "--quiet"])
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         XCTAssertEqual(report["schema"] as? String, "atlas-bench/1")
         XCTAssertGreaterThan(report["images_per_second"] as? Double ?? 0, 0)
@@ -150,6 +150,18 @@ final class CLITests: XCTestCase {
         XCTAssertGreaterThan(report["peak_memory_bytes"] as? Int ?? 0, 0)
         let vis = try XCTUnwrap(report["visualization"] as? [String: Any])
         XCTAssertGreaterThan(vis["icon_steps_per_second"] as? Double ?? 0, 0)
+        // --gradient-of: the fastest forward + backward and its parts, at the last thread count.
+        let gradient = try XCTUnwrap(report["input_gradient"] as? [String: Any])
+        XCTAssertEqual(gradient["value"] as? String, "features.conv4.2:3")
+        XCTAssertEqual(gradient["threads"] as? Int, 2)
+        let (f, b, total) = (gradient["forward_seconds"] as? Double ?? 0, gradient["backward_seconds"] as? Double ?? 0,
+                             gradient["seconds"] as? Double ?? 0)
+        XCTAssertGreaterThan(f, 0)
+        XCTAssertGreaterThan(b, 0)
+        XCTAssertEqual(total, f + b, accuracy: 1e-12)
+        XCTAssertEqual(gradient["images_per_second"] as? Double ?? 0, 4 / total, accuracy: 1e-9 * 4 / total)
+        try run(["bench", "--model", model, "--batch", "2", "--iterations", "1", "--gradient-of", "no.such.layer", "--quiet"],
+                expect: 64)
 
         let (listing, _) = try run(["inspect", model, "--json"])
         let layers = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: Any])?["layers"] as? [[String: Any]])

@@ -38,6 +38,21 @@ struct BenchReport: Codable {
         let iconStepsPerSecond: Double
     }
 
+    /// Input-gradient throughput (`--gradient-of`): a forward pass kept for backward, then the gradient of a value's
+    /// mean (of one channel) with respect to the input, as `atlas run --gradient-of` computes it.
+    struct InputGradient: Codable {
+        let value: String
+        let threads: Int
+        /// Seconds of the fastest forward + backward, and its two parts.
+        let seconds: Double
+        let forwardSeconds: Double
+        let backwardSeconds: Double
+        /// Batch / `seconds`.
+        let imagesPerSecond: Double
+        /// Highest bytes held by tensors during these runs (what the forward keeps for backward included).
+        let peakMemoryBytes: Int
+    }
+
     let schema: String
     let version: String
     /// The ONNX file, or nil for a built-in architecture.
@@ -59,6 +74,7 @@ struct BenchReport: Codable {
     let iterations: Int
     let machine: MachinePeak
     let visualization: Visualization?
+    let inputGradient: InputGradient?
 
     static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
@@ -91,6 +107,12 @@ struct BenchReport: Codable {
                                 + "parameterization + transforms %.3f ms per icon-step",
                                 v.iconStepsPerSecond, v.layer, v.param, v.size, v.upsample.map { " → \($0)" } ?? "", v.batch, v.steps,
                                 v.threads, v.paramMillisecondsPerIconStep))
+        }
+        if let g = inputGradient {
+            lines.append(String(format: "Input gradient of mean(%@): %.3f s per batch of %d (forward %.3f s + backward %.3f s, "
+                                + "best of %d, %d threads), %.2f images/s, peak tensor memory %.1f MB",
+                                g.value, g.seconds, batch, g.forwardSeconds, g.backwardSeconds, iterations, g.threads,
+                                g.imagesPerSecond, Double(g.peakMemoryBytes) / 1e6))
         }
         return lines.joined(separator: "\n")
     }
