@@ -105,7 +105,7 @@ public enum GEMM {
         let mr = kernel.mr, nr = kernel.nr, nc = kernel.nc
         let kStep = depthStep(k, kc: kernel.kc)
         let widest = min(n, nc)
-        if packedA == nil && k > kStep && (m + kernel.mc - 1) / kernel.mc >= 8 && m * widest >= 1 << 21 {
+        if packedA == nil && k > kStep && rowBlocks(m: m, kernel: kernel).count >= 8 && m * widest >= 1 << 21 {
             blockedByRows(kernel: kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                           b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, epilogue: epilogue)
             return
@@ -169,6 +169,13 @@ public enum GEMM {
         }
     }
 
+    /// m rows cut into nearly equal blocks of `rows` (a multiple of MR, at most MC) so that tasks are of similar size.
+    static func rowBlocks(m: Int, kernel: GEMMKernel) -> (rows: Int, count: Int) {
+        let count = (m + kernel.mc - 1) / kernel.mc
+        let rows = ((m + count - 1) / count + kernel.mr - 1) / kernel.mr * kernel.mr
+        return (rows, (m + rows - 1) / rows)
+    }
+
     /// The parallel tasks over one packed block of C, `columns` wide: blocks of `rows` rows (a multiple of MR, at
     /// most MC, nearly equal) × groups of `width` columns (a multiple of NR, `columnGroup` at most). When that
     /// leaves threads idle (a product of one small image), the groups narrow to two NR panels, then the row blocks
@@ -176,8 +183,7 @@ public enum GEMM {
     /// thread count.
     static func tasks(m: Int, columns: Int, kernel: GEMMKernel) -> (rows: Int, rowBlocks: Int, width: Int, groups: Int) {
         let mr = kernel.mr, nr = kernel.nr
-        var rowBlocks = (m + kernel.mc - 1) / kernel.mc
-        var rows = ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr
+        var (rows, rowBlocks) = rowBlocks(m: m, kernel: kernel)
         var width = columnGroup
         var groups = (columns + width - 1) / width
         let threads = Parallel.isInsideWorker ? 1 : Parallel.threadCount

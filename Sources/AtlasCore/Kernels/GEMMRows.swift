@@ -7,11 +7,10 @@ extension GEMM {
     static func blockedByRows(kernel: GEMMKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: Epilogue?) {
-        let mr = kernel.mr, nr = kernel.nr, mc = kernel.mc, nc = kernel.nc
+        let mr = kernel.mr, nr = kernel.nr, nc = kernel.nc
         let kStep = depthStep(k, kc: kernel.kc)
         let depths = Array(stride(from: 0, to: k, by: kStep))
-        let rowBlocks = (m + mc - 1) / mc
-        let mStep = ((m + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr
+        let (mStep, rowBlocks) = GEMM.rowBlocks(m: m, kernel: kernel)
         let packedWidth = (min(n, nc) + nr - 1) / nr * nr
         // B's depth block at pc is at bp + pc·(padded width); A's (one task's rows) at ap + (padded rows)·pc.
         Scratch.with(.packB, count: k * packedWidth) { bp in
