@@ -130,15 +130,83 @@ public struct MaxPool: Layer {
         let src = UnsafePointer(x.data), dst = y.data
         let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
         let vector = g.dw == 1 && (g.sw == 1 || g.sw == 2)
+        // Separable where a window row is read by several output rows (3×3 stride 1: 6 comparisons an output, not 9).
+        let separable = vector && g.kh > 1 && g.sh < g.kh * g.dh
         g.forPlanes { p in
             let s = src + p * inPlane, d = dst + p * outPlane
-            if vector {
+            if separable {
+                Scratch.with(.layer, count: g.inH * g.outW) { MaxPool.forwardSeparable(g, s, d, rows: $0) }
+            } else if vector {
                 MaxPool.forwardPlane(g, s, d)
             } else {
                 MaxPool.scan(g, s) { o, _, v in d[o] = v }
             }
         }
         return y
+    }
+
+    /// Forward of one plane in two passes, for unit column dilation and column stride 1 or 2: the maximum of every
+    /// input row over each output column's window (`rows`, inH × outW; eight at a time where the window lies inside
+    /// the row, as in `forwardPlane`), then the maximum over each output row's window of those. Each pass keeps the
+    /// first of equal maxima (a value replaces the best only when greater; NaN never does), so the result is the
+    /// row-major scan's, bit for bit.
+    static func forwardSeparable(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                 rows: UnsafeMutablePointer<Float>) {
+        let sw = g.sw, kw = g.kw, inW = g.inW, outW = g.outW
+        let (vecStart, vecEnd) = g.vectorColumns
+        for h in 0..<g.inH {
+            let row = src + h * inW, out = rows + h * outW
+            var ow = 0
+            while ow < outW {
+                if ow >= vecStart && ow < vecEnd && vecEnd - vecStart >= 8 {
+                    let q = Swift.min(ow, vecEnd - 8)
+                    let base = row + q * sw - g.left
+                    var best = SIMD8<Float>(repeating: -.infinity)
+                    if sw == 1 {
+                        for j in 0..<kw { let v = load8(base + j); best = best.replacing(with: v, where: v .> best) }
+                    } else {
+                        for j in 0..<kw { let v = load16(base + j).evenHalf; best = best.replacing(with: v, where: v .> best) }
+                    }
+                    store8(best, out + q)
+                    ow = q + 8
+                } else {
+                    var best = -Float.infinity
+                    let w0 = ow * sw - g.left
+                    for j in g.colLo[ow]..<g.colHi[ow] { let v = row[w0 + j]; if v > best { best = v } }
+                    out[ow] = best
+                    ow += 1
+                }
+            }
+        }
+        for oh in 0..<g.outH {
+            let h0 = oh * g.sh - g.top, i0 = g.rowLo[oh], i1 = g.rowHi[oh]
+            let out = dst + oh * outW
+            var ow = 0
+            while ow + 16 <= outW {
+                var best = SIMD16<Float>(repeating: -.infinity)
+                for i in i0..<i1 {
+                    let v = load16(rows + (h0 + i * g.dh) * outW + ow)
+                    best = best.replacing(with: v, where: v .> best)
+                }
+                UnsafeMutableRawPointer(out + ow).storeBytes(of: best, as: SIMD16<Float>.self)
+                ow += 16
+            }
+            while ow + 8 <= outW {
+                var best = SIMD8<Float>(repeating: -.infinity)
+                for i in i0..<i1 {
+                    let v = load8(rows + (h0 + i * g.dh) * outW + ow)
+                    best = best.replacing(with: v, where: v .> best)
+                }
+                store8(best, out + ow)
+                ow += 8
+            }
+            while ow < outW {
+                var best = -Float.infinity
+                for i in i0..<i1 { let v = rows[(h0 + i * g.dh) * outW + ow]; if v > best { best = v } }
+                out[ow] = best
+                ow += 1
+            }
+        }
     }
 
     /// Forward of one plane for unit column dilation and column stride 1 or 2: eight outputs at a time where

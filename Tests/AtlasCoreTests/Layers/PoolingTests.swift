@@ -141,6 +141,30 @@ final class PoolingTests: XCTestCase {
         }
     }
 
+    /// The two-pass forward (a window row read by several output rows) gives the row-major scan's value bit for bit:
+    /// the first of equal maxima (+0 before −0 or the reverse) and NaN ignored unless nothing else is there.
+    func testMaxPoolForwardKeepsFirstMaximumWithSignedZerosAndNaN() throws {
+        let configs = randomConfigs(count: 30, seed: 31, dilation: true) + randomConfigs(count: 60, seed: 32, dilation: true, wide: true)
+        let palette: [Float] = [0, -0.0, .nan, -1, 0, -0.0]
+        for (i, cf) in configs.enumerated() {
+            var rng = SplitMix64(seed: UInt64(300 + i))
+            let count = cf.n * cf.c * cf.h * cf.w
+            let x = Tensor(shape: [cf.n, cf.c, cf.h, cf.w], values: (0..<count).map { _ in palette[rng.nextInt(below: palette.count)] })
+            let y = try LT.run(maxPool(cf), [x])
+            var expect = [UInt32]()
+            for n in 0..<cf.n { for c in 0..<cf.c { for a in 0..<y.shape[2] { for b in 0..<y.shape[3] {
+                var best = -Float.infinity
+                for p in 0..<cf.k[0] { for q in 0..<cf.k[1] {
+                    let h = a * cf.s[0] - cf.pads[0] + p * cf.d[0], w = b * cf.s[1] - cf.pads[1] + q * cf.d[1]
+                    guard h >= 0 && h < cf.h && w >= 0 && w < cf.w else { continue }
+                    if x[n, c, h, w] > best { best = x[n, c, h, w] }
+                } }
+                expect.append(best.bitPattern)
+            } } } }
+            XCTAssertEqual(y.toArray().map(\.bitPattern), expect, "\(cf)")
+        }
+    }
+
     /// ONNX backend examples maxpool_2d_ceil, maxpool_2d_pads, maxpool_2d_dilations and averagepool_2d_ceil.
     func testONNXExamples() throws {
         let x4 = LT.arange([1, 1, 4, 4])
