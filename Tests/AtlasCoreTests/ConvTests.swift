@@ -46,6 +46,9 @@ final class ConvTests: XCTestCase {
         Shape(c: 8, h: 60, w: 60, m: 13, kh: 1, kw: 1, bias: false),           // …over several column chunks
         Shape(n: 5, c: 70, h: 7, w: 7, m: 36, kh: 1, kw: 1),                  // small planes: images merged
         Shape(n: 3, c: 80, h: 8, w: 7, m: 20, kh: 1, kw: 1, bias: false),
+        Shape(n: 3, c: 32, h: 9, w: 11, m: 64, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),  // columns packed from x,
+        Shape(n: 2, c: 30, h: 40, w: 37, m: 70, kh: 3, kw: 3, stride: [2, 2], pads: [1, 0, 1, 2]), // merged / per image
+        Shape(n: 3, c: 260, h: 9, w: 9, m: 64, kh: 1, kw: 1, stride: [2, 2], bias: false),
         Shape(n: 3, c: 40, h: 1, w: 1, m: 12, kh: 1, kw: 1),                  // squeeze-and-excitation FC
         Shape(n: 2, c: 9, h: 1, w: 1, m: 33, kh: 1, kw: 1, bias: false),
     ]
@@ -116,6 +119,59 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// Convolutions whose columns are packed straight from the input (`forwardColumns`), merged across images or cut
+    /// inside one: each image gets the bits it gets alone.
+    func testColumnProductsGiveEachImageItsBitsAlone() {
+        let cases = [
+            Shape(n: 7, c: 32, h: 9, w: 11, m: 64, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
+            Shape(n: 5, c: 260, h: 9, w: 9, m: 64, kh: 1, kw: 1, stride: [2, 2]),
+            Shape(n: 3, c: 30, h: 40, w: 37, m: 70, kh: 3, kw: 3, stride: [2, 2], pads: [1, 0, 1, 2]),
+            Shape(n: 6, c: 100, h: 13, w: 13, m: 80, kh: 1, kw: 1),
+        ]
+        for (i, s) in cases.enumerated() {
+            let (conv, x) = make(s, seed: UInt64(700 + i))
+            let y = conv.forward([x], relu: true)
+            let xs = x.count / s.n, ys = y.count / s.n
+            for n in 0..<s.n {
+                var one = x.shape
+                one[0] = 1
+                let yn = conv.forward([Tensor(shape: one, values: Array(x.toArray()[n * xs ..< (n + 1) * xs]))], relu: true)
+                XCTAssertEqual(yn.toArray().map(\.bitPattern), Array(y.toArray()[n * ys ..< (n + 1) * ys]).map(\.bitPattern),
+                               "\(s) image \(n)")
+            }
+        }
+    }
+
+    /// A residual added in the Conv (and the activation after it) equals separate Conv, Add and activation steps bit
+    /// for bit on every forward path: Winograd, depthwise, direct and GEMM pointwise, merged small planes, 1×1
+    /// planes, columns packed from x (merged and per image), im2col.
+    func testResidualMatchesSeparateAddAndActivation() {
+        let cases = [
+            Shape(n: 2, c: 16, h: 14, w: 14, m: 16, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
+            Shape(n: 2, c: 12, h: 9, w: 7, m: 12, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 12),
+            Shape(n: 2, c: 16, h: 15, w: 15, m: 40, kh: 1, kw: 1),
+            Shape(n: 2, c: 64, h: 30, w: 30, m: 32, kh: 1, kw: 1),
+            Shape(n: 3, c: 70, h: 7, w: 7, m: 36, kh: 1, kw: 1),
+            Shape(n: 3, c: 24, h: 1, w: 1, m: 10, kh: 1, kw: 1),
+            Shape(n: 3, c: 32, h: 9, w: 11, m: 64, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
+            Shape(n: 2, c: 30, h: 40, w: 37, m: 70, kh: 3, kw: 3, stride: [2, 2], pads: [1, 0, 1, 2]),
+            Shape(n: 2, c: 3, h: 20, w: 20, m: 13, kh: 7, kw: 7, stride: [2, 2], pads: [3, 3, 3, 3]),
+        ]
+        let activations: [(any ElementwiseLayer)?] = [nil, Relu(), SiLU()]
+        for (i, s) in cases.enumerated() {
+            let (conv, x) = make(s, seed: UInt64(800 + i))
+            let plain = conv.forward([x])
+            let r = TestData.uniform(plain.shape, seed: UInt64(850 + i))
+            for a in activations {
+                let sum = Add().forward([plain, r])
+                let separate = a.map { $0.forward([sum]) } ?? sum
+                let fused = conv.forward([x], residual: r, activation: a)
+                XCTAssertEqual(fused.toArray().map(\.bitPattern), separate.toArray().map(\.bitPattern),
+                               "\(a?.name ?? "none") \(s)")
+            }
+        }
+    }
+
     /// Clip(0, 6) and SiLU fused into the depthwise, direct pointwise, single-pixel and im2col paths equal the separate
     /// activation bit for bit.
     func testFusedActivationsMatchSeparateSteps() {
@@ -173,6 +229,9 @@ final class ConvTests: XCTestCase {
             Shape(n: 2, c: 96, h: 9, w: 9, m: 40, kh: 1, kw: 1),
             Shape(n: 1, c: 16, h: 20, w: 20, m: 96, kh: 1, kw: 1),
             Shape(n: 1, c: 24, h: 12, w: 12, m: 32, kh: 5, kw: 5, pads: [2, 2, 2, 2]),
+            // Columns packed from x: merged across images, and cut inside one image.
+            Shape(n: 5, c: 32, h: 9, w: 11, m: 64, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
+            Shape(n: 1, c: 30, h: 40, w: 37, m: 70, kh: 3, kw: 3, stride: [2, 2], pads: [1, 0, 1, 2]),
         ]
         for (i, s) in cases.enumerated() {
             let (conv, x) = make(s, seed: UInt64(200 + i))

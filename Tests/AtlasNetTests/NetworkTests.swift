@@ -59,8 +59,8 @@ final class NetworkTests: XCTestCase {
         XCTAssertTrue(conv.toArray().contains { $0 < 0 }, "the test must exercise the ReLU")
     }
 
-    /// Add → Relu (a residual block's end) runs as one fused pass, bit-identical to the two steps, and stays fused in
-    /// runs kept for backward (Add's backward reads no values) with the same input gradient.
+    /// Conv → Add → Relu (a residual block's end) runs as one fused pass, bit-identical to the separate steps, and
+    /// stays fused in runs kept for backward (Conv's and Add's backward read no values) with the same input gradient.
     func testAddReluFusionGivesTheSameValuesAndGradient() throws {
         var b = ModelBuilder()
         b.input("x", [nil, 2, 4, 4])
@@ -76,6 +76,20 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(fused.toArray().map(\.bitPattern), both["y"]!.toArray().map(\.bitPattern))
         XCTAssertEqual(fused.toArray(), both["s"]!.toArray().map { max($0, 0) })
         XCTAssertTrue(both["s"]!.toArray().contains { $0 < 0 }, "the test must exercise the ReLU")
+        // The Conv adds the residual and applies the Relu itself (Add and Relu did no work of their own), with the bits
+        // of three separate steps (the Conv's value captured, which turns every fusion off).
+        func seconds(_ capture: Set<String>) throws -> (y: Tensor, byOp: [String: Double]) {
+            net.resetStats()
+            let y = try net.forward(x, capture: capture)["y"]!
+            return (y, Dictionary(uniqueKeysWithValues: net.stats.layers.map { ($0.op, $0.forwardSeconds) }))
+        }
+        let fusedRun = try seconds(["y"]), sumRun = try seconds(["y", "s"]), separate = try seconds(["y", "c"])
+        XCTAssertEqual(fusedRun.byOp["Add"], 0)
+        XCTAssertEqual(fusedRun.byOp["Relu"], 0)
+        XCTAssertEqual(sumRun.byOp["Add"], 0, "with the sum captured, the Conv still adds the residual…")
+        XCTAssertGreaterThan(sumRun.byOp["Relu"] ?? 0, 0, "…and the Relu runs on its own")
+        XCTAssertGreaterThan(separate.byOp["Add"] ?? 0, 0)
+        XCTAssertEqual(fused.toArray().map(\.bitPattern), separate.y.toArray().map(\.bitPattern))
         let seed = TestData.uniform(fused.shape, seed: 22)
         _ = try net.forward(x, capture: ["y"], keepForBackward: true)
         XCTAssertThrowsError(try net.backward(from: ["y": seed], at: ["s"], keepForward: true), "the Add output is never kept")

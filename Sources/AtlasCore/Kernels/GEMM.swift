@@ -101,11 +101,11 @@ public enum GEMM {
     static func blocked(kernel: GEMMKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packedA: PackedA?,
-                        epilogue: Epilogue? = nil) {
+                        epilogue: Epilogue? = nil, source: PanelSource? = nil) {
         let mr = kernel.mr, nr = kernel.nr, nc = kernel.nc
         let kStep = depthStep(k, kc: kernel.kc)
         let widest = min(n, nc)
-        if packedA == nil && k > kStep && rowBlocks(m: m, kernel: kernel).count >= 8 && m * widest >= 1 << 21 {
+        if packedA == nil && source == nil && k > kStep && rowBlocks(m: m, kernel: kernel).count >= 8 && m * widest >= 1 << 21 {
             blockedByRows(kernel: kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                           b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, epilogue: epilogue)
             return
@@ -125,8 +125,14 @@ public enum GEMM {
                         let kcb = min(kStep, k - pc)
                         let betaBlock: Float = pc == 0 ? beta : 1
                         Parallel.forRanges(panels, grain: 32) { range in
-                            packB(nr: nr, transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kcb: kcb, ncb: ncb,
-                                  panels: range, into: bp)
+                            if let source {
+                                for q in range {
+                                    source(pc, kcb, jc + q * nr, min(nr, ncb - q * nr), nr, bp + q * kcb * nr)
+                                }
+                            } else {
+                                packB(nr: nr, transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kcb: kcb, ncb: ncb,
+                                      panels: range, into: bp)
+                            }
                         }
                         if shareA {
                             Parallel.forRanges(paddedRows / mr, grain: 8) { panels in

@@ -183,6 +183,14 @@ extension ActivationFusable {
     public func forward(_ inputs: [Tensor], relu: Bool) -> Tensor { forward(inputs, activation: relu ? Relu() : nil) }
 }
 
+/// A layer that can add a residual (a tensor of its output's shape) and then apply a following activation to its
+/// own output while it is still in cache, bit-identical to separate Add and activation steps (a residual block's last
+/// convolution). The executor fuses `ResidualFusable → Add(·, residual) [→ ElementwiseLayer]` where nothing else
+/// reads the layer's output.
+public protocol ResidualFusable: Layer {
+    func forward(_ inputs: [Tensor], residual: Tensor?, activation: (any ElementwiseLayer)?) -> Tensor
+}
+
 /// y = a + b with numpy broadcasting.
 public struct Add: Layer, ActivationFusable {
     public init() {}

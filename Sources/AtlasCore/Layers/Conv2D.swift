@@ -11,7 +11,7 @@ import CKernels
 /// batch never materializes a whole-batch column matrix. Work is parallel over (image, group, chunk) with
 /// problem-defined chunk boundaries; the bias is added per chunk.
 /// The input gradient runs the same multiply-adds transposed: dX = col2im(Wᵀ·dY).
-public struct Conv2D: Layer, ActivationFusable {
+public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
     /// [M, C/groups, kH, kW].
     public let weight: Tensor
     /// [M], or nil.
@@ -106,14 +106,23 @@ public struct Conv2D: Layer, ActivationFusable {
     /// Forward followed by `activation` (e.g. max(0, conv(x) + bias)), bit-identical to a separate step after it,
     /// applied to each chunk while it is still in cache (the executor fuses Conv → Relu/Clip/SiLU… this way).
     public func forward(_ inputs: [Tensor], activation: (any ElementwiseLayer)?) -> Tensor {
+        forward(inputs, residual: nil, activation: activation)
+    }
+
+    /// act(conv(x) + b + residual) for a residual block's last convolution (`ResidualFusable`): the sum is formed
+    /// while each chunk is in cache, in the order of separate Conv, Add and activation steps, so the bits are theirs.
+    public func forward(_ inputs: [Tensor], residual: Tensor?, activation: (any ElementwiseLayer)?) -> Tensor {
         let g = validated(inputs[0].shape)
+        if let residual { precondition(residual.shape == [g.batch, g.outChannels, g.outH, g.outW], "Conv residual shape") }
+        let res = residual.map { UnsafePointer($0.data) }
         // Every path below writes every output element.
         let y = Tensor(uninitialized: [g.batch, g.outChannels, g.outH, g.outW])
         let x = UnsafePointer(inputs[0].data), w = UnsafePointer(weight.data), out = y.data
         let b = bias.map { UnsafePointer($0.data) }
         if g.batch == 0 || g.outPlane == 0 { return y }
         if g.isDepthwise {
-            Depthwise.forward(g, x: x, weight: w, bias: b, activation: activation, y: out)
+            Depthwise.forward(g, x: x, weight: w, bias: b, activation: res == nil ? activation : nil, y: out)
+            Conv2D.addResidual(res, activation: activation, out, count: y.count)
             return y
         }
         let kernel = GEMM.kernel
@@ -124,8 +133,12 @@ public struct Conv2D: Layer, ActivationFusable {
             }
             WinogradConv(tile: tile, batch: g.batch, channels: g.channels, height: g.height, width: g.width,
                          outChannels: g.outChannels, outH: g.outH, outW: g.outW, top: -g.padTop, left: -g.padLeft)
-                .run(x: x, packs: packs, bias: b, relu: activation is Relu, y: out)
-            if !(activation is Relu) { Conv2D.activate(activation, out, count: y.count) }
+                .run(x: x, packs: packs, bias: b, relu: res == nil && activation is Relu, y: out)
+            if res != nil {
+                Conv2D.addResidual(res, activation: activation, out, count: y.count)
+            } else if !(activation is Relu) {
+                Conv2D.activate(activation, out, count: y.count)
+            }
             return y
         }
         if g.isSinglePixel {
@@ -135,7 +148,11 @@ public struct Conv2D: Layer, ActivationFusable {
             GEMM.sgemm(transA: false, transB: true, m: g.batch, n: m, k: g.channels, alpha: 1, a: x, lda: g.channels,
                        b: w, ldb: g.channels, beta: 0, c: out, ldc: m, rowInvariant: true)
             if let b { for n in 0..<g.batch { Vector.add(b, into: out + n * m, count: m) } }
-            Conv2D.activate(activation, out, count: y.count)
+            if res != nil {
+                Conv2D.addResidual(res, activation: activation, out, count: y.count)
+            } else {
+                Conv2D.activate(activation, out, count: y.count)
+            }
             return y
         }
         let mg = g.groupOutChannels, kdim = g.columnRows
@@ -146,14 +163,14 @@ public struct Conv2D: Layer, ActivationFusable {
         // and a separate bias pass cost more than the FMAs, so the AVX-512 kernel reads the planes directly (measured
         // 1.25–1.5× the packed path; slower for reductions such as 32 → 16). Decided once, for every plane size.
         let direct = g.isPointwise && kernel == .avx512 && kdim <= Int(CK_PW512_MAX_K) && mg >= kdim
-        if g.isPointwise && g.groups == 1 && g.outPlane <= Conv2D.smallPlane && !direct {
-            pointwiseSmallPlanes(g, x: x, weight: w, bias: b, activation: activation, packed: packs[0], y: out)
+        if g.isPointwise && !direct && g.outPlane < Conv2D.columnsPlane {
+            forwardColumns(g, x: x, bias: b, residual: res, activation: activation, packs: packs, y: out)
             return y
         }
         if g.isPointwise {
             let (chunks, width, rowInvariant) = Conv2D.pointwiseChunks(g.outPlane, products: g.batch * g.groups, m: mg,
                                                                       k: kdim, direct: direct)
-            let fusedRelu = direct && activation is Relu
+            let fusedRelu = direct && res == nil && activation is Relu
             GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
                 let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
                 let c0 = chunk * width, cols = min(g.outPlane, c0 + width) - c0
@@ -162,14 +179,24 @@ public struct Conv2D: Layer, ActivationFusable {
                 if direct {
                     ck_pw512_small_k(w + group * mg * kdim, mg, kdim, src, g.inPlane, cols, b.map { $0 + group * mg },
                                      fusedRelu ? 1 : 0, dst, g.outPlane)
-                    if !fusedRelu { Conv2D.epilogue(nil, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane) }
+                    if !fusedRelu {
+                        Conv2D.epilogue(nil, residual: res.map { $0 + (dst - out) }, activation: activation, dst, rows: mg,
+                                        cols: cols, ldc: g.outPlane)
+                    }
                     return
                 }
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
                            lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group],
                            rowInvariant: rowInvariant)
-                Conv2D.epilogue(b.map { $0 + group * mg }, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane)
+                Conv2D.epilogue(b.map { $0 + group * mg }, residual: res.map { $0 + (dst - out) }, activation: activation,
+                                dst, rows: mg, cols: cols, ldc: g.outPlane)
             }
+            return y
+        }
+        // Packing the columns straight from x pays where the weights are tall and deep enough (measured on one Zen 5
+        // core: ResNet's stride-2 3×3 layers 1.03–1.12× im2col; 64-row 7×7 stem and GoogLeNet's 32-row 5×5 slower).
+        if mg >= 64 && kdim >= 256 {
+            forwardColumns(g, x: x, bias: b, residual: res, activation: activation, packs: packs, y: out)
             return y
         }
         let (rows, rowInvariant) = g.forwardRows(budget: Conv2D.columnBudget)
@@ -186,57 +213,36 @@ public struct Conv2D: Layer, ActivationFusable {
                            lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group],
                            rowInvariant: rowInvariant)
             }
-            Conv2D.epilogue(b.map { $0 + group * mg }, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane)
+            Conv2D.epilogue(b.map { $0 + group * mg }, residual: res.map { $0 + (dst - out) }, activation: activation,
+                            dst, rows: mg, cols: cols, ldc: g.outPlane)
         }
         return y
     }
 
-    /// Largest plane (pixels) whose pointwise products are merged across images: 7² layers ran 1.1–1.2× faster
-    /// merged, 14² ones (196 columns already fill 88% of their panels) slightly slower.
-    static let smallPlane = 64
-    /// Columns of one merged pointwise product.
-    static let mergedColumns = 512
+    /// Pointwise planes below this many pixels go through `forwardColumns`, merged across images: 7² and 14² planes
+    /// fill 77% and 88% of their 32-column panels alone (measured 1.02–1.07× on one Zen 5 core).
+    static let columnsPlane = 256
 
-    /// A 1×1 convolution of small planes (ResNet's and EfficientNet's 7² stages): one image's plane is too
-    /// narrow for the GEMM's 32-column panels (49 columns fill 77% of two), so the planes of several images are
-    /// gathered side by side into one product of about `mergedColumns` columns, then scattered back with the bias
-    /// and activation. Always the row-invariant packed GEMM, whose element (i, j) depends only on row i of the
-    /// weights and column j: an image gets the same bits alone, in any batch and any grouping of images.
-    func pointwiseSmallPlanes(_ g: ConvGeometry, x: UnsafePointer<Float>, weight w: UnsafePointer<Float>,
-                              bias b: UnsafePointer<Float>?, activation: (any ElementwiseLayer)?, packed: PackedA,
-                              y out: UnsafeMutablePointer<Float>) {
-        let plane = g.outPlane, k = g.channels, m = g.outChannels
-        let tasks = max(1, (g.batch * plane + Conv2D.mergedColumns - 1) / Conv2D.mergedColumns)
-        let perTask = (g.batch + tasks - 1) / tasks
-        GEMM.forEachProduct((g.batch + perTask - 1) / perTask) { task in
-            let n0 = task * perTask, images = min(g.batch, n0 + perTask) - n0
-            let cols = images * plane
-            Scratch.with(.columns, count: k * cols) { gathered in
-                Scratch.with(.layer, count: m * cols) { product in
-                    for c in 0..<k {
-                        for i in 0..<images {
-                            (gathered + c * cols + i * plane).update(from: x + ((n0 + i) * k + c) * plane, count: plane)
-                        }
-                    }
-                    GEMM.sgemm(transA: false, transB: false, m: m, n: cols, k: k, alpha: 1, a: w, lda: k, b: gathered,
-                               ldb: cols, beta: 0, c: product, ldc: cols, packedA: packed, rowInvariant: true)
-                    Conv2D.epilogue(b, activation: activation, product, rows: m, cols: cols, ldc: cols)
-                    for r in 0..<m {
-                        for i in 0..<images {
-                            (out + ((n0 + i) * m + r) * plane).update(from: product + r * cols + i * plane, count: plane)
-                        }
-                    }
-                }
-            }
+    /// Adds the bias of each row (output channel), then the residual (laid out as C, row stride `ldc`), and applies
+    /// the fused activation, if any, to one chunk of C.
+    static func epilogue(_ b: UnsafePointer<Float>?, residual: UnsafePointer<Float>? = nil,
+                         activation: (any ElementwiseLayer)?, _ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+                         ldc: Int) {
+        for r in 0..<rows {
+            if let b { Vector.addScalar(b[r], into: c + r * ldc, count: cols) }
+            if let residual { Vector.add(residual + r * ldc, into: c + r * ldc, count: cols) }
+            activation?.applyInPlace(c + r * ldc, count: cols)
         }
     }
 
-    /// Adds the bias of each row (output channel) and applies the fused activation, if any, to one chunk of C.
-    static func epilogue(_ b: UnsafePointer<Float>?, activation: (any ElementwiseLayer)?, _ c: UnsafeMutablePointer<Float>,
-                         rows: Int, cols: Int, ldc: Int) {
-        for r in 0..<rows {
-            if let b { Vector.addScalar(b[r], into: c + r * ldc, count: cols) }
-            activation?.applyInPlace(c + r * ldc, count: cols)
+    /// y = act(y + residual) over a whole output in parallel chunks (paths without a per-chunk epilogue); nothing
+    /// without a residual.
+    static func addResidual(_ residual: UnsafePointer<Float>?, activation: (any ElementwiseLayer)?,
+                            _ y: UnsafeMutablePointer<Float>, count: Int) {
+        guard let residual else { return }
+        Parallel.forRanges(count, grain: 1 << 16) { r in
+            Vector.add(residual + r.lowerBound, into: y + r.lowerBound, count: r.count)
+            activation?.applyInPlace(y + r.lowerBound, count: r.count)
         }
     }
 

@@ -55,10 +55,9 @@ extension Network {
         for (pos, i) in executed.enumerated() { for s in plan.stepInputs[i] { lastUse[s] = pos } }
 
         MemoryStats.resetPeak()
-        var fusedInto: Int? = nil   // an activation step whose work the previous Conv/Add step did
+        var fusedInto = Set<Int>()   // Add and activation steps whose work an earlier Conv/Add step did
         for (pos, i) in executed.enumerated() {
-            if fusedInto == i {
-                fusedInto = nil
+            if fusedInto.remove(i) != nil {
                 plan.timings[i].calls += 1
                 for s in plan.stepInputs[i] where lastUse[s] == pos && !keep[s] { values[s] = nil }
                 continue
@@ -71,13 +70,27 @@ extension Network {
             }
             let t0 = Network.now()
             let out: Tensor
-            if let next = Network.fusableActivation(after: pos, executed, plan, keep: keep, lastUse: lastUse),
+            if let fusable = plan.steps[i].layer as? any ResidualFusable,
+               let (add, residual) = Network.fusableResidual(after: pos, executed, plan, ins, values, keep: keep,
+                                                             lastUse: lastUse) {
+                // Conv → Add(·, r) [→ Relu…] where nothing else wants the sum's parts: one pass over each chunk.
+                let next = Network.fusableActivation(after: pos + 1, executed, plan, keep: keep, lastUse: lastUse)
+                let activation = next.flatMap { plan.steps[$0].layer as? any ElementwiseLayer }
+                out = fusable.forward(ins, residual: residual, activation: activation)
+                fusedInto.insert(add)
+                if let next, activation != nil {
+                    fusedInto.insert(next)
+                    values[plan.stepOutput[next]] = out
+                } else {
+                    values[plan.stepOutput[add]] = out
+                }
+            } else if let next = Network.fusableActivation(after: pos, executed, plan, keep: keep, lastUse: lastUse),
                let fusable = plan.steps[i].layer as? any ActivationFusable,
                let activation = plan.steps[next].layer as? any ElementwiseLayer {
                 // Conv/Add → Relu/Clip/SiLU… where nothing else wants the first output: one pass, the activation's
                 // value only.
                 out = fusable.forward(ins, activation: activation)
-                fusedInto = next
+                fusedInto.insert(next)
                 values[plan.stepOutput[next]] = out
             } else {
                 out = plan.steps[i].layer.forward(ins)
@@ -140,6 +153,22 @@ extension Network {
         guard plan.steps[next].layer is any ElementwiseLayer, plan.stepInputs[next] == [convOut], !keep[convOut],
               lastUse[convOut] == pos + 1 else { return nil }
         return next
+    }
+
+    /// The Add step right after the `ResidualFusable` step at `pos` and its other input, when the Add is the only
+    /// reader of that step's output, the output is neither requested nor kept, and the other input has the output's
+    /// shape (no broadcasting): then the step may add it itself.
+    static func fusableResidual(after pos: Int, _ executed: [Int], _ plan: Plan, _ ins: [Tensor], _ values: [Tensor?],
+                                keep: [Bool], lastUse: [Int]) -> (add: Int, residual: Tensor)? {
+        guard pos + 1 < executed.count else { return nil }
+        let step = executed[pos], next = executed[pos + 1], out = plan.stepOutput[step]
+        let addInputs = plan.stepInputs[next]
+        guard plan.steps[next].layer is Add, addInputs.count == 2, addInputs.filter({ $0 == out }).count == 1,
+              !keep[out], lastUse[out] == pos + 1,
+              let other = addInputs.first(where: { $0 != out }), let residual = values[other],
+              let shape = try? plan.steps[step].layer.outputShape(ins.map(\.shape)), residual.shape == shape
+        else { return nil }
+        return (next, residual)
     }
 
     /// A shape-only stand-in for a value that was not kept (the step's `backwardReads` says it is not read).
