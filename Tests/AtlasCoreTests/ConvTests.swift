@@ -206,7 +206,7 @@ final class ConvTests: XCTestCase {
 
     func testInputGradient() {
         // One representative of each kernel path: im2col (strided, padded, dilated, grouped), 1×1, depthwise.
-        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19]
+        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22]
         for i in picks {
             var s = ConvTests.shapes[i]
             s.n = 1

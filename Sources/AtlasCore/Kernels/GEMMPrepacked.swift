@@ -53,6 +53,8 @@ public final class PackedWeights: @unchecked Sendable {
     /// What a set of packings serves.
     public enum Use: Hashable, Sendable {
         case im2col
+        /// Wᵀ of a pointwise convolution, for its input gradient.
+        case pointwiseTransposed
         case winograd(WinogradTile, transposed: Bool)
     }
 
@@ -101,22 +103,22 @@ extension GEMM {
     public typealias PanelSource = (_ p0: Int, _ kcb: Int, _ j0: Int, _ cols: Int, _ nr: Int,
                                     _ panel: UnsafeMutablePointer<Float>) -> Void
 
-    /// `C[m×n] = A·B` with A in its packed form and B never stored: `source` writes each packed panel of B as the
+    /// `C[m×n] = op(A)·B` with op(A) in its packed form and B never stored: `source` writes each packed panel of B as the
     /// product reaches it (a convolution's columns straight from its input, no im2col matrix). Always the blocked
     /// path, so element (i, j) has the same bits as in any other product of the same A with the same column j of B.
     /// `epilogue` runs on every finished block of C, as in `sgemm`. C is only written.
     public static func sgemm(packedA: PackedA, n: Int, source: @escaping PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
                              epilogue: Epilogue? = nil) {
-        precondition(!packedA.transA, "sgemm(packedA:source:): A must be packed untransposed")
         if n <= 0 || packedA.m <= 0 { return }
         if packedA.k <= 0 {
             scale(m: packedA.m, n: n, beta: 0, c: c, ldc: ldc)
             epilogue?(0..<packedA.m, 0..<n)
             return
         }
-        blocked(kernel: packedA.kernel, transA: false, transB: false, m: packedA.m, n: n, k: packedA.k, alpha: 1,
-                a: UnsafePointer(packedA.pointer), lda: packedA.k, b: UnsafePointer(packedA.pointer), ldb: 0, beta: 0,
-                c: c, ldc: ldc, packedA: packedA, epilogue: epilogue, source: source)
+        // A and B are never read: the packing stands for A, `source` for B.
+        blocked(kernel: packedA.kernel, transA: packedA.transA, transB: false, m: packedA.m, n: n, k: packedA.k,
+                alpha: 1, a: UnsafePointer(packedA.pointer), lda: packedA.k, b: UnsafePointer(packedA.pointer), ldb: 0,
+                beta: 0, c: c, ldc: ldc, packedA: packedA, epilogue: epilogue, source: source)
     }
 }
 

@@ -286,6 +286,18 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
             return [dx]
         }
         let mg = g.groupOutChannels, kdim = g.columnRows
+        if g.isPointwise && g.outPlane < Conv2D.columnsPlane {
+            // dX = Wᵀ ⊛ dY, a pointwise convolution from M to C channels: merged across images as in forward.
+            let kernel = GEMM.kernel
+            let packs = packedWeights.packs(for: kernel, use: .pointwiseTransposed) {
+                (0..<g.groups).map { PackedA(kernel: kernel, transA: true, m: kdim, k: mg, a: w + $0 * mg * kdim, lda: kdim) }
+            }
+            let t = ConvGeometry(batch: g.batch, channels: g.outChannels, height: g.outH, width: g.outW,
+                                 outChannels: g.channels, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padTop: 0,
+                                 padLeft: 0, dilationH: 1, dilationW: 1, groups: g.groups, outH: g.outH, outW: g.outW)
+            forwardColumns(t, x: dy, bias: nil, residual: nil, activation: nil, packs: packs, y: out)
+            return [dx]
+        }
         if g.isPointwise {
             // dX_g[Cg, cols] = W_gᵀ · dY_g[Mg, cols]: column chunks do not overlap.
             let (chunks, width, rowInvariant) = Conv2D.pointwiseChunks(g.outPlane, products: g.batch * g.groups,
