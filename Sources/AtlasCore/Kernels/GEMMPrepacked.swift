@@ -53,8 +53,8 @@ public final class PackedWeights: @unchecked Sendable {
     /// What a set of packings serves.
     public enum Use: Hashable, Sendable {
         case im2col
-        /// Wᵀ of a pointwise convolution, for its input gradient.
-        case pointwiseTransposed
+        /// Wᵀ of an im2col or pointwise convolution (one per group), for its input gradient.
+        case transposed
         case winograd(WinogradTile, transposed: Bool)
     }
 

@@ -286,12 +286,16 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
             return [dx]
         }
         let mg = g.groupOutChannels, kdim = g.columnRows
-        if g.isPointwise && g.outPlane < Conv2D.columnsPlane {
-            // dX = Wᵀ ⊛ dY, a pointwise convolution from M to C channels: merged across images as in forward.
-            let kernel = GEMM.kernel
-            let packs = packedWeights.packs(for: kernel, use: .pointwiseTransposed) {
+        let kernel = GEMM.kernel
+        // Wᵀ of each group, packed once per layer (for products of all its rows).
+        let transposed = { [packedWeights] in
+            packedWeights.packs(for: kernel, use: .transposed) {
                 (0..<g.groups).map { PackedA(kernel: kernel, transA: true, m: kdim, k: mg, a: w + $0 * mg * kdim, lda: kdim) }
             }
+        }
+        if g.isPointwise && g.outPlane < Conv2D.columnsPlane {
+            // dX = Wᵀ ⊛ dY, a pointwise convolution from M to C channels: merged across images as in forward.
+            let packs = transposed()
             let t = ConvGeometry(batch: g.batch, channels: g.outChannels, height: g.outH, width: g.outW,
                                  outChannels: g.channels, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padTop: 0,
                                  padLeft: 0, dilationH: 1, dilationW: 1, groups: g.groups, outH: g.outH, outW: g.outW)
@@ -319,6 +323,7 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
         let pieces = GEMM.piecesPerProduct(g.batch * g.groups)
         let perBlock = (g.groupChannels + pieces - 1) / pieces
         let blocks = (g.groupChannels + perBlock - 1) / perBlock
+        let packs = blocks == 1 ? transposed() : nil
         GEMM.forEachProduct(g.batch * g.groups * blocks) { task in
             let block = task % blocks, group = (task / blocks) % g.groups, n = task / (blocks * g.groups)
             let channels = block * perBlock ..< min(g.groupChannels, (block + 1) * perBlock)
@@ -331,7 +336,7 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
                 Scratch.with(.columns, count: channels.count * taps * cols) { col in
                     GEMM.sgemm(transA: true, transB: false, m: channels.count * taps, n: cols, k: mg, alpha: 1,
                                a: w + group * mg * kdim + channels.lowerBound * taps, lda: kdim, b: src + r0 * g.outW,
-                               ldb: g.outPlane, beta: 0, c: col, ldc: cols,
+                               ldb: g.outPlane, beta: 0, c: col, ldc: cols, packedA: packs?[group],
                                rowInvariant: GEMM.isPacked(m: kdim, n: cols, k: mg))
                     g.col2im(col, rows: r0..<r1, channels: channels, into: dst)
                 }
