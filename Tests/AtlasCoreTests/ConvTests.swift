@@ -216,6 +216,15 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// A deep layer (4608 columns per output pixel) whose input gradient takes whole 7² planes per product, not
+    /// the column budget's single rows.
+    func testDeepLayerInputGradient() {
+        let (conv, x) = make(Shape(n: 1, c: 512, h: 13, w: 13, m: 8, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
+                             seed: 77)
+        let report = GradientCheck.check(conv, inputs: [x], samples: 60)
+        XCTAssertLessThan(report.maxError, 1e-2, "\(report)")
+    }
+
     func testBitIdenticalAcrossThreadCounts() {
         let cases = [
             Shape(n: 3, c: 16, h: 40, w: 40, m: 24, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
@@ -232,6 +241,7 @@ final class ConvTests: XCTestCase {
             // Columns packed from x: merged across images, and cut inside one image.
             Shape(n: 5, c: 32, h: 9, w: 11, m: 64, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
             Shape(n: 1, c: 30, h: 40, w: 37, m: 70, kh: 3, kw: 3, stride: [2, 2], pads: [1, 0, 1, 2]),
+            Shape(n: 1, c: 512, h: 13, w: 13, m: 8, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
         ]
         for (i, s) in cases.enumerated() {
             let (conv, x) = make(s, seed: UInt64(200 + i))

@@ -45,10 +45,11 @@ struct ConvGeometry {
     @inline(__always)
     func inputRow(_ oh: Int, _ ki: Int) -> Int { oh * strideH - padTop + ki * dilationH }
 
-    /// Output rows per im2col chunk, so that one chunk's columns stay under `budget` floats.
-    func rowsPerChunk(budget: Int) -> Int {
+    /// Output rows per im2col chunk, so that one chunk's columns stay under `budget` floats, but at least enough
+    /// for `minColumns` GEMM columns (or the whole plane).
+    func rowsPerChunk(budget: Int, minColumns: Int = 0) -> Int {
         let perRow = max(1, columnRows * outW)
-        let rows = max(1, min(outH, budget / perRow))
+        let rows = max(1, min(outH, max(budget / perRow, (minColumns + outW - 1) / max(outW, 1))))
         let chunks = (outH + rows - 1) / rows
         return (outH + chunks - 1) / chunks
     }
