@@ -64,11 +64,12 @@ public enum Broadcast {
     /// Sum of `t` over broadcast dimensions, giving a tensor of `shape` (which must broadcast to `t.shape`).
     /// Each result element is summed in the same order whatever the thread count.
     public static func reduce(_ t: Tensor, to shape: [Int]) -> Tensor {
-        let result = Tensor(zeros: shape)
         if Tensor.elementCount(shape) == t.count {
+            let result = Tensor(uninitialized: shape)
             result.data.update(from: t.data, count: t.count)
             return result
         }
+        let result = Tensor(zeros: shape)
         if t.count == 0 { return result }
         // Collapse into dims flagged kept (result stride ≠ 0) or reduced, merging neighbours of the same kind.
         let rs = alignedStrides(shape, to: t.shape)

@@ -129,8 +129,13 @@ public enum BinaryKernel<R: BinaryRule> {
         for k in 0..<2 where needsGrad.count > k && needsGrad[k] {
             let target = inputs[k].shape
             if let partials = R.constantPartials {
-                let g = Broadcast.reduce(gradOutput, to: target)
                 let scale = k == 0 ? partials.0 : partials.1
+                if target == gradOutput.shape && scale == 1 {
+                    // Gradients are never written in place: the input shares the output's (a residual Add's two).
+                    result[k] = gradOutput
+                    continue
+                }
+                let g = Broadcast.reduce(gradOutput, to: target)
                 if scale != 1 { scaleInPlace(g, scale) }
                 result[k] = g
             } else {
