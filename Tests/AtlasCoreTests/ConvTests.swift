@@ -120,24 +120,35 @@ final class ConvTests: XCTestCase {
     }
 
     /// Convolutions whose columns are packed straight from the input (`forwardColumns`), merged across images or cut
-    /// inside one: each image gets the bits it gets alone.
+    /// inside one, and input gradients merged across images (`gradientColumns`): each image gets the bits it gets
+    /// alone, forward and backward.
     func testColumnProductsGiveEachImageItsBitsAlone() {
         let cases = [
             Shape(n: 7, c: 32, h: 9, w: 11, m: 64, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
             Shape(n: 5, c: 260, h: 9, w: 9, m: 64, kh: 1, kw: 1, stride: [2, 2]),
             Shape(n: 3, c: 30, h: 40, w: 37, m: 70, kh: 3, kw: 3, stride: [2, 2], pads: [1, 0, 1, 2]),
             Shape(n: 6, c: 100, h: 13, w: 13, m: 80, kh: 1, kw: 1),
+            Shape(n: 5, c: 6, h: 9, w: 8, m: 10, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1], groups: 2),
+            Shape(n: 4, c: 8, h: 12, w: 12, m: 12, kh: 5, kw: 5, pads: [2, 2, 2, 2]),
         ]
         for (i, s) in cases.enumerated() {
             let (conv, x) = make(s, seed: UInt64(700 + i))
             let y = conv.forward([x], relu: true)
+            let dy = TestData.uniform(y.shape, seed: UInt64(750 + i))
+            let dx = conv.backward([x], output: y, gradOutput: dy, needsGrad: [true])[0]!
             let xs = x.count / s.n, ys = y.count / s.n
             for n in 0..<s.n {
-                var one = x.shape
+                var one = x.shape, oneY = y.shape
                 one[0] = 1
-                let yn = conv.forward([Tensor(shape: one, values: Array(x.toArray()[n * xs ..< (n + 1) * xs]))], relu: true)
+                oneY[0] = 1
+                let xn = Tensor(shape: one, values: Array(x.toArray()[n * xs ..< (n + 1) * xs]))
+                let yn = conv.forward([xn], relu: true)
                 XCTAssertEqual(yn.toArray().map(\.bitPattern), Array(y.toArray()[n * ys ..< (n + 1) * ys]).map(\.bitPattern),
                                "\(s) image \(n)")
+                let dyn = Tensor(shape: oneY, values: Array(dy.toArray()[n * ys ..< (n + 1) * ys]))
+                let dxn = conv.backward([xn], output: yn, gradOutput: dyn, needsGrad: [true])[0]!
+                XCTAssertEqual(dxn.toArray().map(\.bitPattern), Array(dx.toArray()[n * xs ..< (n + 1) * xs]).map(\.bitPattern),
+                               "\(s) image \(n) input gradient")
             }
         }
     }

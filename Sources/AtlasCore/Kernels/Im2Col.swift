@@ -96,10 +96,11 @@ struct ConvGeometry {
     }
 
     /// The adjoint of `im2col`: adds every column entry back onto the input position it was read from. `col` holds
-    /// the column rows of `channels` (all of the group's by default); `dx` points at the group's first channel.
-    func col2im(_ col: UnsafePointer<Float>, rows: Range<Int>, channels: Range<Int>? = nil,
+    /// the column rows of `channels` (all of the group's by default), `ld` floats apart (the rows' width by default);
+    /// `dx` points at the group's first channel.
+    func col2im(_ col: UnsafePointer<Float>, rows: Range<Int>, channels: Range<Int>? = nil, ld: Int? = nil,
                 into dx: UnsafeMutablePointer<Float>) {
-        let span = rows.count * outW
+        let span = ld ?? rows.count * outW
         let channels = channels ?? 0..<groupChannels
         for c in channels {
             let plane = dx + c * inPlane

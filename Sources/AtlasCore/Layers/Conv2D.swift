@@ -316,6 +316,10 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
             }
             return [dx]
         }
+        if g.outPlane < Conv2D.columnsPlane {
+            gradientColumns(g, gradOutput: dy, packs: transposed(), dx: out)
+            return [dx]
+        }
         // Chunks of one (image, group) overlap in the input, so they run in order inside one task; while there are
         // fewer tasks than threads, each also takes only a block of input channels (rows of Wᵀ, planes of dX), whose
         // products have the bits of the whole (`GEMM.isPacked`).

@@ -84,4 +84,33 @@ extension Conv2D {
         count = (total + width - 1) / width
         return (count, { t in (t * width, min(total, (t + 1) * width) - t * width) })
     }
+
+    /// The input gradient of a GEMM convolution with small output planes: dcol = Wᵀ·dY for several whole images at
+    /// a time (the columns of dY packed straight from it, as a pointwise convolution's), then col2im of each image's
+    /// plane. Images of different products never share an input, so products run in parallel; one image's plane
+    /// is always one product's, so its bits do not depend on the batch or the thread count. `dx` must be zeros.
+    func gradientColumns(_ g: ConvGeometry, gradOutput dy: UnsafePointer<Float>, packs: [PackedA],
+                         dx: UnsafeMutablePointer<Float>) {
+        let plane = g.outPlane, kdim = g.columnRows
+        // dY as the input of a pointwise convolution from M channels: its packed panels are dY's columns.
+        let t = ConvGeometry(batch: g.batch, channels: g.outChannels, height: g.outH, width: g.outW,
+                             outChannels: g.channels, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padTop: 0,
+                             padLeft: 0, dilationH: 1, dilationW: 1, groups: g.groups, outH: g.outH, outW: g.outW)
+        // Whole images, about `productColumns` columns and at most 2²⁰ floats of dcol a product.
+        let images = max(1, min(g.batch, Conv2D.productColumns / plane, (1 << 20) / max(1, kdim * plane)))
+        let ranges = (g.batch + images - 1) / images
+        GEMM.forEachProduct(g.groups * ranges) { task in
+            let group = task / ranges, n0 = (task % ranges) * images, count = min(g.batch, n0 + images) - n0
+            let cols = count * plane, j0 = n0 * plane
+            Scratch.with(.columns, count: kdim * cols) { col in
+                GEMM.sgemm(packedA: packs[group], n: cols, source: { p0, kcb, j, c, nr, panel in
+                    t.packPanel(dy, group: group, p0: p0, kcb: kcb, j0: j0 + j, cols: c, nr: nr, into: panel)
+                }, c: col, ldc: cols)
+                for i in 0..<count {
+                    g.col2im(col + i * plane, rows: 0..<g.outH, ld: cols,
+                             into: dx + ((n0 + i) * g.channels + group * g.groupChannels) * g.inPlane)
+                }
+            }
+        }
+    }
 }
