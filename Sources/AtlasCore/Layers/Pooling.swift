@@ -145,6 +145,17 @@ public struct MaxPool: Layer {
         return y
     }
 
+    /// Folds the windows of eight outputs in one input row (`kw` taps from `base`, column stride 1 or 2) into `best`:
+    /// a tap replaces the best only when greater, so the first of equal maxima stays and NaN never enters.
+    @inline(__always)
+    static func foldRow8(_ best: inout SIMD8<Float>, _ base: UnsafePointer<Float>, kw: Int, sw: Int) {
+        if sw == 1 {
+            for j in 0..<kw { let v = load8(base + j); best = best.replacing(with: v, where: v .> best) }
+        } else {
+            for j in 0..<kw { let v = load16(base + j).evenHalf; best = best.replacing(with: v, where: v .> best) }
+        }
+    }
+
     /// Forward of one plane in two passes, for unit column dilation and column stride 1 or 2: the maximum of every
     /// input row over each output column's window (`rows`, inH × outW; eight at a time where the window lies inside
     /// the row, as in `forwardPlane`), then the maximum over each output row's window of those. Each pass keeps the
@@ -160,13 +171,8 @@ public struct MaxPool: Layer {
             while ow < outW {
                 if ow >= vecStart && ow < vecEnd && vecEnd - vecStart >= 8 {
                     let q = Swift.min(ow, vecEnd - 8)
-                    let base = row + q * sw - g.left
                     var best = SIMD8<Float>(repeating: -.infinity)
-                    if sw == 1 {
-                        for j in 0..<kw { let v = load8(base + j); best = best.replacing(with: v, where: v .> best) }
-                    } else {
-                        for j in 0..<kw { let v = load16(base + j).evenHalf; best = best.replacing(with: v, where: v .> best) }
-                    }
+                    MaxPool.foldRow8(&best, row + q * sw - g.left, kw: kw, sw: sw)
                     store8(best, out + q)
                     ow = q + 8
                 } else {
@@ -226,14 +232,7 @@ public struct MaxPool: Layer {
                     // The last block of a row may overlap the one before (max is exact, so the bits are the same).
                     let q = Swift.min(ow, vecEnd - 8)
                     var best = SIMD8<Float>(repeating: -.infinity)
-                    for i in i0..<i1 {
-                        let base = src + (h0 + i * g.dh) * inW + q * sw - g.left
-                        if sw == 1 {
-                            for j in 0..<kw { let v = load8(base + j); best = best.replacing(with: v, where: v .> best) }
-                        } else {
-                            for j in 0..<kw { let v = load16(base + j).evenHalf; best = best.replacing(with: v, where: v .> best) }
-                        }
-                    }
+                    for i in i0..<i1 { MaxPool.foldRow8(&best, src + (h0 + i * g.dh) * inW + q * sw - g.left, kw: kw, sw: sw) }
                     store8(best, out + q)
                     ow = q + 8
                 } else {
