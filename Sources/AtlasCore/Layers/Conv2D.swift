@@ -4,13 +4,17 @@ import CKernels
 ///
 /// 3×3 stride-1 ungrouped convolutions use Winograd F(4×4, 3×3) or F(2×2, 3×3) where `Conv2D.winogradTile` finds it
 /// pays (`WinogradConv`, forward and input gradient; `Conv2D.algorithm`, `ATLAS_CONV=direct` turns it off). Other
-/// convolutions use one of three kernels: a plain GEMM on the input planes for 1×1 stride-1 unpadded convolutions
-/// (one GEMM for the whole batch when the planes are 1×1, as in squeeze-and-excitation blocks),
-/// a direct depthwise kernel vectorized across channels (`Depthwise`) when every group has one input channel, and
-/// im2col + GEMM otherwise. im2col works on chunks of output rows whose columns stay under `columnBudget` floats per worker, so a large layer at a large
-/// batch never materializes a whole-batch column matrix. Work is parallel over (image, group, chunk) with
-/// problem-defined chunk boundaries; the bias is added per chunk.
-/// The input gradient runs the same multiply-adds transposed: dX = col2im(Wᵀ·dY).
+/// convolutions use one of these kernels:
+/// - 1×1 stride-1 unpadded: a plain GEMM on the input planes (one GEMM for the whole batch when the planes are 1×1,
+///   as in squeeze-and-excitation blocks; planes under `columnsPlane` pixels merged across images, `forwardColumns`);
+/// - one input channel per group: a direct depthwise kernel vectorized across channels (`Depthwise`);
+/// - deep and tall enough (`forwardColumns`): GEMM whose columns are packed straight from x (`ConvGeometry.packPanel`),
+///   several small images to a product;
+/// - else im2col + GEMM on chunks of output rows whose columns stay under `columnBudget` floats per worker.
+/// Work is parallel over products with problem-defined boundaries; the bias, a residual (`ResidualFusable`: a
+/// residual block's Conv → Add) and a fused activation are applied per finished block of the output.
+/// The input gradient runs the same multiply-adds transposed, dX = col2im(Wᵀ·dY), with Wᵀ packed once per layer and
+/// small planes merged across whole images (`gradientColumns`).
 public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
     /// [M, C/groups, kH, kW].
     public let weight: Tensor
