@@ -20,6 +20,14 @@ struct ConvGeometry {
         kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && outH == height && outW == width
     }
 
+    /// A pointwise convolution from this one's output (M channels, its plane) to C channels: the shape of the input
+    /// gradient's product Wᵀ·dY, whose B is dY itself.
+    var transposedPointwise: ConvGeometry {
+        ConvGeometry(batch: batch, channels: outChannels, height: outH, width: outW, outChannels: channels, kernelH: 1,
+                     kernelW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0, dilationH: 1, dilationW: 1,
+                     groups: groups, outH: outH, outW: outW)
+    }
+
     /// An ungrouped pointwise convolution of 1×1 planes: a [batch, channels] matrix times the weights' transpose.
     var isSinglePixel: Bool { isPointwise && groups == 1 && height == 1 && width == 1 }
 

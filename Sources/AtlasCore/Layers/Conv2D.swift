@@ -300,10 +300,7 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
         if g.isPointwise && g.outPlane < Conv2D.columnsPlane {
             // dX = Wᵀ ⊛ dY, a pointwise convolution from M to C channels: merged across images as in forward.
             let packs = transposed()
-            let t = ConvGeometry(batch: g.batch, channels: g.outChannels, height: g.outH, width: g.outW,
-                                 outChannels: g.channels, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padTop: 0,
-                                 padLeft: 0, dilationH: 1, dilationW: 1, groups: g.groups, outH: g.outH, outW: g.outW)
-            forwardColumns(t, x: dy, bias: nil, residual: nil, activation: nil, packs: packs, y: out)
+            forwardColumns(g.transposedPointwise, x: dy, bias: nil, residual: nil, activation: nil, packs: packs, y: out)
             return [dx]
         }
         if g.isPointwise {

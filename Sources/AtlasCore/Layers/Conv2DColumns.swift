@@ -93,9 +93,7 @@ extension Conv2D {
                          dx: UnsafeMutablePointer<Float>) {
         let plane = g.outPlane, kdim = g.columnRows
         // dY as the input of a pointwise convolution from M channels: its packed panels are dY's columns.
-        let t = ConvGeometry(batch: g.batch, channels: g.outChannels, height: g.outH, width: g.outW,
-                             outChannels: g.channels, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padTop: 0,
-                             padLeft: 0, dilationH: 1, dilationW: 1, groups: g.groups, outH: g.outH, outW: g.outW)
+        let t = g.transposedPointwise
         // Whole images, about `productColumns` columns and at most 2²⁰ floats of dcol a product.
         let images = max(1, min(g.batch, Conv2D.productColumns / plane, (1 << 20) / max(1, kdim * plane)))
         let ranges = (g.batch + images - 1) / images
