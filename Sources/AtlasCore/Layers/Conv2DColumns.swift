@@ -59,9 +59,9 @@ extension Conv2D {
     }
 
     /// The column ranges of `forwardColumns` for one group: planes of at least `productColumns / 2` are cut inside
-    /// each image into ranges of at most `2 · productColumns` (written in place), smaller ones are merged across images; either way into enough ranges for the
-    /// threads where that leaves each at least four panels. Ranges are multiples of `nr` wide, but for the last
-    /// of an image (or of the batch).
+    /// each image into ranges of at most `2 · productColumns` (written in place), smaller ones are merged across
+    /// images; either way into enough ranges for the threads where that leaves each at least four panels. Ranges
+    /// are multiples of `nr` wide, but for the last of an image (or of the batch).
     static func columnRanges(plane: Int, batch: Int, groups: Int, nr: Int) -> (count: Int, range: (Int) -> (Int, Int)) {
         let threads = Parallel.isInsideWorker ? 1 : Parallel.threadCount
         if plane >= productColumns / 2 {
