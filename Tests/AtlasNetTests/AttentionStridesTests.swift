@@ -58,6 +58,9 @@ final class AttentionStridesTests: XCTestCase {
         // Only x's Transpose stays (its MatMuls multiply by constant weights).
         XCTAssertEqual(plan.steps.filter { $0.op == "Transpose" }.count, 1)
         XCTAssertEqual(try plain.plan(for: x.shape).steps.filter { $0.op == "Transpose" }.count, 6)
+        // The √scale Muls are read into the products as the operands' scales.
+        XCTAssertEqual(plan.steps.filter { $0.op == "Mul" }.count, 0)
+        XCTAssertEqual(try plain.plan(for: x.shape).steps.filter { $0.op == "Mul" }.count, 2)
         // Against a naive reference of the first head's scores at batch item 0: the values, not just agreement.
         let scores = try fused.forward(x, capture: ["p"])["p"]!
         XCTAssertEqual(scores.shape, [2, 3, 5, 5])

@@ -75,8 +75,10 @@ public enum Lowering {
                 guard let v = try node.ints(key) else { throw node.invalid("missing attribute \(key)") }
                 return v
             }
+            func scale(_ key: String) throws -> Float? { node.attributes[key] == nil ? nil : try node.float(key, default: 1) }
             let layer = StridedMatMul(a: .init(shape: try ints("a_shape"), strides: try ints("a_strides")),
                                       b: .init(shape: try ints("b_shape"), strides: try ints("b_strides")),
+                                      aScale: try scale("a_scale"), bScale: try scale("b_scale"),
                                       productStrides: try ints("y_strides"), outputShape: try ints("y_shape"))
             return [Step(layer: layer, node: node.name, op: "MatMul", inputs: node.inputs, output: y)]
         }

@@ -3,11 +3,11 @@ import AtlasCore
 /// A batched MatMul that reads its operands and writes its product through strides (the `attention-strides` pass):
 /// attention's Transpose → Reshape → … → MatMul → Transpose (the heads' split and merge, Kᵀ) without the whole-tensor
 /// copies. Each operand is a view of its input, `[batch…, rows, cols]` with element strides; the product
-/// `[batch…, M, N]` lands in the output (of `outputShape`) at `productStrides`. Per batch item, a strided matrix is
-/// copied into a cache-sized row-major scratch (reading it straight with the GEMM's leading dimension was slower:
-/// rows 4 KiB-multiples apart thrash the caches) and MatMul's own GEMM call runs on it: the bits of MatMul between
-/// the Transposes. The views are one-to-one onto their inputs (checked by the pass): every gradient element is
-/// written exactly once.
+/// `[batch…, M, N]` lands in the output (of `outputShape`) at `productStrides`. Per batch item, a strided matrix (times
+/// its scale, the exporter's √scale Mul) is copied into a cache-sized row-major scratch (reading it straight with the
+/// GEMM's leading dimension was slower: rows 4 KiB-multiples apart thrash the caches) and MatMul's own GEMM call runs
+/// on it: the bits of MatMul between the Transposes and Muls. The views are one-to-one onto their inputs (checked by
+/// the pass): every gradient element is written exactly once.
 public struct StridedMatMul: Layer {
     public struct View: Sendable, Equatable {
         public var shape: [Int]
@@ -16,12 +16,16 @@ public struct StridedMatMul: Layer {
     }
 
     public let a: View, b: View
+    /// A scalar each operand's values are multiplied by as they are read (the √scale Muls on q and Kᵀ), or nil.
+    public let aScale: Float?, bScale: Float?
     public let productStrides: [Int]
     public let output: [Int]
 
-    public init(a: View, b: View, productStrides: [Int], outputShape: [Int]) {
+    public init(a: View, b: View, aScale: Float? = nil, bScale: Float? = nil, productStrides: [Int], outputShape: [Int]) {
         self.a = a
         self.b = b
+        self.aScale = aScale
+        self.bScale = bScale
         self.productStrides = productStrides
         self.output = outputShape
     }
@@ -68,27 +72,43 @@ public struct StridedMatMul: Layer {
         return Matrix(offset: offset, rows: shape[r - 2], cols: shape[r - 1], rowStride: strides[r - 2], colStride: strides[r - 1])
     }
 
-    /// `m` as a row-major rows × cols matrix: in place when it is one, else copied into `scratch` (reading along
-    /// whichever stride is 1). What a Transpose would have copied, one cache-sized matrix at a time.
-    static func contiguous(_ m: Matrix, _ p: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-        if m.isContiguous { return p + m.offset }
+    /// `m` (times `scale`) as a row-major rows × cols matrix: in place when it is one and unscaled, else copied into
+    /// `scratch` (reading along whichever stride is 1): what the Transposes (and the Mul: one rounding of x·s) would
+    /// have written, one cache-sized matrix at a time.
+    static func contiguous(_ m: Matrix, _ p: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>,
+                           scale: Float?) -> UnsafePointer<Float> {
+        if m.isContiguous && scale == nil { return p + m.offset }
         let src = p + m.offset
         if m.colStride == 1 {
-            for r in 0..<m.rows { (scratch + r * m.cols).update(from: src + r * m.rowStride, count: m.cols) }
+            for r in 0..<m.rows {
+                let from = src + r * m.rowStride, to = scratch + r * m.cols
+                if let scale { for c in 0..<m.cols { to[c] = from[c] * scale } } else { to.update(from: from, count: m.cols) }
+            }
         } else {
-            for c in 0..<m.cols { for r in 0..<m.rows { scratch[r * m.cols + c] = src[c * m.colStride + r * m.rowStride] } }
+            let s = scale ?? 1   // x·1 is x
+            for c in 0..<m.cols { for r in 0..<m.rows { scratch[r * m.cols + c] = src[c * m.colStride + r * m.rowStride] * s } }
         }
         return UnsafePointer(scratch)
     }
 
-    /// Copies the row-major `from` into `m`'s place (nothing when `m` is row-major: it was written in place).
-    static func scatter(_ from: UnsafePointer<Float>, _ m: Matrix, _ p: UnsafeMutablePointer<Float>) {
-        if m.isContiguous { return }
+    /// Where to compute a product bound for `m`: in place when `m` is row-major and unscaled, else `scratch`.
+    static func target(_ m: Matrix, _ p: UnsafeMutablePointer<Float>, _ scratch: UnsafeMutablePointer<Float>,
+                       scale: Float?) -> UnsafeMutablePointer<Float> {
+        m.isContiguous && scale == nil ? p + m.offset : scratch
+    }
+
+    /// Copies the row-major `from` (times `scale`) into `m`'s place; nothing when `target` computed it in place.
+    static func scatter(_ from: UnsafePointer<Float>, _ m: Matrix, _ p: UnsafeMutablePointer<Float>, scale: Float?) {
+        if m.isContiguous && scale == nil { return }
         let dst = p + m.offset
         if m.colStride == 1 {
-            for r in 0..<m.rows { (dst + r * m.rowStride).update(from: from + r * m.cols, count: m.cols) }
+            for r in 0..<m.rows {
+                let src = from + r * m.cols, to = dst + r * m.rowStride
+                if let scale { for c in 0..<m.cols { to[c] = src[c] * scale } } else { to.update(from: src, count: m.cols) }
+            }
         } else {
-            for c in 0..<m.cols { for r in 0..<m.rows { dst[c * m.colStride + r * m.rowStride] = from[r * m.cols + c] } }
+            let s = scale ?? 1
+            for c in 0..<m.cols { for r in 0..<m.rows { dst[c * m.colStride + r * m.rowStride] = from[r * m.cols + c] * s } }
         }
     }
 
@@ -115,10 +135,11 @@ public struct StridedMatMul: Layer {
         // MatMul's GEMM call on each batch item's row-major A and B.
         eachProduct { t, s0, s1, s2 in
             let ma = matrix(a.shape, a.strides, t), mb = matrix(b.shape, b.strides, t), mc = matrix(ps, productStrides, t)
-            let c = mc.isContiguous ? py + mc.offset : s2
-            GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: StridedMatMul.contiguous(ma, pa, s0), lda: k,
-                       b: StridedMatMul.contiguous(mb, pb, s1), ldb: n, beta: 0, c: c, ldc: n, rowInvariant: true)
-            StridedMatMul.scatter(c, mc, py)
+            let c = StridedMatMul.target(mc, py, s2, scale: nil)
+            GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1,
+                       a: StridedMatMul.contiguous(ma, pa, s0, scale: aScale), lda: k,
+                       b: StridedMatMul.contiguous(mb, pb, s1, scale: bScale), ldb: n, beta: 0, c: c, ldc: n, rowInvariant: true)
+            StridedMatMul.scatter(c, mc, py, scale: nil)
         }
         return y
     }
@@ -128,28 +149,30 @@ public struct StridedMatMul: Layer {
         let (m, n, k) = dims, ps = productShape
         var grads: [Tensor?] = [nil, nil]
         if needsGrad.count > 0 && needsGrad[0] {
-            // dA = dY · Bᵀ (MatMul's call), then into A's place.
+            // dA = dY · Bᵀ (MatMul's call), then into A's place (times A's scale: the Mul's gradient).
             let da = Tensor(uninitialized: inputs[0].shape)
             let out = da.data
             eachProduct { t, s0, s1, s2 in
                 let ma = matrix(a.shape, a.strides, t), mb = matrix(b.shape, b.strides, t), mc = matrix(ps, productStrides, t)
-                let c = ma.isContiguous ? out + ma.offset : s2
-                GEMM.sgemm(transA: false, transB: true, m: m, n: k, k: n, alpha: 1, a: StridedMatMul.contiguous(mc, dy, s0), lda: n,
-                           b: StridedMatMul.contiguous(mb, pb, s1), ldb: n, beta: 0, c: c, ldc: k, rowInvariant: true)
-                StridedMatMul.scatter(c, ma, out)
+                let c = StridedMatMul.target(ma, out, s2, scale: aScale)
+                GEMM.sgemm(transA: false, transB: true, m: m, n: k, k: n, alpha: 1,
+                           a: StridedMatMul.contiguous(mc, dy, s0, scale: nil), lda: n,
+                           b: StridedMatMul.contiguous(mb, pb, s1, scale: bScale), ldb: n, beta: 0, c: c, ldc: k, rowInvariant: true)
+                StridedMatMul.scatter(c, ma, out, scale: aScale)
             }
             grads[0] = da
         }
         if needsGrad.count > 1 && needsGrad[1] {
-            // dB = Aᵀ · dY (MatMul's call), then into B's place.
+            // dB = Aᵀ · dY (MatMul's call), then into B's place (times B's scale).
             let db = Tensor(uninitialized: inputs[1].shape)
             let out = db.data
             eachProduct { t, s0, s1, s2 in
                 let ma = matrix(a.shape, a.strides, t), mb = matrix(b.shape, b.strides, t), mc = matrix(ps, productStrides, t)
-                let c = mb.isContiguous ? out + mb.offset : s2
-                GEMM.sgemm(transA: true, transB: false, m: k, n: n, k: m, alpha: 1, a: StridedMatMul.contiguous(ma, pa, s0), lda: k,
-                           b: StridedMatMul.contiguous(mc, dy, s1), ldb: n, beta: 0, c: c, ldc: n, rowInvariant: true)
-                StridedMatMul.scatter(c, mb, out)
+                let c = StridedMatMul.target(mb, out, s2, scale: bScale)
+                GEMM.sgemm(transA: true, transB: false, m: k, n: n, k: m, alpha: 1,
+                           a: StridedMatMul.contiguous(ma, pa, s0, scale: aScale), lda: k,
+                           b: StridedMatMul.contiguous(mc, dy, s1, scale: nil), ldb: n, beta: 0, c: c, ldc: n, rowInvariant: true)
+                StridedMatMul.scatter(c, mb, out, scale: bScale)
             }
             grads[1] = db
         }

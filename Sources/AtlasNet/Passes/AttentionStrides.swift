@@ -2,14 +2,15 @@ import AtlasCore
 
 extension Passes {
     /// The `ai.atlas` op of a `StridedMatMul`: inputs [A source, B source]; attributes a_shape, a_strides, b_shape,
-    /// b_strides (the operand views), y_strides (where the product's elements go in the output) and y_shape.
+    /// b_strides (the operand views), a_scale and b_scale (optional), y_strides (where the product's elements go in the
+    /// output) and y_shape.
     public static let stridedMatMulOp = "StridedMatMul"
 
     /// `attention-strides`: a batched MatMul whose operands are Transpose / Reshape chains (each value read once) of
     /// their sources, optionally with a Mul by a scalar constant, and whose product is read only by a Transpose,
     /// becomes one `StridedMatMul` reading the sources through strides and writing the transposed product: attention's
     /// head split and merge and its Kᵀ (torch's scaled_dot_product_attention export) without whole-tensor copies. The
-    /// scalar Mul moves onto the source (elementwise: the same values). Exact: the same products on the same values.
+    /// scalar Mul becomes the operand's scale, applied as it is read. Exact: the same products on the same values.
     static func strideAttention(_ graph: inout Graph, _ state: inout PassState) throws -> Int {
         let index = GraphIndex(graph)
         var dead = Set<Int>()
@@ -38,19 +39,12 @@ extension Passes {
             for (tag, v) in [("a", va), ("b", vb)] {
                 attributes["\(tag)_shape"] = .ints(v.view.shape)
                 attributes["\(tag)_strides"] = .ints(v.view.strides)
-                var source = v.source
-                if let (m, scalarSlot) = v.mul {
-                    // The scalar Mul on the source instead of on the view: a new value of the source's shape.
-                    let scaled = graph.nodes[m].outputs[0] + "/atlas_source"
+                if let (m, scalarSlot) = v.mul, let scale = graph.scalar(graph.nodes[m].inputs[scalarSlot]) {
+                    attributes["\(tag)_scale"] = .float(scale)
+                    dead.insert(m)
                     state.removed[graph.nodes[m].outputs[0]] = "attention-strides"
-                    var mul = graph.nodes[m]
-                    mul.inputs[1 - scalarSlot] = source
-                    mul.outputs = [scaled]
-                    graph.nodes[m] = mul
-                    state.shapes[scaled] = state.shapes[source]
-                    source = scaled
                 }
-                inputs.append(source)
+                inputs.append(v.source)
                 for c in v.chain {
                     dead.insert(c)
                     for o in graph.nodes[c].outputs { state.removed[o] = "attention-strides" }
@@ -76,7 +70,7 @@ extension Passes {
         /// The Transpose and shape-only nodes between source and operand (removed with the MatMul).
         var chain: [Int]
         var transposes: Int
-        /// The scalar Mul on the way (node index, which input is the scalar): kept, moved onto the source.
+        /// The scalar Mul on the way (node index, which input is the scalar): removed, its scalar the operand's scale.
         var mul: (node: Int, scalar: Int)?
     }
 
