@@ -55,7 +55,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Also time the input gradient of this value's mean (NAME or NAME:CHANNEL), forward kept for backward plus backward, as `atlas run --gradient-of` computes it (--iterations timed after one untimed).")
     var gradientOf: String?
     @Flag(help: "Print the report as JSON on stdout.") var json = false
-    @Flag(help: "Also time one more (warm) forward pass layer by layer and print where the time goes, and with --vis the layers of the visualization steps (on stderr with --json).")
+    @Flag(help: "Also time one more (warm) forward pass layer by layer and print where the time goes, with --vis the layers of the visualization steps and with --gradient-of those of the last gradient run (on stderr with --json).")
     var layers = false
     @Flag(name: .shortAndLong, help: "No progress on stderr.") var quiet = false
 
@@ -138,13 +138,15 @@ struct Bench: ParsableCommand {
             if layers { visTable = "feature visualization, every step (forward and input gradient):\n" + Run.statsText(net.stats) }
         }
         let gradientReport = try gradientOf.map { try inputGradient(net, input: input, of: $0, threads: counts.last ?? 1) }
+        let gradientTable = gradientOf != nil && layers
+            ? "input gradient, the last run (forward kept for backward, and backward):\n" + Run.statsText(net.stats) : nil
         let report = BenchReport(schema: "atlas-bench/1", version: Atlas.version, model: model, arch: built?.rawValue,
                                  seed: built == nil ? nil : seed, batch: batch, inputShape: shape, flopsPerImage: flops,
                                  imagesPerSecond: runs[runs.count - 1].imagesPerSecond, threads: runs,
                                  peakMemoryBytes: peakBytes, warmup: warmup, iterations: iterations, machine: machine,
                                  visualization: visReport, inputGradient: gradientReport)
         print(json ? String(decoding: try BenchReport.encoder().encode(report), as: UTF8.self) : report.text)
-        for table in [layerTable, visTable].compactMap({ $0 }) {
+        for table in [layerTable, visTable, gradientTable].compactMap({ $0 }) {
             if json { FileHandle.standardError.write(Data((table + "\n").utf8)) } else { print("\n" + table) }
         }
     }
@@ -174,6 +176,7 @@ struct Bench: ParsableCommand {
         MemoryStats.resetPeak()
         var best: (forward: Double, backward: Double)?
         for i in 0...max(iterations, 1) {
+            net.resetStats()   // the --layers table shows the last run
             let t0 = DispatchTime.now().uptimeNanoseconds
             let values = try Conv2D.withAccurateGradients {
                 try net.forward(input, capture: [objective.value], keepForBackward: true)

@@ -110,7 +110,7 @@ public struct NetworkDiagram: Sendable {
         switch op {
         case "Input", "Output": return "#e8e8e8"
         case "Conv", "ConvTranspose": return "#cfe2ff"
-        case "Gemm", "MatMul": return "#d7c8f5"
+        case "Gemm", "MatMul", "StridedMatMul": return "#d7c8f5"
         case "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Softmax", "Elu", "Selu", "PRelu": return "#fff3bf"
         case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN", "BatchNormalization": return "#d3f9d8"
         case "Concat", "Add", "Sum", "Mul", "Sub", "Div": return "#ffd8a8"

@@ -190,33 +190,38 @@ extension Network {
     /// With `release`, forward values are freed as the walk passes them (the trace cannot be walked again).
     func runBackward(_ trace: Trace, seeds: [Int: Tensor], targets: Set<Int>, release: Bool = true) -> [Int: Tensor] {
         let plan = trace.plan
-        var grads = seeds
+        var grads = GradientSums(seeds)
         var found: [Int: Tensor] = [:]
         var pending = targets
         for i in trace.executed.reversed() {
             if pending.isEmpty { break }
             let o = plan.stepOutput[i]
+            let t0 = Network.now()
+            let gradient = grads.take(o)   // the sum of what reached `o` (its readers all ran after this step)
             if pending.contains(o) {
                 pending.remove(o)
-                if let g = grads[o] { found[o] = g }
+                if let g = gradient { found[o] = g }
                 if pending.isEmpty { break }   // nothing upstream is needed: skip this step's backward
             }
             defer { if release && !targets.contains(o) { trace.values[o] = nil } }   // no earlier step's backward needs it
-            guard let g = grads.removeValue(forKey: o) else { continue }
+            guard let g = gradient else { continue }
             let inputSlots = plan.stepInputs[i]
             let needs = inputSlots.map { trace.depends[$0] }
             guard needs.contains(true) else { continue }
-            let out = trace.values[o] ?? placeholder(plan, o)
             let ins = inputSlots.map { trace.values[$0] ?? placeholder(plan, $0) }
-            let t0 = Network.now()
-            let result = plan.steps[i].layer.backward(ins, output: out, gradOutput: g, needsGrad: needs)
-            for (k, s) in inputSlots.enumerated() where needs[k] && k < result.count {
-                guard let r = result[k] else { continue }
-                grads[s] = grads[s].map { Add().forward([$0, r]) } ?? r
+            if let gather = plan.steps[i].layer as? GatherLayer, let offset = gather.gradientRun(ins[0].shape) {
+                // Zero outside the run the output came from: kept as that run (see GradientSums).
+                grads.add(run: g, at: offset, shape: ins[0].shape, to: inputSlots[0])
+            } else {
+                let out = trace.values[o] ?? placeholder(plan, o)
+                let result = plan.steps[i].layer.backward(ins, output: out, gradOutput: g, needsGrad: needs)
+                for (k, s) in inputSlots.enumerated() where needs[k] && k < result.count {
+                    if let r = result[k] { grads.add(r, to: s) }
+                }
             }
             plan.timings[i].backwardSeconds += Double(Network.now() - t0) * 1e-9
         }
-        for t in pending { if let g = grads[t] { found[t] = g } }   // inputs: no step produced them
+        for t in pending { if let g = grads.take(t) { found[t] = g } }   // inputs: no step produced them
         peakBytes = max(peakBytes, MemoryStats.peak)
         return found
     }

@@ -69,6 +69,19 @@ public enum Lowering {
             return [Step(layer: MatMul(bias: bias.tensor.reshaped([bias.count])), node: node.name, op: node.opType,
                          inputs: Array(node.inputs.prefix(2)), output: y)]
         }
+        if node.domain == Passes.atlasDomain, node.opType == Passes.stridedMatMulOp, node.inputs.count == 2,
+           let y = node.outputs.first {
+            func ints(_ key: String) throws -> [Int] {
+                guard let v = try node.ints(key) else { throw node.invalid("missing attribute \(key)") }
+                return v
+            }
+            func scale(_ key: String) throws -> Float? { node.attributes[key] == nil ? nil : try node.float(key, default: 1) }
+            let layer = StridedMatMul(a: .init(shape: try ints("a_shape"), strides: try ints("a_strides")),
+                                      b: .init(shape: try ints("b_shape"), strides: try ints("b_strides")),
+                                      aScale: try scale("a_scale"), bScale: try scale("b_scale"),
+                                      productStrides: try ints("y_strides"), outputShape: try ints("y_shape"))
+            return [Step(layer: layer, node: node.name, op: "MatMul", inputs: node.inputs, output: y)]
+        }
         if node.domain == Passes.atlasDomain, let layer = Passes.atlasLayer(node.opType), let x = node.input(0),
            let y = node.outputs.first {
             return [Step(layer: layer, node: node.name, op: node.opType, inputs: [x], output: y)]

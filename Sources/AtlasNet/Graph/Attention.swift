@@ -2,7 +2,8 @@ import AtlasCore
 
 /// Attention probabilities found from the graph, and attention rollout (Abnar & Zuidema 2020), for the attention maps
 /// of vision transformers. The probabilities of a block are the Softmax output that is the first operand of the
-/// product with the values (a MatMul, or an Einsum as MaxViT exports it); ViT's are [batch, heads, tokens, tokens].
+/// product with the values (a MatMul, strided or not, or an Einsum as MaxViT exports it); ViT's are [batch, heads,
+/// tokens, tokens].
 public enum Attention {
     /// One attention site: the Softmax value holding the probabilities, its node, and the node applying them.
     public struct Site: Sendable, Equatable {
@@ -18,11 +19,16 @@ public enum Attention {
         var out: [Site] = []
         for n in graph.nodes where n.isOp("Softmax") {
             guard let p = n.outputs.first,
-                  let product = readers[p]?.first(where: { ($0.isOp("MatMul") || $0.isOp("Einsum")) && $0.inputs.first == p })
+                  let product = readers[p]?.first(where: { isProduct($0) && $0.inputs.first == p })
             else { continue }
             out.append(Site(probabilities: p, softmaxNode: n.name, valueProduct: product.name))
         }
         return out
+    }
+
+    /// A MatMul, an Einsum, or the `attention-strides` pass's strided MatMul.
+    static func isProduct(_ n: Node) -> Bool {
+        n.isOp("MatMul") || n.isOp("Einsum") || n.opType == Passes.stridedMatMulOp && n.domain == Passes.atlasDomain
     }
 
     /// Attention rollout over layers of probabilities [B, H, T, T] (first layer first): per layer Â = ½·mean_h(A) + ½·I

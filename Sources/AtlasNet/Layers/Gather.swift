@@ -4,7 +4,8 @@ import AtlasCore
 /// out[o, i…, r] = data[o, indices[i…], r]. Input gradient: each output slice is added back to the slice it came
 /// from, in index order within one outer block, so repeated indices accumulate the same way at any thread count.
 /// Consecutive indices on the outermost non-unit block (`qkv[0]` of the attention's q, k, v split) select one
-/// contiguous run: the output is then a view of it (no copy), and the gradient a copy into zeros.
+/// contiguous run: the output is then a view of it (no copy), and the gradient a copy into zeros (which the executor
+/// keeps as that run, see `gradientRun`).
 public struct GatherLayer: Layer {
     public let axis: Int
     /// Non-negative indices, row-major over `indexShape`.
@@ -39,6 +40,12 @@ public struct GatherLayer: Layer {
     func contiguousStart(_ shape: [Int]) -> Int? {
         guard let first = indices.first, dims(shape).0 == 1 else { return nil }
         return indices.enumerated().allSatisfy { $0.element == first + $0.offset } ? first : nil
+    }
+
+    /// Where the output's elements lie in the data when they are one contiguous run of it (its first element's offset):
+    /// the input gradient is then the output gradient from there on and zero elsewhere.
+    func gradientRun(_ shape: [Int]) -> Int? {
+        contiguousStart(shape).map { $0 * dims(shape).2 }
     }
 
     public func forward(_ inputs: [Tensor]) -> Tensor {

@@ -89,6 +89,8 @@ public enum GraphOptimizer {
                   rewrite: Passes.collapseShapeChains),
         GraphPass(name: "transpose-pairs", summary: "Transpose pairs composed, cancelled when they undo each other",
                   rewrite: Passes.composeTransposes),
+        GraphPass(name: "attention-strides", summary: "batched MatMul between Transposes / Reshapes (attention's heads, Kᵀ) reading and writing through strides",
+                  rewrite: Passes.strideAttention),
     ]
 
     /// Runs the selected passes on `graph`, whose values have the given shapes.
