@@ -191,9 +191,9 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
                 }
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
                            lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group],
-                           rowInvariant: rowInvariant)
-                Conv2D.epilogue(b.map { $0 + group * mg }, residual: res.map { $0 + (dst - out) }, activation: activation,
-                                dst, rows: mg, cols: cols, ldc: g.outPlane)
+                           rowInvariant: rowInvariant,
+                           epilogue: Conv2D.blockEpilogue(b.map { $0 + group * mg }, residual: res, activation: activation,
+                                                          dst, output: out, ldc: g.outPlane))
             }
             return y
         }
@@ -215,10 +215,10 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
                 g.im2col(src, rows: r0..<r1, into: col)
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
                            lda: kdim, b: col, ldb: cols, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group],
-                           rowInvariant: rowInvariant)
+                           rowInvariant: rowInvariant,
+                           epilogue: Conv2D.blockEpilogue(b.map { $0 + group * mg }, residual: res, activation: activation,
+                                                          dst, output: out, ldc: g.outPlane))
             }
-            Conv2D.epilogue(b.map { $0 + group * mg }, residual: res.map { $0 + (dst - out) }, activation: activation,
-                            dst, rows: mg, cols: cols, ldc: g.outPlane)
         }
         return y
     }
@@ -236,6 +236,20 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
             if let b { Vector.addScalar(b[r], into: c + r * ldc, count: cols) }
             if let residual { Vector.add(residual + r * ldc, into: c + r * ldc, count: cols) }
             activation?.applyInPlace(c + r * ldc, count: cols)
+        }
+    }
+
+    /// `epilogue` as a GEMM epilogue for the product written at `c` (row stride `ldc`) inside the output `output`:
+    /// each finished block gets its bias, residual (at the same place in `residual` as the block in `output`) and
+    /// activation while it is still in cache.
+    static func blockEpilogue(_ b: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                              activation: (any ElementwiseLayer)?, _ c: UnsafeMutablePointer<Float>,
+                              output: UnsafeMutablePointer<Float>, ldc: Int) -> GEMM.Epilogue? {
+        if b == nil && residual == nil && activation == nil { return nil }
+        return { rows, cols in
+            let block = c + rows.lowerBound * ldc + cols.lowerBound
+            epilogue(b.map { $0 + rows.lowerBound }, residual: residual.map { $0 + (block - output) },
+                     activation: activation, block, rows: rows.count, cols: cols.count, ldc: ldc)
         }
     }
 

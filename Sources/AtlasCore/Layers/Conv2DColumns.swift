@@ -26,11 +26,9 @@ extension Conv2D {
             let n0 = j0 / plane
             if (j0 + cols - 1) / plane == n0 {
                 let dst = out + (n0 * g.outChannels + group * mg) * plane + (j0 - n0 * plane)
-                GEMM.sgemm(packedA: packs[group], n: cols, source: source, c: dst, ldc: plane) { rows, cs in
-                    let block = dst + rows.lowerBound * plane + cs.lowerBound
-                    Conv2D.epilogue(bias.map { $0 + rows.lowerBound }, residual: res.map { $0 + (block - out) },
-                                    activation: activation, block, rows: rows.count, cols: cs.count, ldc: plane)
-                }
+                GEMM.sgemm(packedA: packs[group], n: cols, source: source, c: dst, ldc: plane,
+                           epilogue: Conv2D.blockEpilogue(bias, residual: res, activation: activation, dst, output: out,
+                                                          ldc: plane))
                 return
             }
             Scratch.with(.layer, count: mg * cols) { product in
