@@ -97,4 +97,74 @@ extension MaxPool {
             }
         }
     }
+
+    /// Per position of one plane, which of its 3×3 window's neighbours exist: bit 0 left, 1 right, 2 up, 3 down.
+    static func planeEdges(_ g: PoolGeometry) -> [Int32] {
+        (0..<(g.inH * g.inW)).map { j in
+            let r = j / g.inW, c = j % g.inW
+            return Int32((c > 0 ? 1 : 0) | (c < g.inW - 1 ? 2 : 0) | (r > 0 ? 4 : 0) | (r < g.inH - 1 ? 8 : 0))
+        }
+    }
+
+    /// 3×3, stride 1, padding 1 (output plane = input plane) for planes of any width: the column pass and then the
+    /// row pass each run over the plane as one row of H·W values, eight at a time, a window's missing neighbours
+    /// (the plane's edges, `edges`) masked out. Taps are folded in scan order (left, centre, right; up, centre,
+    /// down) and replace the best only when greater, so the result is the scan's, bit for bit. `scratch` holds
+    /// 2·H·W + 2·W + 32 floats: the plane and the column maxima, each with guard floats around it.
+    static func forward3x3Same(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                               edges: [Int32], scratch: UnsafeMutablePointer<Float>) {
+        let w = g.inW, count = g.inH * g.inW
+        let x = scratch + 8, h = scratch + 16 + count + w
+        x.update(from: src, count: count)
+        (x - 8).update(repeating: -.infinity, count: 8)
+        (x + count).update(repeating: -.infinity, count: 8)
+        edges.withUnsafeBufferPointer { e in
+            let flags = e.baseAddress!
+            let zero = SIMD8<Int32>(repeating: 0)
+            func fold(_ best: inout SIMD8<Float>, _ v: SIMD8<Float>, _ valid: SIMDMask<SIMD8<Int32>>) {
+                best.replace(with: v, where: (v .> best) .& valid)
+            }
+            var j = 0
+            while j < count {
+                // The last block may overlap the previous one (max is exact); planes under 8 go scalar.
+                if count < 8 { break }
+                let q = Swift.min(j, count - 8)
+                let f = UnsafeRawPointer(flags + q).loadUnaligned(as: SIMD8<Int32>.self)
+                var best = SIMD8<Float>(repeating: -.infinity)
+                fold(&best, load8(x + q - 1), (f & 1) .!= zero)
+                best.replace(with: load8(x + q), where: load8(x + q) .> best)
+                fold(&best, load8(x + q + 1), (f & 2) .!= zero)
+                store8(best, h + q)
+                j = q + 8
+            }
+            if count < 8 {
+                for j in 0..<count {
+                    var best = -Float.infinity
+                    if flags[j] & 1 != 0, x[j - 1] > best { best = x[j - 1] }
+                    if x[j] > best { best = x[j] }
+                    if flags[j] & 2 != 0, x[j + 1] > best { best = x[j + 1] }
+                    h[j] = best
+                }
+                for j in 0..<count {
+                    var best = -Float.infinity
+                    if flags[j] & 4 != 0, h[j - w] > best { best = h[j - w] }
+                    if h[j] > best { best = h[j] }
+                    if flags[j] & 8 != 0, h[j + w] > best { best = h[j + w] }
+                    dst[j] = best
+                }
+                return
+            }
+            j = 0
+            while j < count {
+                let q = Swift.min(j, count - 8)
+                let f = UnsafeRawPointer(flags + q).loadUnaligned(as: SIMD8<Int32>.self)
+                var best = SIMD8<Float>(repeating: -.infinity)
+                fold(&best, load8(h + q - w), (f & 4) .!= zero)
+                best.replace(with: load8(h + q), where: load8(h + q) .> best)
+                fold(&best, load8(h + q + w), (f & 8) .!= zero)
+                store8(best, dst + q)
+                j = q + 8
+            }
+        }
+    }
 }

@@ -132,9 +132,17 @@ public struct MaxPool: Layer {
         let vector = g.dw == 1 && (g.sw == 1 || g.sw == 2)
         // Separable where a window row is read by several output rows (3×3 stride 1: 6 comparisons an output, not 9).
         let separable = vector && g.kh > 1 && g.sh < g.kh * g.dh
+        // The pool branch of Inception blocks (3×3, stride 1, padding 1): whole planes as one row, any width.
+        let same3 = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+            [g.top, g.left, g.bottom, g.right] == [1, 1, 1, 1]
+        let edges = same3 ? MaxPool.planeEdges(g) : []
         g.forPlanes { p in
             let s = src + p * inPlane, d = dst + p * outPlane
-            if separable {
+            if same3 {
+                Scratch.with(.layer, count: 2 * inPlane + 2 * g.inW + 32) {
+                    MaxPool.forward3x3Same(g, s, d, edges: edges, scratch: $0)
+                }
+            } else if separable {
                 Scratch.with(.layer, count: g.inH * g.outW) { MaxPool.forwardSeparable(g, s, d, rows: $0) }
             } else if vector {
                 MaxPool.forwardPlane(g, s, d)

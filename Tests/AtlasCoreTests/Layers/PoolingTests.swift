@@ -57,6 +57,16 @@ final class PoolingTests: XCTestCase {
         return out
     }
 
+    /// 3×3, stride 1, padding 1 on planes of every width class (the Inception pool branch's own kernel).
+    func same3Configs() -> [Config] {
+        [(1, 1), (1, 5), (2, 3), (3, 2), (7, 7), (9, 13), (14, 14), (4, 20)].enumerated().map { i, hw in
+            var cf = Config()
+            cf.n = 1 + i % 2; cf.c = 1 + i % 3; cf.h = hw.0; cf.w = hw.1
+            cf.k = [3, 3]; cf.s = [1, 1]; cf.pads = [1, 1, 1, 1]; cf.ceil = i % 2 == 1
+            return cf
+        }
+    }
+
     func maxPool(_ cf: Config) -> MaxPool { MaxPool(kernel: cf.k, stride: cf.s, pads: cf.pads, dilation: cf.d, ceilMode: cf.ceil) }
     func avgPool(_ cf: Config) -> AveragePool {
         AveragePool(kernel: cf.k, stride: cf.s, pads: cf.pads, ceilMode: cf.ceil, countIncludePad: cf.includePad)
@@ -65,6 +75,7 @@ final class PoolingTests: XCTestCase {
     func testMaxPoolForwardMatchesNaiveLoops() throws {
         // Wide rows exercise the eight-lane paths (stride 2 needs 16 + kernel columns).
         let configs = randomConfigs(count: 60, seed: 1, dilation: true) + randomConfigs(count: 30, seed: 11, dilation: true, wide: true)
+            + same3Configs()
         for (i, cf) in configs.enumerated() {
             let x = TestData.uniform([cf.n, cf.c, cf.h, cf.w], seed: UInt64(i))
             let y = try LT.run(maxPool(cf), [x])
@@ -141,10 +152,12 @@ final class PoolingTests: XCTestCase {
         }
     }
 
-    /// The two-pass forward (a window row read by several output rows) gives the row-major scan's value bit for bit:
+    /// The two-pass forwards (a window row read by several output rows; 3×3 stride-1 padding-1 planes as one row)
+    /// give the row-major scan's value bit for bit:
     /// the first of equal maxima (+0 before −0 or the reverse) and NaN ignored unless nothing else is there.
     func testMaxPoolForwardKeepsFirstMaximumWithSignedZerosAndNaN() throws {
         let configs = randomConfigs(count: 30, seed: 31, dilation: true) + randomConfigs(count: 60, seed: 32, dilation: true, wide: true)
+            + same3Configs()
         let palette: [Float] = [0, -0.0, .nan, -1, 0, -0.0]
         for (i, cf) in configs.enumerated() {
             var rng = SplitMix64(seed: UInt64(300 + i))
