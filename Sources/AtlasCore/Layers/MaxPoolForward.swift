@@ -119,52 +119,34 @@ extension MaxPool {
         (x - 8).update(repeating: -.infinity, count: 8)
         (x + count).update(repeating: -.infinity, count: 8)
         edges.withUnsafeBufferPointer { e in
-            let flags = e.baseAddress!
-            let zero = SIMD8<Int32>(repeating: 0)
-            func fold(_ best: inout SIMD8<Float>, _ v: SIMD8<Float>, _ valid: SIMDMask<SIMD8<Int32>>) {
-                best.replace(with: v, where: (v .> best) .& valid)
-            }
-            var j = 0
-            while j < count {
-                // The last block may overlap the previous one (max is exact); planes under 8 go scalar.
-                if count < 8 { break }
-                let q = Swift.min(j, count - 8)
-                let f = UnsafeRawPointer(flags + q).loadUnaligned(as: SIMD8<Int32>.self)
-                var best = SIMD8<Float>(repeating: -.infinity)
-                fold(&best, load8(x + q - 1), (f & 1) .!= zero)
-                best.replace(with: load8(x + q), where: load8(x + q) .> best)
-                fold(&best, load8(x + q + 1), (f & 2) .!= zero)
-                store8(best, h + q)
-                j = q + 8
-            }
-            if count < 8 {
-                for j in 0..<count {
-                    var best = -Float.infinity
-                    if flags[j] & 1 != 0, x[j - 1] > best { best = x[j - 1] }
-                    if x[j] > best { best = x[j] }
-                    if flags[j] & 2 != 0, x[j + 1] > best { best = x[j + 1] }
-                    h[j] = best
+            let flags = e.baseAddress!, zero = SIMD8<Int32>(repeating: 0)
+            // One pass: each value against its neighbours `step` before and after, where its flags' bits say they exist.
+            func pass(_ s: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, step: Int, before: Int32, after: Int32) {
+                if count < 8 {
+                    for j in 0..<count {
+                        var best = -Float.infinity
+                        if flags[j] & before != 0, s[j - step] > best { best = s[j - step] }
+                        if s[j] > best { best = s[j] }
+                        if flags[j] & after != 0, s[j + step] > best { best = s[j + step] }
+                        d[j] = best
+                    }
+                    return
                 }
-                for j in 0..<count {
-                    var best = -Float.infinity
-                    if flags[j] & 4 != 0, h[j - w] > best { best = h[j - w] }
-                    if h[j] > best { best = h[j] }
-                    if flags[j] & 8 != 0, h[j + w] > best { best = h[j + w] }
-                    dst[j] = best
+                var j = 0
+                while j < count {
+                    let q = Swift.min(j, count - 8)   // the last block may overlap the one before (max is exact)
+                    let f = UnsafeRawPointer(flags + q).loadUnaligned(as: SIMD8<Int32>.self)
+                    let l = load8(s + q - step), c = load8(s + q), r = load8(s + q + step)
+                    var best = SIMD8<Float>(repeating: -.infinity)
+                    best.replace(with: l, where: (l .> best) .& ((f & before) .!= zero))
+                    best.replace(with: c, where: c .> best)
+                    best.replace(with: r, where: (r .> best) .& ((f & after) .!= zero))
+                    store8(best, d + q)
+                    j = q + 8
                 }
-                return
             }
-            j = 0
-            while j < count {
-                let q = Swift.min(j, count - 8)
-                let f = UnsafeRawPointer(flags + q).loadUnaligned(as: SIMD8<Int32>.self)
-                var best = SIMD8<Float>(repeating: -.infinity)
-                fold(&best, load8(h + q - w), (f & 4) .!= zero)
-                best.replace(with: load8(h + q), where: load8(h + q) .> best)
-                fold(&best, load8(h + q + w), (f & 8) .!= zero)
-                store8(best, dst + q)
-                j = q + 8
-            }
+            pass(x, h, step: 1, before: 1, after: 2)
+            pass(h, dst, step: w, before: 4, after: 8)
         }
     }
 }
