@@ -321,13 +321,15 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
             // dX_g[Cg, cols] = W_gᵀ · dY_g[Mg, cols]: column chunks do not overlap.
             let (chunks, width, rowInvariant) = Conv2D.pointwiseChunks(g.outPlane, products: g.batch * g.groups,
                                                                       m: kdim, k: mg)
+            let packs = transposed()
             GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
                 let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
                 let c0 = chunk * width, cols = min(g.outPlane, c0 + width) - c0
                 let src = dy + (n * g.outChannels + group * mg) * g.outPlane + c0
                 let dst = out + (n * g.channels + group * g.groupChannels) * g.inPlane + c0
                 GEMM.sgemm(transA: true, transB: false, m: kdim, n: cols, k: mg, alpha: 1, a: w + group * mg * kdim,
-                           lda: kdim, b: src, ldb: g.outPlane, beta: 0, c: dst, ldc: g.inPlane, rowInvariant: rowInvariant)
+                           lda: kdim, b: src, ldb: g.outPlane, beta: 0, c: dst, ldc: g.inPlane, packedA: packs[group],
+                           rowInvariant: rowInvariant)
             }
             return [dx]
         }
