@@ -177,9 +177,16 @@ final class WinogradTests: XCTestCase {
         }
     }
 
-    /// `auto`: F(4×4, 3×3) from 9×9 planes, F(2×2, 3×3) on 7×7 and 8×8 ones, im2col below, on thin layers and on
-    /// anything but 3×3 stride 1.
+    /// `auto`: F(4×4, 3×3) from 9×9 planes where its tiles cover at most a third more than the plane (14², 18²),
+    /// F(2×2, 3×3) on 7×7 and 8×8 planes and on those F(4×4) would pad more (9², 13²), im2col below, on thin
+    /// layers and on anything but 3×3 stride 1.
     func testAutoRule() {
+        for (side, f4) in [(9, false), (11, true), (13, false), (18, true)] {
+            let (conv, v) = make(Shape(n: 1, c: 16, h: side, w: side, m: 16), seed: UInt64(710 + side))
+            let chosen = forward(.auto, conv, v).toArray()
+            XCTAssertEqual(chosen, forward(f4 ? .winograd4 : .winograd2, conv, v).toArray(), "\(side)²")
+            XCTAssertNotEqual(chosen, forward(f4 ? .winograd2 : .winograd4, conv, v).toArray(), "\(side)²")
+        }
         let (wide, x) = make(Shape(n: 2, c: 32, h: 14, w: 14, m: 24), seed: 700)
         XCTAssertEqual(forward(.auto, wide, x).toArray(), forward(.winograd4, wide, x).toArray())
         XCTAssertNotEqual(forward(.auto, wide, x).toArray(), forward(.direct, wide, x).toArray())

@@ -61,10 +61,12 @@ extension Conv2D {
     ///
     /// Under `auto` (measured on one Zen 5 core, forward and input gradient of 3×3 layers with 3 to 512 channels):
     /// - both channel counts at least 8 (below, the GEMMs are too thin: 3→64 ran slower than im2col);
-    /// - F(4×4, 3×3) when one image's output plane has at least 9 tiles of 4×4 (planes from 9×9 up): 2.3–3.5×
-    ///   im2col on 14² to 56² planes at batch 8;
-    /// - else F(2×2, 3×3) when it has at least 16 tiles of 2×2 (7×7 and 8×8 planes), where F(4×4)'s 4 tiles
-    ///   per image leave its GEMMs too narrow to pay for streaming the 4×-larger transformed weights;
+    /// - F(4×4, 3×3) when one image's output plane has at least 9 tiles of 4×4 and they cover at most
+    ///   a third more than the plane: 2.3–3.5× im2col on 14² to 56² planes at batch 8;
+    /// - else F(2×2, 3×3) when it has at least 16 tiles of 2×2: 7×7 and 8×8 planes, where F(4×4)'s 4 tiles per
+    ///   image leave its GEMMs too narrow to pay for streaming the 4×-larger transformed weights, and planes such
+    ///   as 9×9, 10×10 or 13×13 that F(4×4) would pad by 44–78% (ResNet-50's 9×9 layer3 in feature
+    ///   visualization at 140 px: F(2×2) 18 ms against F(4×4) 27 ms, forward and input gradient alike);
     /// - else im2col.
     /// The choice depends on one image's geometry only, never on the batch, so an image gets the same bits alone
     /// or inside any batch. The same choice serves the input gradient, whose GEMMs have the channel counts swapped.
@@ -78,7 +80,7 @@ extension Conv2D {
         case .auto, .accurate:
             guard min(g.channels, g.outChannels) >= 8 else { return nil }
             func tiles(_ m: Int) -> Int { ((g.outH + m - 1) / m) * ((g.outW + m - 1) / m) }
-            if tiles(4) >= 9 { return algorithm == .accurate ? .f2 : .f4 }
+            if tiles(4) >= 9, tiles(4) * 16 * 3 <= g.outH * g.outW * 4 { return algorithm == .accurate ? .f2 : .f4 }
             if tiles(2) >= 16 { return .f2 }
             return nil
         }
