@@ -28,6 +28,26 @@ enum StoragePool {
     private struct State { var entries: [Entry] = []; var bytes = 0 }
     private static let state = Mutex(State())
 
+    /// Buffers from this size up are placed on 2 MiB boundaries and marked for transparent huge pages: their first
+    /// touch then faults one 2 MiB page instead of 512 small ones.
+    static let hugePageBytes = 2 << 20
+
+    /// A new buffer of `bytes` bytes, 64-byte aligned (2 MiB, huge-page backed where the kernel allows, from
+    /// `hugePageBytes` up). Freed with `deallocate()` like any other.
+    static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+        #if os(Linux)
+        if bytes >= hugePageBytes {
+            var p: UnsafeMutableRawPointer? = nil
+            if posix_memalign(&p, hugePageBytes, bytes) == 0, let p {
+                let span = bytes / hugePageBytes * hugePageBytes
+                _ = madvise(p, span, 14 /* MADV_HUGEPAGE */)
+                return p
+            }
+        }
+        #endif
+        return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    }
+
     /// A kept buffer of exactly `bytes` bytes (64-byte aligned), or nil.
     static func take(_ bytes: Int) -> UnsafeMutableRawPointer? {
         guard bytes >= minimumBytes else { return nil }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Float32 tensors in NCHW layout (batch first), backed by explicit, 64-byte aligned storage.
 ///
 /// A `Tensor` is a shape plus a window (`offset`, `count`) into a shared `TensorStorage`. Copying a `Tensor`
@@ -9,6 +11,19 @@
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let capacity: Int
+    /// GEMM packings of constants held here (a convolution's weights), by the window and grouping they pack: made
+    /// once and shared by every layer built over the same constant, in every plan, as long as the storage lives.
+    private let packings = Mutex<[PackedWeights.Window: PackedWeights]>([:])
+
+    /// The packings of the weights in `window` (created empty on first use). Only for contents that never change.
+    public func packedWeights(_ window: PackedWeights.Window) -> PackedWeights {
+        packings.withLock { cache in
+            if let p = cache[window] { return p }
+            let p = PackedWeights()
+            cache[window] = p
+            return p
+        }
+    }
 
     /// Bytes above which zero-filling is spread over `Parallel` threads (so are the first-touch page faults).
     static let parallelFillBytes = 1 << 20
@@ -17,7 +32,7 @@ public final class TensorStorage: @unchecked Sendable {
     public init(capacity: Int, zeroed: Bool = true) {
         self.capacity = capacity
         let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
-        let raw = StoragePool.take(bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let raw = StoragePool.take(bytes) ?? StoragePool.allocate(bytes)
         if zeroed {
             if bytes >= TensorStorage.parallelFillBytes {
                 let chunk = 1 << 18

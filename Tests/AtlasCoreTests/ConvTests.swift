@@ -65,6 +65,23 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// Packed weights live with the weights' storage: a second layer over the same constant (another plan's, at
+    /// another batch) reuses them and gets the same bits; a layer over a copy packs its own.
+    func testPackedWeightsSharedByLayersOverOneConstant() {
+        let s = Shape(n: 2, c: 30, h: 40, w: 37, m: 70, kh: 3, kw: 3, stride: [2, 2], pads: [1, 0, 1, 2])
+        let (first, x) = make(s, seed: 97)
+        let y = first.forward([x])
+        let window = PackedWeights.Window(offset: first.weight.offset, shape: first.weight.shape, groups: 1)
+        var made = false
+        _ = first.weight.storage.packedWeights(window).packs(for: GEMM.kernel) { made = true; return [] }
+        XCTAssertFalse(made, "the first forward packed the weights")
+        let second = Conv2D(weight: first.weight, bias: first.bias, stride: s.stride, pads: s.pads, dilation: s.dilation, groups: 1)
+        XCTAssertEqual(second.forward([x.slice(batch: 1..<2).copy()]).toArray(), y.slice(batch: 1..<2).copy().toArray())
+        let copy = first.weight.copy()
+        _ = copy.storage.packedWeights(window).packs(for: GEMM.kernel) { made = true; return [] }
+        XCTAssertTrue(made, "a copy of the weights has packings of its own")
+    }
+
     func testLargeLayerChunksAndBatches() throws {
         // Two im2col chunks per image (Cg·kH·kW·OW·OH is above the column budget), two images (im2col forced:
         // this 3×3 layer would otherwise take the Winograd path, tested in WinogradTests).

@@ -58,6 +58,14 @@ public final class PackedWeights: @unchecked Sendable {
         case winograd(WinogradTile, transposed: Bool)
     }
 
+    /// Which weights of a storage a set of packings is for: element offset, shape and groups.
+    public struct Window: Hashable, Sendable {
+        public let offset: Int
+        public let shape: [Int]
+        public let groups: Int
+        public init(offset: Int, shape: [Int], groups: Int) { self.offset = offset; self.shape = shape; self.groups = groups }
+    }
+
     private struct Key: Hashable {
         let kernel: GEMMKernel
         let use: Use

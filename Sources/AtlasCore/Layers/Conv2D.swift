@@ -27,8 +27,11 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
     /// [dilationH, dilationW].
     public let dilation: [Int]
     public let groups: Int
-    /// The weights packed for the SGEMM kernel, made on first forward (shared by copies of this layer).
-    let packedWeights = PackedWeights()
+    /// The weights packed for the SGEMM kernel, made on first use and kept with the weights' storage: shared by
+    /// copies of this layer and by every layer (in every plan) built over the same constant.
+    var packedWeights: PackedWeights {
+        weight.storage.packedWeights(.init(offset: weight.offset, shape: weight.shape, groups: groups))
+    }
 
     /// im2col floats per worker and chunk (512 KiB).
     public static let columnBudget = 1 << 17
