@@ -1,6 +1,12 @@
 /// SHA-256 (FIPS 180-4), used to record which model file produced an output folder.
 import CKernels
 import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// SHA-256 digests of bytes and files.
 public enum SHA256 {
@@ -33,10 +39,60 @@ public enum SHA256 {
         digest(bytes).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Lower-case hex digest of a file's contents, or nil when it cannot be read.
+    /// Lower-case hex digest of a file's contents, or nil when it cannot be read. A digest `prefetch(file:)` started
+    /// for the same path is waited for and used while the file's size, modification time and inode are unchanged.
     public static func hex(file path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let started = prefetched.withLock { $0[path] }
+        if let started, started.stamp == FileStamp(path) {
+            started.done.wait()
+            started.done.signal()
+            return started.value
+        }
+        return readAndHash(path)
+    }
+
+    /// Starts hashing a file on another thread, for a later `hex(file:)`: a command that records its model's digest
+    /// calls it before loading the model, so the hash overlaps the (single-threaded) parse instead of following it.
+    public static func prefetch(file path: String) {
+        guard let stamp = FileStamp(path) else { return }
+        let started = Prefetched(stamp: stamp)
+        prefetched.withLock { $0[path] = started }
+        DispatchQueue.global(qos: .userInitiated).async {
+            started.value = readAndHash(path)
+            started.done.signal()
+        }
+    }
+
+    /// Maps the file rather than copying it into memory.
+    static func readAndHash(_ path: String) -> String? {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { return nil }
         return hex(data)
+    }
+
+    private final class Prefetched: @unchecked Sendable {
+        let stamp: FileStamp
+        let done = DispatchSemaphore(value: 0)
+        var value: String?
+        init(stamp: FileStamp) { self.stamp = stamp }
+    }
+    private static let prefetched = Mutex<[String: Prefetched]>([:])
+
+    /// What tells a file's contents changed without reading them.
+    private struct FileStamp: Equatable {
+        let size: Int64, seconds: Int, nanoseconds: Int, inode: UInt64
+        init?(_ path: String) {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return nil }
+            size = Int64(st.st_size)
+            #if canImport(Darwin)
+            seconds = Int(st.st_mtimespec.tv_sec)
+            nanoseconds = Int(st.st_mtimespec.tv_nsec)
+            #else
+            seconds = Int(st.st_mtim.tv_sec)
+            nanoseconds = Int(st.st_mtim.tv_nsec)
+            #endif
+            inode = UInt64(st.st_ino)
+        }
     }
 }
 

@@ -40,7 +40,7 @@ struct Activations: ParsableCommand {
     func run() throws {
         try global.apply()
         let statistic = rank, cmap = colormap
-        let net = try ModelSetup.loadNetwork(model)
+        let net = try ModelSetup.loadNetwork(model, digest: true)
         let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: nil)
         let value: String
         value = try inContext("--layer") { try net.resolve(layer) }

@@ -78,7 +78,7 @@ struct AttentionCommand: ParsableCommand {
     func run() throws {
         try global.apply()
         ImageLimits.current = ImageLimits(maxPixels: heatmap.maxPixels)
-        let net = try ModelSetup.loadNetwork(model)
+        let net = try ModelSetup.loadNetwork(model, digest: true)
         let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: heatmap.labels)
         let mapper = try inContext(model) {
             try AttentionMapper(network: net, inputShape: [1, setup.channels, setup.size, setup.size], query: query.flatMap(AttentionQuery.init))

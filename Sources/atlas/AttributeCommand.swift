@@ -73,7 +73,7 @@ struct Attribute: ParsableCommand {
         let base = baseline, cmap = heatmap.colormap
         if layer != nil && method != .gradCAM { throw CommandFailure(message: "--layer is for --method gradcam", code: AtlasExit.usage) }
         ImageLimits.current = ImageLimits(maxPixels: heatmap.maxPixels)
-        let net = try ModelSetup.loadNetwork(model)
+        let net = try ModelSetup.loadNetwork(model, digest: true)
         let setup = try ModelSetup(network: net, modelPath: model, input: input, labelsPath: heatmap.labels)
         let options = AttributionOptions(method: method, steps: steps, baseline: base, layer: layer)
         let attributor = try Attributor(network: net, options: options, preprocess: setup.choice.preprocess,

@@ -42,7 +42,7 @@ struct CollectOptions: ParsableArguments {
         }
         let mode = attribution
         let network: Network
-        network = try ModelSetup.loadNetwork(model)
+        network = try ModelSetup.loadNetwork(model, digest: true)
         let setup = try ModelSetup(network: network, modelPath: model, input: input, labelsPath: nil)
         let value: String
         value = try inContext("--layer") { try network.resolve(layer) }

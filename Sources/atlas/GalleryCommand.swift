@@ -86,7 +86,7 @@ struct GalleryCommand: ParsableCommand {
         guard (1...4096).contains(batch) else { throw CommandFailure(message: "--batch must be 1…4096", code: AtlasExit.usage) }
         let tileFormat = output.format.tileFormat
         let shardSpec = try parseShard()
-        let renderer = try Renderer(network: try ModelSetup.loadNetwork(model))
+        let renderer = try Renderer(network: try ModelSetup.loadNetwork(model, digest: true))
         let network = renderer.network
         let (options, choice) = try makeOptions(channels: renderer.inputChannels)
 

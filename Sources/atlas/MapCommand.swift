@@ -88,7 +88,7 @@ struct MapCommand: ParsableCommand {
         let shardSpec = try parseShardOption(shard)
         guard !(layoutOnly && shardSpec != nil) else { throw CommandFailure(message: "give --layout-only or --shard, not both", code: AtlasExit.usage) }
         let network: Network
-        network = try ModelSetup.loadNetwork(model)
+        network = try ModelSetup.loadNetwork(model, digest: true)
         let made = try makeSettings(channels: try ModelSetup.inputChannels(network, modelPath: model))
         var settings = made.0
         let choice = made.1

@@ -89,7 +89,7 @@ struct UnitsCommand: ParsableCommand {
         guard icons.isEmpty || icons.count == layer.count, Set(layer).count == layer.count else {
             throw CommandFailure(message: "give one --icons per --layer (or none), and each --layer once", code: AtlasExit.usage)
         }
-        let network = try ModelSetup.loadNetwork(model)
+        let network = try ModelSetup.loadNetwork(model, digest: true)
         let setup = try ModelSetup(network: network, modelPath: model, input: input, labelsPath: nil)
         let preprocessor = setup.preprocessor
         var shapes: [(value: String, shape: (channels: Int, spatial: [Int], field: ReceptiveField), selected: [Int])] = []

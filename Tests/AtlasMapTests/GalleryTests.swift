@@ -174,6 +174,21 @@ final class GalleryTests: XCTestCase {
         }
     }
 
+    /// A digest started early (`prefetch`) is the file's; once the file changes, `hex(file:)` hashes it anew.
+    func testSHA256PrefetchedFile() throws {
+        let path = NSTemporaryDirectory() + "atlas-sha-\(UUID().uuidString).bin"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let first = (0..<70_001).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try Data(first).write(to: URL(fileURLWithPath: path))
+        SHA256.prefetch(file: path)
+        XCTAssertEqual(SHA256.hex(file: path), SHA256.hex(first))
+        XCTAssertEqual(SHA256.hex(file: path), SHA256.hex(first))
+        let second = first.map { $0 ^ 1 } + [7]   // file times can be coarser than two writes apart: the size tells
+        try Data(second).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(SHA256.hex(file: path), SHA256.hex(second))
+        XCTAssertNil(SHA256.hex(file: path + ".missing"))
+    }
+
     func testSHA256KnownVectors() {
         XCTAssertEqual(SHA256.hex([UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

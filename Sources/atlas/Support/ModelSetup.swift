@@ -2,6 +2,7 @@ import AtlasCore
 import AtlasExplain
 import AtlasImage
 import AtlasNet
+import AtlasOutput
 import AtlasVis
 import Foundation
 
@@ -73,7 +74,10 @@ struct ModelSetup {
     }
 
     /// Loads the model every command names; errors about its content name the file (codes come from ErrorReport).
-    static func loadNetwork(_ path: String, options: Network.Options = Network.Options()) throws -> Network {
+    /// `digest`: the command records the file's SHA-256 (`SHA256.hex(file:)`), which is then computed on another
+    /// thread while the model is parsed.
+    static func loadNetwork(_ path: String, options: Network.Options = Network.Options(), digest: Bool = false) throws -> Network {
+        if digest { SHA256.prefetch(file: path) }
         do { return try Network(contentsOf: path, options: options) } catch let e as ModelError {
             switch e {
             case .notFound, .io: throw e
