@@ -8,6 +8,7 @@ import AtlasNet
 import AtlasOutput
 import AtlasVis
 import Foundation
+import Synchronization
 
 /// One icon to render.
 public struct IconJob: Sendable {
@@ -79,19 +80,16 @@ public struct IconStore {
                                                  status.stepsDone = base + step * group.count
                                                  progress?(status)
                                              })
-            for (k, i) in group.enumerated() {
-                let job = jobs[i]
-                try ImageCodec.writeAtomically(try ImageCodec.encodePNG(result.images[k]), to: folder.file(IconStore.path(job.id)))
-                if options.param == .maco {
-                    try ImageCodec.writeAtomically(try ImageCodec.encodePNG(try ImportanceMap.image(result.importance, index: k)),
-                                                   to: folder.file(ImportanceMap.path(besideIcon: IconStore.path(job.id))))
+            // Each icon's files are written (and flushed to disk) on a thread of their own: the fsyncs overlap.
+            let failures = Mutex<[Int: any Error]>([:])
+            DispatchQueue.concurrentPerform(iterations: group.count) { k in
+                do { try write(jobs[group[k]], key: keys[group[k]], result: result, index: k) } catch {
+                    failures.withLock { $0[k] = error }
                 }
-                let value = result.values[k].isFinite ? result.values[k] : nil
-                let score = result.scores[k].isFinite ? result.scores[k] : nil
-                let sidecar = IconSidecar(id: job.id, index: job.index, objective: job.objective.description, seed: job.seed,
-                                          value: value, score: score, key: keys[i])
-                try folder.write(Array(try sidecar.jsonData()), to: "icons/\(job.id).json")
-                values[i] = value
+            }
+            if let first = failures.withLock({ $0.min(by: { $0.key < $1.key })?.value }) { throw first }
+            for (k, i) in group.enumerated() {
+                values[i] = result.values[k].isFinite ? result.values[k] : nil
                 try finished(i)
             }
             try checkpoint(first + batch >= pending.count)
@@ -100,6 +98,19 @@ public struct IconStore {
             progress?(status)
         }
         return (values, pending.count)
+    }
+
+    /// Writes icon `index` of a rendered batch: its PNG (and importance map with MACO), then its sidecar.
+    func write(_ job: IconJob, key: String, result: RenderResult, index k: Int) throws {
+        try ImageCodec.writeAtomically(try ImageCodec.encodePNG(result.images[k]), to: folder.file(IconStore.path(job.id)))
+        if options.param == .maco {
+            try ImageCodec.writeAtomically(try ImageCodec.encodePNG(try ImportanceMap.image(result.importance, index: k)),
+                                           to: folder.file(ImportanceMap.path(besideIcon: IconStore.path(job.id))))
+        }
+        let sidecar = IconSidecar(id: job.id, index: job.index, objective: job.objective.description, seed: job.seed,
+                                  value: result.values[k].isFinite ? result.values[k] : nil,
+                                  score: result.scores[k].isFinite ? result.scores[k] : nil, key: key)
+        try folder.write(Array(try sidecar.jsonData()), to: "icons/\(job.id).json")
     }
 
     /// Everything an icon's pixels depend on; an icon on disk is reused only when its sidecar has this key:
