@@ -72,6 +72,21 @@ public struct IconStore {
         var status = GalleryProgress(iconsDone: jobs.count - pending.count, iconsTotal: jobs.count, stepsDone: 0,
                                      stepsTotal: pending.count * options.steps)
         progress?(status)
+        // A batch's files are written on other threads while the next batch renders; its icons are reported
+        // finished (and checkpointed) once they are on disk, in order, before the next batch's.
+        var writing: BatchFiles? = nil
+        defer { writing?.done.wait() }
+        func settle(_ files: BatchFiles) throws {
+            files.done.wait()
+            for (k, i) in files.group.enumerated() {
+                if let error = files.failure(k) { throw error }   // the icons before it are done, as when written in turn
+                values[i] = files.result.values[k].isFinite ? files.result.values[k] : nil
+                try finished(i)
+            }
+            try checkpoint(files.last)
+            status.iconsDone += files.group.count
+            progress?(status)
+        }
         for first in stride(from: 0, to: pending.count, by: batch) {
             let group = Array(pending[first..<min(pending.count, first + batch)])
             let base = status.stepsDone
@@ -80,24 +95,38 @@ public struct IconStore {
                                                  status.stepsDone = base + step * group.count
                                                  progress?(status)
                                              })
-            // Each icon's files are written (and flushed to disk) on a thread of their own: the fsyncs overlap.
-            let failures = Mutex<[Int: any Error]>([:])
-            DispatchQueue.concurrentPerform(iterations: group.count) { k in
-                do { try write(jobs[group[k]], key: keys[group[k]], result: result, index: k) } catch {
-                    failures.withLock { $0[k] = error }
-                }
-            }
-            if let first = failures.withLock({ $0.min(by: { $0.key < $1.key })?.value }) { throw first }
-            for (k, i) in group.enumerated() {
-                values[i] = result.values[k].isFinite ? result.values[k] : nil
-                try finished(i)
-            }
-            try checkpoint(first + batch >= pending.count)
-            status.iconsDone += group.count
             status.stepsDone = base + options.steps * group.count
-            progress?(status)
+            if let previous = writing { writing = nil; try settle(previous) }
+            let files = BatchFiles(group: group, result: result, last: first + batch >= pending.count)
+            writing = files
+            let store = self
+            DispatchQueue.global(qos: .userInitiated).async {
+                // Each icon on a thread of its own: the fsyncs overlap.
+                DispatchQueue.concurrentPerform(iterations: group.count) { k in
+                    do { try store.write(jobs[group[k]], key: keys[group[k]], result: result, index: k) } catch {
+                        files.fail(k, error)
+                    }
+                }
+                files.done.leave()
+            }
         }
+        if let last = writing { writing = nil; try settle(last) }
         return (values, pending.count)
+    }
+
+    /// A rendered batch whose icon files are being written.
+    final class BatchFiles: @unchecked Sendable {
+        let group: [Int]
+        let result: RenderResult
+        let last: Bool
+        let done = DispatchGroup()
+        private let failures = Mutex<[Int: any Error]>([:])
+        init(group: [Int], result: RenderResult, last: Bool) {
+            self.group = group; self.result = result; self.last = last
+            done.enter()
+        }
+        func fail(_ k: Int, _ error: any Error) { failures.withLock { $0[k] = error } }
+        func failure(_ k: Int) -> (any Error)? { failures.withLock { $0[k] } }
     }
 
     /// Writes icon `index` of a rendered batch: its PNG (and importance map with MACO), then its sidecar.
