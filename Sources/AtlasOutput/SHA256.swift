@@ -63,10 +63,10 @@ public enum SHA256 {
         }
     }
 
-    /// Maps the file rather than copying it into memory.
+    /// Maps the file rather than copying it into memory (reads it where it cannot be mapped, an empty file say).
     static func readAndHash(_ path: String) -> String? {
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { return nil }
-        return hex(data)
+        let data = (try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)) ?? FileManager.default.contents(atPath: path)
+        return data.map { hex($0) }
     }
 
     private final class Prefetched: @unchecked Sendable {

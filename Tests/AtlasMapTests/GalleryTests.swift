@@ -187,6 +187,8 @@ final class GalleryTests: XCTestCase {
         try Data(second).write(to: URL(fileURLWithPath: path))
         XCTAssertEqual(SHA256.hex(file: path), SHA256.hex(second))
         XCTAssertNil(SHA256.hex(file: path + ".missing"))
+        try Data().write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(SHA256.hex(file: path), SHA256.hex([UInt8]()))
     }
 
     func testSHA256KnownVectors() {

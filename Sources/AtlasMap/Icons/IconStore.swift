@@ -90,11 +90,17 @@ public struct IconStore {
         for first in stride(from: 0, to: pending.count, by: batch) {
             let group = Array(pending[first..<min(pending.count, first + batch)])
             let base = status.stepsDone
-            let result = try renderer.render(group.map { jobs[$0].objective }, seeds: group.map { jobs[$0].seed }, options: options,
+            let result: RenderResult
+            do {
+                result = try renderer.render(group.map { jobs[$0].objective }, seeds: group.map { jobs[$0].seed }, options: options,
                                              progress: { step, _ in
                                                  status.stepsDone = base + step * group.count
                                                  progress?(status)
                                              })
+            } catch {
+                if let previous = writing { writing = nil; try? settle(previous) }   // what is on disk is reported
+                throw error
+            }
             status.stepsDone = base + options.steps * group.count
             if let previous = writing { writing = nil; try settle(previous) }
             let files = BatchFiles(group: group, result: result, last: first + batch >= pending.count)
