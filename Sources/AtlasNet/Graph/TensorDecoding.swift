@@ -69,9 +69,15 @@ public enum TensorDecoder {
     /// Converts little-endian raw bytes (already size-checked).
     static func fromRaw(_ bytes: Data, type: Int, dims: [Int], count: Int, kind: Kind) throws -> Constant {
         if type == 1 {
-            let t = Tensor(zeros: dims)
-            _ = bytes.withUnsafeBytes { raw in
-                raw.copyBytes(to: UnsafeMutableRawBufferPointer(start: t.data, count: count * 4))
+            // Every element is written (the caller checked the byte count): no zero-fill first. Large tensors are
+            // copied by all threads, which also share the first-touch page faults.
+            let t = Tensor(uninitialized: dims)
+            bytes.withUnsafeBytes { raw in
+                guard let source = raw.baseAddress else { return }
+                let target = UnsafeMutableRawPointer(t.data)
+                Parallel.forRanges(count * 4, grain: 1 << 20) { r in
+                    (target + r.lowerBound).copyMemory(from: source + r.lowerBound, byteCount: r.count)
+                }
             }
             return Constant(t)
         }
