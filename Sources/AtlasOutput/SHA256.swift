@@ -45,7 +45,6 @@ public enum SHA256 {
         let started = prefetched.withLock { $0[path] }
         if let started, started.stamp == FileStamp(path) {
             started.done.wait()
-            started.done.signal()
             return started.value
         }
         return readAndHash(path)
@@ -59,7 +58,7 @@ public enum SHA256 {
         prefetched.withLock { $0[path] = started }
         DispatchQueue.global(qos: .userInitiated).async {
             started.value = readAndHash(path)
-            started.done.signal()
+            started.done.leave()
         }
     }
 
@@ -71,9 +70,13 @@ public enum SHA256 {
 
     private final class Prefetched: @unchecked Sendable {
         let stamp: FileStamp
-        let done = DispatchSemaphore(value: 0)
+        /// Entered until `value` is set.
+        let done = DispatchGroup()
         var value: String?
-        init(stamp: FileStamp) { self.stamp = stamp }
+        init(stamp: FileStamp) {
+            self.stamp = stamp
+            done.enter()
+        }
     }
     private static let prefetched = Mutex<[String: Prefetched]>([:])
 
