@@ -167,6 +167,10 @@ CK512 static void pw_rows(const float *w, long k, const float *x, long ldx, long
         PW_ACC(6) PW_ACC(7) PW_ACC(8) PW_ACC(9) PW_ACC(10) PW_ACC(11)
         for (long p = 0; p < k; p++) {
             const __m512 x0 = _mm512_maskz_loadu_ps(m0, x + p * ldx + j), x1 = _mm512_maskz_loadu_ps(m1, x + p * ldx + j + 16);
+            // The next tile's k rows are k separate streams, too many for the hardware prefetchers: 1.45× at
+            // ResNet-50's 64 → 256 on 56² planes, batch 16 (one Zen 5 core), 1.07× with the planes in L3.
+            _mm_prefetch((const char *)(x + p * ldx + j + 32), _MM_HINT_T0);
+            _mm_prefetch((const char *)(x + p * ldx + j + 48), _MM_HINT_T0);
             const float *wr = w + p;
             PW_STEP(0); PW_STEP(1); PW_STEP(2); PW_STEP(3); PW_STEP(4); PW_STEP(5);
             PW_STEP(6); PW_STEP(7); PW_STEP(8); PW_STEP(9); PW_STEP(10); PW_STEP(11);

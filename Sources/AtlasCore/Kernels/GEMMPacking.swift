@@ -68,6 +68,9 @@ extension GEMM {
                 var d = UnsafeMutableRawPointer(dst)
                 let stride = ldb * MemoryLayout<Float>.stride, bytes = nr * MemoryLayout<Float>.stride
                 for _ in 0..<kcb {
+                    // The next panel's part of this row (kcb rows are kcb streams, too many for the hardware prefetchers).
+                    ck_prefetch_line(s + bytes)
+                    ck_prefetch_line(s + bytes + 64)
                     var o = 0
                     while o < bytes {
                         d.storeBytes(of: s.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self), toByteOffset: o,

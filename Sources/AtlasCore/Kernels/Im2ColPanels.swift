@@ -1,3 +1,5 @@
+import CKernels
+
 /// The im2col matrix of a convolution, packed panel by panel straight from the input (`GEMM.PanelSource`), so the
 /// column matrix is never stored and one product may span several images.
 extension ConvGeometry {
@@ -19,7 +21,12 @@ extension ConvGeometry {
                 let len = min(outPlane - pos, end - j)
                 let src = x + (n * channels + group * groupChannels + p0) * inPlane + pos
                 let dst = panel + (j - j0)
-                for p in 0..<kcb { (dst + p * nr).update(from: src + p * inPlane, count: len) }
+                for p in 0..<kcb {
+                    // The next panel's lines of this row (kcb rows are kcb streams).
+                    ck_prefetch_line(src + p * inPlane + nr)
+                    ck_prefetch_line(src + p * inPlane + nr + 16)
+                    (dst + p * nr).update(from: src + p * inPlane, count: len)
+                }
                 j += len
             }
             return

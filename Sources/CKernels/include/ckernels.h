@@ -112,4 +112,8 @@ void ck_layernorm512_rows(const float *x, float *y, long rows, long n, const flo
 void ck_layernorm512_backward_rows(const float *x, const float *gy, float *gx, long rows, long n,
                                    const float *gamma, float epsilon);
 
+/// Asks for the cache line at `p` ahead of its use (a hint: never faults, whatever the address). For packings that
+/// read many rows a panel at a time, more streams than the hardware prefetchers follow.
+static inline void ck_prefetch_line(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 #endif
