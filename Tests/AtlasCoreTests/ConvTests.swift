@@ -51,6 +51,12 @@ final class ConvTests: XCTestCase {
         Shape(n: 3, c: 260, h: 9, w: 9, m: 64, kh: 1, kw: 1, stride: [2, 2], bias: false),
         Shape(n: 3, c: 40, h: 1, w: 1, m: 12, kh: 1, kw: 1),                  // squeeze-and-excitation FC
         Shape(n: 2, c: 9, h: 1, w: 1, m: 33, kh: 1, kw: 1, bias: false),
+        // Strided 1×1 layers run as pointwise ones on their subsample: into the direct kernel, unequal strides,
+        // grouped; a bottom/right pad (outputs that read only padding) keeps the im2col path.
+        Shape(n: 2, c: 16, h: 23, w: 37, m: 40, kh: 1, kw: 1, stride: [2, 2]),
+        Shape(n: 2, c: 12, h: 10, w: 17, m: 9, kh: 1, kw: 1, stride: [1, 3]),
+        Shape(n: 3, c: 8, h: 11, w: 7, m: 6, kh: 1, kw: 1, stride: [2, 2], groups: 2, bias: false),
+        Shape(n: 2, c: 6, h: 8, w: 8, m: 5, kh: 1, kw: 1, stride: [2, 2], pads: [0, 0, 1, 1]),
     ]
 
     func testForwardMatchesNaive() throws {
@@ -234,7 +240,7 @@ final class ConvTests: XCTestCase {
 
     func testInputGradient() {
         // One representative of each kernel path: im2col (strided, padded, dilated, grouped), 1×1, depthwise.
-        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22]
+        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26]
         for i in picks {
             var s = ConvTests.shapes[i]
             s.n = 1
@@ -270,6 +276,8 @@ final class ConvTests: XCTestCase {
             Shape(n: 5, c: 32, h: 9, w: 11, m: 64, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
             Shape(n: 1, c: 30, h: 40, w: 37, m: 70, kh: 3, kw: 3, stride: [2, 2], pads: [1, 0, 1, 2]),
             Shape(n: 1, c: 512, h: 13, w: 13, m: 8, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
+            // A strided 1×1 shortcut (its subsample's pointwise product).
+            Shape(n: 2, c: 64, h: 28, w: 28, m: 128, kh: 1, kw: 1, stride: [2, 2]),
         ]
         for (i, s) in cases.enumerated() {
             let (conv, x) = make(s, seed: UInt64(200 + i))

@@ -20,6 +20,29 @@ struct ConvGeometry {
         kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && outH == height && outW == width
     }
 
+    /// A 1×1 convolution with a stride above 1 whose outputs all read inside the input (ResNet's downsampling
+    /// shortcuts): it is the pointwise convolution of the input's strided subsample, whose channels and output
+    /// plane it keeps. Nil for any other convolution.
+    var subsampledPointwise: ConvGeometry? {
+        guard kernelH == 1, kernelW == 1, strideH > 1 || strideW > 1, padTop == 0, padLeft == 0, outH > 0, outW > 0,
+              (outH - 1) * strideH < height, (outW - 1) * strideW < width else { return nil }
+        return ConvGeometry(batch: batch, channels: channels, height: outH, width: outW, outChannels: outChannels,
+                            kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0, dilationH: 1,
+                            dilationW: 1, groups: groups, outH: outH, outW: outW)
+    }
+
+    /// Copies the pixels a `subsampledPointwise` convolution reads (every stride-th row and column) from `x`
+    /// (this geometry's input) into `xs` ([batch, channels, outH, outW]), or with `scatter` back: `xs` into those
+    /// positions of `x`, leaving the others as they are.
+    func subsample(_ x: UnsafeMutablePointer<Float>, _ xs: UnsafeMutablePointer<Float>, scatter: Bool = false) {
+        let dims = [batch * channels, outH, outW], full = [inPlane, strideH * width, strideW], sub = [outPlane, outW, 1]
+        if scatter {
+            Strided.copy(dims: dims, src: xs, srcStrides: sub, dst: x, dstStrides: full)
+        } else {
+            Strided.copy(dims: dims, src: x, srcStrides: full, dst: xs, dstStrides: sub)
+        }
+    }
+
     /// A pointwise convolution from this one's output (M channels, its plane) to C channels: the shape of the input
     /// gradient's product Wᵀ·dY, whose B is dY itself.
     var transposedPointwise: ConvGeometry {
