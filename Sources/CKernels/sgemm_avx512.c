@@ -139,7 +139,7 @@ void ck_pack_b32_trans(const float *b, long ldb, long cols, long kcb, float *bp)
 #endif
 
 #if defined(__x86_64__)
-// Direct 1×1 convolution for small input-channel counts: no packing, bias and ReLU applied in registers.
+// Direct 1×1 convolution: no packing; bias, residual and ReLU applied in registers.
 #define PW_ACC(r) __m512 p##r##0 = vinit[r], p##r##1 = vinit[r];
 #define PW_STEP(r)                                                                      \
     do {                                                                                \
@@ -150,19 +150,30 @@ void ck_pack_b32_trans(const float *b, long ldb, long cols, long kcb, float *bp)
 #define PW_STORE(r)                                                                     \
     if (r < rows) {                                                                     \
         __m512 lo = p##r##0, hi = p##r##1;                                              \
+        if (res) {                                                                      \
+            lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(m0, res + (long)(r) * ldy + j));        \
+            hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(m1, res + (long)(r) * ldy + j + 16));   \
+        }                                                                               \
         if (relu) { lo = _mm512_max_ps(lo, _mm512_setzero_ps()); hi = _mm512_max_ps(hi, _mm512_setzero_ps()); } \
         _mm512_mask_storeu_ps(y + (long)(r) * ldy + j, m0, lo);                         \
         _mm512_mask_storeu_ps(y + (long)(r) * ldy + j + 16, m1, hi);                    \
     }
 
-CK512 static void pw_rows(const float *w, long k, const float *x, long ldx, long n, const float *bias, int relu,
-                          float *y, long ldy, int rows) {
+CK512 static void pw_rows(const float *w, long k, const float *x, long ldx, long n, const float *bias,
+                          const float *res, int relu, float *y, long ldy, int rows) {
     __m512 vinit[MR];
     for (int r = 0; r < MR; r++) vinit[r] = _mm512_set1_ps(r < rows && bias ? bias[r] : 0.0f);
     for (long j = 0; j < n; j += 32) {
         const long cols = n - j < 32 ? n - j : 32;
         const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
         const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols <= 16 ? (__mmask16)0 : (__mmask16)((1u << (cols - 16)) - 1);
+        if (res) {
+            // The residual is read once, long after it was written: ask for the next tile's lines now.
+            for (int r = 0; r < rows; r++) {
+                _mm_prefetch((const char *)(res + (long)r * ldy + j + 32), _MM_HINT_T0);
+                _mm_prefetch((const char *)(res + (long)r * ldy + j + 48), _MM_HINT_T0);
+            }
+        }
         PW_ACC(0) PW_ACC(1) PW_ACC(2) PW_ACC(3) PW_ACC(4) PW_ACC(5)
         PW_ACC(6) PW_ACC(7) PW_ACC(8) PW_ACC(9) PW_ACC(10) PW_ACC(11)
         for (long p = 0; p < k; p++) {
@@ -180,27 +191,31 @@ CK512 static void pw_rows(const float *w, long k, const float *x, long ldx, long
     }
 }
 
-CK512 void ck_pw512_small_k(const float *w, long m, long k, const float *x, long ldx, long n, const float *bias,
-                            int relu, float *y, long ldy) {
+CK512 void ck_pw512_direct(const float *w, long m, long k, const float *x, long ldx, long n, const float *bias,
+                           const float *residual, int relu, float *y, long ldy) {
     for (long i = 0; i < m; i += MR) {
         const int rows = (int)(m - i < MR ? m - i : MR);
-        if (rows == MR) {
-            pw_rows(w + i * k, k, x, ldx, n, bias ? bias + i : 0, relu, y + i * ldy, ldy, rows);
+        // A short last block with m ≥ 12 is the last 12 rows, overlapping the block before (a row's values depend
+        // only on its weights, so rows written twice get the same bits twice).
+        const long i0 = rows < MR && m >= MR ? m - MR : i;
+        const float *res = residual ? residual + i0 * ldy : 0;
+        if (rows == MR || m >= MR) {
+            pw_rows(w + i0 * k, k, x, ldx, n, bias ? bias + i0 : 0, res, relu, y + i0 * ldy, ldy, MR);
         } else {
-            // A short last block: copy its weights into a full 12-row block padded with zeros.
-            float wpad[MR * CK_PW512_MAX_K];
+            // Fewer than 12 rows in all: their weights copied into a full block padded with zeros.
+            float wpad[MR * CK_PW512_SHORT_K];
             float bpad[MR];
             for (int r = 0; r < MR; r++) {
                 for (long p = 0; p < k; p++) wpad[r * k + p] = r < rows ? w[(i + r) * k + p] : 0.0f;
                 bpad[r] = r < rows && bias ? bias[i + r] : 0.0f;
             }
-            pw_rows(wpad, k, x, ldx, n, bpad, relu, y + i * ldy, ldy, rows);
+            pw_rows(wpad, k, x, ldx, n, bpad, res, relu, y + i * ldy, ldy, rows);
         }
     }
 }
 #else
-void ck_pw512_small_k(const float *w, long m, long k, const float *x, long ldx, long n, const float *bias,
-                      int relu, float *y, long ldy) {
-    (void)w; (void)m; (void)k; (void)x; (void)ldx; (void)n; (void)bias; (void)relu; (void)y; (void)ldy;
+void ck_pw512_direct(const float *w, long m, long k, const float *x, long ldx, long n, const float *bias,
+                     const float *residual, int relu, float *y, long ldy) {
+    (void)w; (void)m; (void)k; (void)x; (void)ldx; (void)n; (void)bias; (void)residual; (void)relu; (void)y; (void)ldy;
 }
 #endif

@@ -57,6 +57,7 @@ final class ConvTests: XCTestCase {
         Shape(n: 2, c: 12, h: 10, w: 17, m: 9, kh: 1, kw: 1, stride: [1, 3]),
         Shape(n: 3, c: 8, h: 11, w: 7, m: 6, kh: 1, kw: 1, stride: [2, 2], groups: 2, bias: false),
         Shape(n: 2, c: 6, h: 8, w: 8, m: 5, kh: 1, kw: 1, stride: [2, 2], pads: [0, 0, 1, 1]),
+        Shape(n: 2, c: 80, h: 17, w: 16, m: 100, kh: 1, kw: 1),               // direct kernel past 64 channels
     ]
 
     func testForwardMatchesNaive() throws {
@@ -190,6 +191,10 @@ final class ConvTests: XCTestCase {
             Shape(n: 3, c: 32, h: 9, w: 11, m: 64, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
             Shape(n: 2, c: 30, h: 40, w: 37, m: 70, kh: 3, kw: 3, stride: [2, 2], pads: [1, 0, 1, 2]),
             Shape(n: 2, c: 3, h: 20, w: 20, m: 13, kh: 7, kw: 7, stride: [2, 2], pads: [3, 3, 3, 3]),
+            // The direct pointwise kernel past 64 input channels (a last block overlapping the one before) and
+            // below 12 output channels (its zero-padded block).
+            Shape(n: 2, c: 80, h: 17, w: 16, m: 100, kh: 1, kw: 1),
+            Shape(n: 2, c: 6, h: 16, w: 17, m: 9, kh: 1, kw: 1),
         ]
         let activations: [(any ElementwiseLayer)?] = [nil, Relu(), SiLU()]
         for (i, s) in cases.enumerated() {
@@ -214,6 +219,7 @@ final class ConvTests: XCTestCase {
             Shape(n: 2, c: 16, h: 15, w: 15, m: 40, kh: 1, kw: 1),
             Shape(n: 3, c: 24, h: 1, w: 1, m: 10, kh: 1, kw: 1),
             Shape(n: 1, c: 3, h: 12, w: 12, m: 5, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
+            Shape(n: 2, c: 80, h: 17, w: 16, m: 100, kh: 1, kw: 1),
         ]
         let activations: [any ElementwiseLayer] = [Clip(min: 0, max: 6), SiLU()]
         for (i, s) in cases.enumerated() {
@@ -278,6 +284,7 @@ final class ConvTests: XCTestCase {
             Shape(n: 1, c: 512, h: 13, w: 13, m: 8, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),
             // A strided 1×1 shortcut (its subsample's pointwise product).
             Shape(n: 2, c: 64, h: 28, w: 28, m: 128, kh: 1, kw: 1, stride: [2, 2]),
+            Shape(n: 1, c: 80, h: 17, w: 16, m: 100, kh: 1, kw: 1),
         ]
         for (i, s) in cases.enumerated() {
             let (conv, x) = make(s, seed: UInt64(200 + i))

@@ -129,7 +129,7 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
         if let residual { precondition(residual.shape == [g.batch, g.outChannels, g.outH, g.outW], "Conv residual shape") }
         if let sub = g.subsampledPointwise {
             // The subsample costs a pass over the pixels read; the pointwise path then packs its panels as row copies
-            // instead of strided gathers (ResNet-50's three stride-2 shortcuts at batch 16, 2 threads: 11–15% faster each, 10.9 → 9.3 ms for layer4.0).
+            // instead of strided gathers (ResNet-50's stride-2 shortcuts at batch 16, 2 threads: 11–15% faster each).
             let xs = Tensor(uninitialized: [sub.batch, sub.channels, sub.height, sub.width])
             g.subsample(inputs[0].data, xs.data)
             return unitStride.forward([xs], residual: residual, activation: activation)
@@ -179,10 +179,13 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
         let packs = packedWeights.packs(for: kernel) {
             (0..<g.groups).map { PackedA(kernel: kernel, transA: false, m: mg, k: kdim, a: w + $0 * mg * kdim, lda: kdim) }
         }
-        // Expansions from few input channels (MobileNet/EfficientNet's 16 → 96 on 112², ResNet's 64 → 256): packing B
-        // and a separate bias pass cost more than the FMAs, so the AVX-512 kernel reads the planes directly (measured
-        // 1.25–1.5× the packed path; slower for reductions such as 32 → 16). Decided once, for every plane size.
-        let direct = g.isPointwise && kernel == .avx512 && kdim <= Int(CK_PW512_MAX_K) && mg >= kdim
+        // Expansions (MobileNet/EfficientNet's 16 → 96 on 112², ResNet's 64 → 256 and 128 → 512): packing B and
+        // separate bias and residual passes cost more than the FMAs, so the AVX-512 kernel reads the planes directly
+        // and adds bias, residual and ReLU in registers (ResNet-50 at batch 16, 2 threads: 64 → 256 with residual
+        // 7.4 → 5.1 ms, 128 → 512 6.5 → 4.2 ms; slower for reductions such as 32 → 16). From 65 input channels on,
+        // only planes of `columnsPlane` pixels and more: the small ones fill whole panels merged across images.
+        let direct = g.isPointwise && kernel == .avx512 && mg >= kdim
+            && (kdim <= Int(CK_PW512_SHORT_K) || g.outPlane >= Conv2D.columnsPlane)
         if g.isPointwise && !direct && g.outPlane < Conv2D.columnsPlane {
             forwardColumns(g, x: x, bias: b, residual: res, activation: activation, packs: packs, y: out)
             return y
@@ -190,18 +193,17 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
         if g.isPointwise {
             let (chunks, width, rowInvariant) = Conv2D.pointwiseChunks(g.outPlane, products: g.batch * g.groups, m: mg,
                                                                       k: kdim, direct: direct)
-            let fusedRelu = direct && res == nil && activation is Relu
             GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
                 let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
                 let c0 = chunk * width, cols = min(g.outPlane, c0 + width) - c0
                 let src = x + (n * g.channels + group * g.groupChannels) * g.inPlane + c0
                 let dst = out + (n * g.outChannels + group * mg) * g.outPlane + c0
                 if direct {
-                    ck_pw512_small_k(w + group * mg * kdim, mg, kdim, src, g.inPlane, cols, b.map { $0 + group * mg },
-                                     fusedRelu ? 1 : 0, dst, g.outPlane)
-                    if !fusedRelu {
-                        Conv2D.epilogue(nil, residual: res.map { $0 + (dst - out) }, activation: activation, dst, rows: mg,
-                                        cols: cols, ldc: g.outPlane)
+                    // Bias, residual and ReLU in registers; another activation in a pass over the chunk after.
+                    ck_pw512_direct(w + group * mg * kdim, mg, kdim, src, g.inPlane, cols, b.map { $0 + group * mg },
+                                    res.map { $0 + (dst - out) }, activation is Relu ? 1 : 0, dst, g.outPlane)
+                    if activation != nil && !(activation is Relu) {
+                        Conv2D.epilogue(nil, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane)
                     }
                     return
                 }
