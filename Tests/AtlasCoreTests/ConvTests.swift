@@ -57,7 +57,8 @@ final class ConvTests: XCTestCase {
         Shape(n: 2, c: 12, h: 10, w: 17, m: 9, kh: 1, kw: 1, stride: [1, 3]),
         Shape(n: 3, c: 8, h: 11, w: 7, m: 6, kh: 1, kw: 1, stride: [2, 2], groups: 2, bias: false),
         Shape(n: 2, c: 6, h: 8, w: 8, m: 5, kh: 1, kw: 1, stride: [2, 2], pads: [0, 0, 1, 1]),
-        Shape(n: 2, c: 80, h: 17, w: 16, m: 100, kh: 1, kw: 1),               // direct kernel past 64 channels
+        Shape(n: 2, c: 80, h: 17, w: 16, m: 100, kh: 1, kw: 1),               // direct kernel past 64 channels,
+        Shape(n: 2, c: 100, h: 17, w: 16, m: 30, kh: 1, kw: 1),               // …reducing
     ]
 
     func testForwardMatchesNaive() throws {
@@ -195,6 +196,7 @@ final class ConvTests: XCTestCase {
             // below 12 output channels (its zero-padded block).
             Shape(n: 2, c: 80, h: 17, w: 16, m: 100, kh: 1, kw: 1),
             Shape(n: 2, c: 6, h: 16, w: 17, m: 9, kh: 1, kw: 1),
+            Shape(n: 2, c: 100, h: 17, w: 16, m: 30, kh: 1, kw: 1),   // a reduction
         ]
         let activations: [(any ElementwiseLayer)?] = [nil, Relu(), SiLU()]
         for (i, s) in cases.enumerated() {

@@ -179,13 +179,14 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
         let packs = packedWeights.packs(for: kernel) {
             (0..<g.groups).map { PackedA(kernel: kernel, transA: false, m: mg, k: kdim, a: w + $0 * mg * kdim, lda: kdim) }
         }
-        // Expansions (MobileNet/EfficientNet's 16 → 96 on 112², ResNet's 64 → 256 and 128 → 512): packing B and
-        // separate bias and residual passes cost more than the FMAs, so the AVX-512 kernel reads the planes directly
-        // and adds bias, residual and ReLU in registers (ResNet-50 at batch 16, 2 threads: 64 → 256 with residual
-        // 7.4 → 5.1 ms, 128 → 512 6.5 → 4.2 ms; slower for reductions such as 32 → 16). From 65 input channels on,
-        // only planes of `columnsPlane` pixels and more: the small ones fill whole panels merged across images.
-        let direct = g.isPointwise && kernel == .avx512 && mg >= kdim
-            && (kdim <= Int(CK_PW512_SHORT_K) || g.outPlane >= Conv2D.columnsPlane)
+        // On planes of `columnsPlane` pixels and more, packing B and separate bias and residual passes cost more than
+        // the FMAs, so the AVX-512 kernel reads the planes directly and adds bias, residual and ReLU in registers
+        // (ResNet-50 at batch 16, 2 threads: 64 → 256 with residual 7.4 → 5.1 ms, 128 → 512 6.5 → 4.2 ms, 256 → 64
+        // 5.7 → 4.6 ms; EfficientNet-B0's projections alike). Smaller planes fill whole panels merged across images,
+        // but for expansions from at most 64 channels (MobileNet/EfficientNet's), which the kernel serves at any size.
+        let shortK = kdim <= Int(CK_PW512_SHORT_K)
+        let direct = g.isPointwise && kernel == .avx512
+            && (g.outPlane >= Conv2D.columnsPlane ? mg >= 12 || shortK : shortK && mg >= kdim)
         if g.isPointwise && !direct && g.outPlane < Conv2D.columnsPlane {
             forwardColumns(g, x: x, bias: b, residual: res, activation: activation, packs: packs, y: out)
             return y
