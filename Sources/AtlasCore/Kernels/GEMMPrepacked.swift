@@ -72,8 +72,20 @@ public final class PackedWeights: @unchecked Sendable {
     }
 
     private let packs = Mutex<[Key: [PackedA]]>([:])
+    private let plainTransposed = Mutex<Tensor?>(nil)
 
     public init() {}
+
+    /// The weights rearranged by `fill` into `count` floats (a transposed copy for a direct kernel), made on first use.
+    public func transposed(count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        plainTransposed.withLock { cached in
+            if let t = cached { return t }
+            let t = Tensor(uninitialized: [count])
+            fill(t.data)
+            cached = t
+            return t
+        }
+    }
 
     /// The packings for `kernel` and `use`, made by `make` on first use.
     public func packs(for kernel: GEMMKernel, use: Use = .im2col, _ make: () -> [PackedA]) -> [PackedA] {

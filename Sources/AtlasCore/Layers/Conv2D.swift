@@ -175,39 +175,26 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
             }
             return y
         }
+        if Conv2D.runsDirect(g, kernel: kernel) {
+            Conv2D.forwardDirect(g, x: x, weight: w, bias: b, residual: res, activation: activation, y: out)
+            return y
+        }
         let mg = g.groupOutChannels, kdim = g.columnRows
         let packs = packedWeights.packs(for: kernel) {
             (0..<g.groups).map { PackedA(kernel: kernel, transA: false, m: mg, k: kdim, a: w + $0 * mg * kdim, lda: kdim) }
         }
-        // On planes of `columnsPlane` pixels and more, packing B and separate bias and residual passes cost more than
-        // the FMAs, so the AVX-512 kernel reads the planes directly and adds bias, residual and ReLU in registers
-        // (ResNet-50 at batch 16, 2 threads: 64 → 256 with residual 7.4 → 5.1 ms, 128 → 512 6.5 → 4.2 ms, 256 → 64
-        // 5.7 → 4.6 ms; EfficientNet-B0's projections alike). Smaller planes fill whole panels merged across images,
-        // but for expansions from at most 64 channels (MobileNet/EfficientNet's), which the kernel serves at any size.
-        let shortK = kdim <= Int(CK_PW512_SHORT_K)
-        let direct = g.isPointwise && kernel == .avx512
-            && (g.outPlane >= Conv2D.columnsPlane ? mg >= 12 || shortK : shortK && mg >= kdim)
-        if g.isPointwise && !direct && g.outPlane < Conv2D.columnsPlane {
+        if g.isPointwise && g.outPlane < Conv2D.columnsPlane {
             forwardColumns(g, x: x, bias: b, residual: res, activation: activation, packs: packs, y: out)
             return y
         }
         if g.isPointwise {
             let (chunks, width, rowInvariant) = Conv2D.pointwiseChunks(g.outPlane, products: g.batch * g.groups, m: mg,
-                                                                      k: kdim, direct: direct)
+                                                                      k: kdim)
             GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
                 let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
                 let c0 = chunk * width, cols = min(g.outPlane, c0 + width) - c0
                 let src = x + (n * g.channels + group * g.groupChannels) * g.inPlane + c0
                 let dst = out + (n * g.outChannels + group * mg) * g.outPlane + c0
-                if direct {
-                    // Bias, residual and ReLU in registers; another activation in a pass over the chunk after.
-                    ck_pw512_direct(w + group * mg * kdim, mg, kdim, src, g.inPlane, cols, b.map { $0 + group * mg },
-                                    res.map { $0 + (dst - out) }, activation is Relu ? 1 : 0, dst, g.outPlane)
-                    if activation != nil && !(activation is Relu) {
-                        Conv2D.epilogue(nil, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane)
-                    }
-                    return
-                }
                 GEMM.sgemm(transA: false, transB: false, m: mg, n: cols, k: kdim, alpha: 1, a: w + group * mg * kdim,
                            lda: kdim, b: src, ldb: g.inPlane, beta: 0, c: dst, ldc: g.outPlane, packedA: packs[group],
                            rowInvariant: rowInvariant,
@@ -338,6 +325,12 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
             packedWeights.packs(for: kernel, use: .transposed) {
                 (0..<g.groups).map { PackedA(kernel: kernel, transA: true, m: kdim, k: mg, a: w + $0 * mg * kdim, lda: kdim) }
             }
+        }
+        if g.isPointwise && Conv2D.runsDirect(g.transposedPointwise, kernel: kernel) {
+            // dX = Wᵀ ⊛ dY, a pointwise convolution from M to C channels, by the forward's direct kernel.
+            Conv2D.forwardDirect(g.transposedPointwise, x: dy, weight: transposedWeights(g), bias: nil, residual: nil,
+                                 activation: nil, y: out)
+            return [dx]
         }
         if g.isPointwise && g.outPlane < Conv2D.columnsPlane {
             // dX = Wᵀ ⊛ dY, a pointwise convolution from M to C channels: merged across images as in forward.
