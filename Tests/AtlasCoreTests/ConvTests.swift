@@ -60,6 +60,7 @@ final class ConvTests: XCTestCase {
         Shape(n: 2, c: 80, h: 17, w: 16, m: 100, kh: 1, kw: 1),               // direct kernel past 64 channels,
         Shape(n: 2, c: 100, h: 17, w: 16, m: 30, kh: 1, kw: 1),               // …reducing
         Shape(n: 2, c: 16, h: 34, w: 34, m: 16, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),  // 17² im2col
+        Shape(n: 3, c: 80, h: 12, w: 12, m: 90, kh: 1, kw: 1),                // direct expansion on 12²
     ]
 
     func testForwardMatchesNaive() throws {
@@ -198,6 +199,7 @@ final class ConvTests: XCTestCase {
             Shape(n: 2, c: 80, h: 17, w: 16, m: 100, kh: 1, kw: 1),
             Shape(n: 2, c: 6, h: 16, w: 17, m: 9, kh: 1, kw: 1),
             Shape(n: 2, c: 100, h: 17, w: 16, m: 30, kh: 1, kw: 1),   // a reduction
+            Shape(n: 3, c: 80, h: 12, w: 12, m: 90, kh: 1, kw: 1),    // an expansion on a 12² plane
         ]
         let activations: [(any ElementwiseLayer)?] = [nil, Relu(), SiLU()]
         for (i, s) in cases.enumerated() {
@@ -249,7 +251,7 @@ final class ConvTests: XCTestCase {
 
     func testInputGradient() {
         // One representative of each kernel path: im2col (strided, padded, dilated, grouped), 1×1, depthwise.
-        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]
+        let picks = [1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]
         for i in picks {
             var s = ConvTests.shapes[i]
             s.n = 1

@@ -7,13 +7,19 @@ extension Conv2D {
     /// `g.transposedPointwise`). On planes of `columnsPlane` pixels and more, packing B and separate bias and
     /// residual passes cost more than the FMAs (ResNet-50 at batch 16, 2 threads: 64 → 256 with residual 7.4 → 5.1
     /// ms, 128 → 512 6.5 → 4.2 ms, 256 → 64 5.7 → 4.6 ms; EfficientNet-B0's projections alike). Smaller planes fill
-    /// whole panels merged across images, but for expansions from at most 64 channels (MobileNet/EfficientNet's),
-    /// which the kernel serves at any size. Depends on one image's geometry only, so never on the batch.
+    /// whole panels merged across images: the kernel still wins for expansions on planes of `expansionPlane` pixels
+    /// and more (ResNet-50's 14² 256 → 1024 with residual 5.5 → 4.8 ms; its 1024 → 256 reductions do not) and for
+    /// expansions from at most 64 channels (MobileNet/EfficientNet's) at any size. Depends on one image's geometry
+    /// only, so never on the batch.
     static func runsDirect(_ g: ConvGeometry, kernel: GEMMKernel) -> Bool {
         guard g.isPointwise, kernel == .avx512 else { return false }
         let mg = g.groupOutChannels, shortK = g.columnRows <= Int(CK_PW512_SHORT_K)
-        return g.outPlane >= columnsPlane ? mg >= 12 || shortK : shortK && mg >= g.columnRows
+        if g.outPlane >= columnsPlane { return mg >= 12 || shortK }
+        return mg >= g.columnRows && (shortK || g.outPlane >= expansionPlane)
     }
+
+    /// Smallest plane on which the direct kernel serves expansions from more than 64 channels (see `runsDirect`).
+    static let expansionPlane = 128
 
     /// y = act(W ⊛ x + b + residual) for a pointwise `g` that `runsDirect`, `w` as [M, C/groups] (residual laid out
     /// as y): column chunks of every (image, group) plane in parallel. An element's bits depend only on its
