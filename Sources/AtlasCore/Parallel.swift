@@ -27,6 +27,9 @@ public enum Parallel {
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
+    /// Marks the calling thread as a worker for good (`WorkerPool`'s threads): its nested calls run serially.
+    static func markWorkerThread() { InsideWorker.isSet = true }
+
     /// Whether the caller runs inside a `forEach` worker, where nested calls run serially.
     public static var isInsideWorker: Bool { InsideWorker.isSet }
     /// Number of CPUs the OS reports online.
@@ -41,6 +44,11 @@ public enum Parallel {
             for i in 0..<count { body(i) }
             return
         }
+        InsideWorker.isSet = true
+        let pooled = WorkerPool.shared.run(count: count, helpers: threads - 1, body)
+        InsideWorker.isSet = false
+        if pooled { return }
+        // Another thread's job holds the pool: this one runs on Dispatch's workers.
         let next = Atomic<Int>(0)
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: threads) { _ in

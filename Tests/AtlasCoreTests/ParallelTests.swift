@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import AtlasCore
 
 final class ParallelTests: XCTestCase {
@@ -27,6 +28,33 @@ final class ParallelTests: XCTestCase {
         for threads in [2, 3, 16] {
             XCTAssertEqual(Parallel.withThreads(threads) { sum() }.bitPattern, one.bitPattern)
         }
+    }
+
+    /// Small jobs back to back, some after a pause long enough for the pool's workers to park, and jobs submitted
+    /// from two threads at once (one of them runs on Dispatch): every index is run exactly once, every time.
+    func testBackToBackAndConcurrentJobs() {
+        @Sendable func rounds(_ count: Int, tag: Int) -> Bool {
+            var ok = true
+            for round in 0..<count {
+                let n = 1 + (round + tag) % 9
+                let hits = Tensor(zeros: [n])
+                let p = hits.data
+                Parallel.forEach(n) { p[$0] += 1 }
+                ok = ok && hits.toArray().allSatisfy { $0 == 1 }
+                if round % 50 == 0 { usleep(300) }
+            }
+            return ok
+        }
+        for threads in [2, 3] {
+            XCTAssertTrue(Parallel.withThreads(threads) { rounds(1000, tag: 0) }, "threads \(threads)")
+        }
+        let group = DispatchGroup()
+        let results = Tensor(zeros: [2])
+        for t in 0..<2 {
+            DispatchQueue.global().async(group: group) { results.data[t] = rounds(500, tag: t) ? 1 : 0 }
+        }
+        group.wait()
+        XCTAssertEqual(results.toArray(), [1, 1])
     }
 
     func testNestedCallsRunSerially() {
