@@ -54,6 +54,8 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Spin iterations of an idle worker before it parks (tens of microseconds).
     private static let spins = 20_000
+    /// Online CPUs when the pool started: workers spin only while `Parallel.threadCount` is at most this.
+    private static let cores = Parallel.cpuCount
 
     /// Runs `body` over `0..<count` on the caller and `helpers` workers; false (nothing run) when the pool is busy.
     func run(count: Int, helpers: Int, _ body: (Int) -> Void) -> Bool {
@@ -93,7 +95,7 @@ final class WorkerPool: @unchecked Sendable {
         while true {
             // Spin while the machine has a core for it, then park until a job is published.
             var spun = 0
-            let spinLimit = Parallel.threadCount <= Parallel.cpuCount ? WorkerPool.spins : 0
+            let spinLimit = Parallel.threadCount <= WorkerPool.cores ? WorkerPool.spins : 0
             while generation.load(ordering: .acquiring) == seen && spun < spinLimit { spun += 1; spinPause() }
             if generation.load(ordering: .acquiring) == seen {
                 // Store, then load (both sequentially consistent): the publisher sees the flag or we see its job.
