@@ -30,6 +30,14 @@ public enum Parallel {
     /// Marks the calling thread as a worker for good (`WorkerPool`'s threads): its nested calls run serially.
     static func markWorkerThread() { InsideWorker.isSet = true }
 
+    /// Runs `body` with the calling thread marked as a worker (nested calls serial), then restores its mark.
+    static func asWorker<T>(_ body: () -> T) -> T {
+        let wasInside = InsideWorker.isSet
+        InsideWorker.isSet = true
+        defer { InsideWorker.isSet = wasInside }
+        return body()
+    }
+
     /// Whether the caller runs inside a `forEach` worker, where nested calls run serially.
     public static var isInsideWorker: Bool { InsideWorker.isSet }
     /// Number of CPUs the OS reports online.
@@ -44,24 +52,7 @@ public enum Parallel {
             for i in 0..<count { body(i) }
             return
         }
-        InsideWorker.isSet = true
-        let pooled = WorkerPool.shared.run(count: count, helpers: threads - 1, body)
-        InsideWorker.isSet = false
-        if pooled { return }
-        // Another thread's job holds the pool: this one runs on Dispatch's workers.
-        let next = Atomic<Int>(0)
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: threads) { _ in
-                let wasInside = InsideWorker.isSet
-                InsideWorker.isSet = true
-                defer { InsideWorker.isSet = wasInside }
-                while true {
-                    let i = next.add(1, ordering: .relaxed).oldValue
-                    if i >= count { break }
-                    body(i)
-                }
-            }
-        }
+        asWorker { WorkerPool.shared.run(count: count, helpers: threads - 1, body) }
     }
 
     /// Splits `0..<total` into chunks of `grain` (the last may be shorter) and runs `body` on each range in parallel.

@@ -7,8 +7,8 @@ import Synchronization
 /// visualization step has hundreds) start without a thread wake-up each. Dispatch's `concurrentPerform` put
 /// its workers to sleep between regions: about 9% of a batch-1 step went to waking them (kernel scheduler time).
 ///
-/// One job at a time: a caller that finds the pool busy (another thread's job) runs its own on Dispatch. Work is
-/// still split and pulled exactly as `Parallel` specifies, so results do not depend on which threads ran it.
+/// One job at a time: a caller that finds the pool busy (another thread's job) runs its own on Dispatch, through the
+/// same `Job`. Work is split and pulled exactly as `Parallel` specifies, so results do not depend on which threads ran it.
 final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool()
 
@@ -57,9 +57,17 @@ final class WorkerPool: @unchecked Sendable {
     /// Online CPUs when the pool started: workers spin only while `Parallel.threadCount` is at most this.
     private static let cores = Parallel.cpuCount
 
-    /// Runs `body` over `0..<count` on the caller and `helpers` workers; false (nothing run) when the pool is busy.
-    func run(count: Int, helpers: Int, _ body: (Int) -> Void) -> Bool {
-        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+    /// Runs `body` over `0..<count` on the caller and `helpers` workers (the caller marked as a worker). When the
+    /// pool is busy with another thread's job, on the caller and `helpers` of Dispatch's threads instead.
+    func run(count: Int, helpers: Int, _ body: (Int) -> Void) {
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            withoutActuallyEscaping(body) { body in
+                let job = Job(body: body, count: count, helpers: 0)
+                DispatchQueue.concurrentPerform(iterations: helpers + 1) { _ in Parallel.asWorker { job.run() } }
+                job.body = nil
+            }
+            return
+        }
         defer { busy.store(false, ordering: .releasing) }
         let all = ensureWorkers(helpers)
         withoutActuallyEscaping(body) { body in
@@ -72,7 +80,6 @@ final class WorkerPool: @unchecked Sendable {
             current.withLock { $0 = nil }
             job.body = nil
         }
-        return true
     }
 
     /// At least `n` workers (started on first need, never stopped).
