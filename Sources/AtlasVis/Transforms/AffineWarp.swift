@@ -38,43 +38,112 @@ struct AffineWarp {
         self.width = width
     }
 
-    /// Calls `body(outputIndex, inputIndex, weight)` for every bilinear tap, in a fixed order.
-    @inline(__always) private func taps(_ body: (Int, Int, Float) -> Void) {
+    /// The four bilinear taps of outputs (x ..< x + 8, y), top-left, top-right, bottom-left, bottom-right: input
+    /// indices (always inside the plane) and weights, 0 for a tap outside the plane without edge clamping. Lanes past
+    /// the row's end are computed as if the row went on (callers drop them).
+    @inline(__always) private func taps8(y: Int, x: Int) -> Taps8 {
         let h = height, w = width
         let cx = Float(w - 1) / 2, cy = Float(h - 1) / 2
-        for y in 0..<h {
-            let ry = Float(y) - cy
-            for x in 0..<w {
-                let rx = Float(x) - cx
-                let sx = a * rx + b * ry + cx + tx
-                let sy = c * rx + d * ry + cy + ty
-                let x0f = sx.rounded(.down), y0f = sy.rounded(.down)
-                let fx = sx - x0f, fy = sy - y0f
-                let x0 = Int(x0f), y0 = Int(y0f)
-                let o = y * w + x
-                for dy in 0..<2 {
-                    let wy = dy == 0 ? 1 - fy : fy
-                    if wy == 0 { continue }
-                    var yy = y0 + dy
-                    if clampToEdge { yy = min(max(yy, 0), h - 1) } else if yy < 0 || yy >= h { continue }
-                    for dx in 0..<2 {
-                        let wx = dx == 0 ? 1 - fx : fx
-                        if wx == 0 { continue }
-                        var xx = x0 + dx
-                        if clampToEdge { xx = min(max(xx, 0), w - 1) } else if xx < 0 || xx >= w { continue }
-                        body(o, yy * w + xx, wy * wx)
+        let ry = Float(y) - cy
+        let rx = (SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7) + Float(x)) - cx
+        let sx = a * rx + b * ry + cx + tx
+        let sy = c * rx + d * ry + cy + ty
+        let x0f = sx.rounded(.down), y0f = sy.rounded(.down)
+        let fx = sx - x0f, fy = sy - y0f
+        // Indices in float (exact below 2²⁴), converted lane by lane where they are used.
+        let zero = SIMD8<Float>(repeating: 0)
+        let lastX = SIMD8<Float>(repeating: Float(w - 1)), lastY = SIMD8<Float>(repeating: Float(h - 1))
+        let x1 = x0f + 1, y1 = y0f + 1
+        @inline(__always) func clamp(_ v: SIMD8<Float>, _ last: SIMD8<Float>) -> SIMD8<Float> {
+            // By masks: the generic `clamped` is not specialized here.
+            var r = v
+            r.replace(with: zero, where: v .< zero)
+            r.replace(with: last, where: v .> last)
+            return r
+        }
+        let xa = clamp(x0f, lastX), xb = clamp(x1, lastX), ya = clamp(y0f, lastY), yb = clamp(y1, lastY)
+        var wxa = 1 - fx, wxb = fx, wya = 1 - fy, wyb = fy
+        if !clampToEdge {
+            wxa.replace(with: zero, where: xa .!= x0f); wxb.replace(with: zero, where: xb .!= x1)
+            wya.replace(with: zero, where: ya .!= y0f); wyb.replace(with: zero, where: yb .!= y1)
+        }
+        let rowA = ya * Float(w), rowB = yb * Float(w)
+        return Taps8(index: (rowA + xa, rowA + xb, rowB + xa, rowB + xb),
+                     weight: (wya * wxa, wya * wxb, wyb * wxa, wyb * wxb))
+    }
+
+    /// Four taps of eight outputs (`taps8`).
+    private struct Taps8 {
+        let index: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
+        let weight: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
+
+        @inline(__always) func callAsFunction(_ t: Int) -> (SIMD8<Float>, SIMD8<Float>) {
+            switch t {
+            case 0: return (index.0, weight.0)
+            case 1: return (index.1, weight.1)
+            case 2: return (index.2, weight.2)
+            default: return (index.3, weight.3)
+            }
+        }
+    }
+
+    /// dst[o] = Σ weight · src[input] over o's taps, in tap order, from +0 (a tap of weight 0 adds ±0, which leaves
+    /// a sum of finite values as it is: the bits of skipping it).
+    func forward(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        for y in 0..<height {
+            var x = 0
+            while x < width {
+                let taps = taps8(y: y, x: x)
+                var sum = SIMD8<Float>(repeating: 0)
+                for t in 0..<4 {
+                    let (index, weight) = taps(t)
+                    var v = SIMD8<Float>()
+                    for l in 0..<8 { v[l] = src[Int(index[l])] }
+                    sum = sum + weight * v
+                }
+                let o = dst + y * width + x
+                if x + 8 <= width {
+                    UnsafeMutableRawPointer(o).storeBytes(of: sum, as: SIMD8<Float>.self)
+                } else {
+                    for l in 0..<(width - x) { o[l] = sum[l] }
+                }
+                x += 8
+            }
+        }
+    }
+
+    /// gin[input] += weight · grad[o] for every tap, outputs in order, taps in order; a product of 0 is skipped (a
+    /// sum from +0 never becomes −0, so adding ±0 would leave it as it is).
+    func adjoint(_ grad: UnsafePointer<Float>, _ gin: UnsafeMutablePointer<Float>) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { buffer in
+            let lanes = buffer.baseAddress!, raw = UnsafeMutableRawPointer(lanes)
+            for y in 0..<height {
+                var x = 0
+                while x < width {
+                    let taps = taps8(y: y, x: x)
+                    let g = load8(grad + y * width + x, count: Swift.min(8, width - x))
+                    for t in 0..<4 {
+                        let (index, weight) = taps(t)
+                        raw.storeBytes(of: index, toByteOffset: 32 * t, as: SIMD8<Float>.self)
+                        raw.storeBytes(of: weight * g, toByteOffset: 128 + 32 * t, as: SIMD8<Float>.self)
                     }
+                    // lanes[t·8 + l]: input of tap t of output x + l; lanes[32 + t·8 + l]: what it adds.
+                    for l in 0..<Swift.min(8, width - x) {
+                        for t in 0..<4 where lanes[32 + 8 * t + l] != 0 {
+                            gin[Int(lanes[8 * t + l])] += lanes[32 + 8 * t + l]
+                        }
+                    }
+                    x += 8
                 }
             }
         }
     }
 
-    func forward(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
-        dst.update(repeating: 0, count: height * width)
-        taps { o, i, wt in dst[o] += wt * src[i] }
-    }
-
-    func adjoint(_ grad: UnsafePointer<Float>, _ gin: UnsafeMutablePointer<Float>) {
-        taps { o, i, wt in gin[i] += wt * grad[o] }
+    /// count (≤ 8) floats from p, zeros after them.
+    @inline(__always) private func load8(_ p: UnsafePointer<Float>, count: Int) -> SIMD8<Float> {
+        if count == 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+        var v = SIMD8<Float>()
+        for l in 0..<count { v[l] = p[l] }
+        return v
     }
 }
