@@ -61,6 +61,13 @@ final class ConvTests: XCTestCase {
         Shape(n: 2, c: 100, h: 17, w: 16, m: 30, kh: 1, kw: 1),               // …reducing
         Shape(n: 2, c: 16, h: 34, w: 34, m: 16, kh: 3, kw: 3, stride: [2, 2], pads: [1, 1, 1, 1]),  // 17² im2col
         Shape(n: 3, c: 80, h: 12, w: 12, m: 90, kh: 1, kw: 1),                // direct expansion on 12²
+        // Stems (≤ 4 input channels, ≥ 8 outputs, kernels from 5×5): the direct stem kernel, with partial channel
+        // blocks and tiles, strides 1–3, row dilation, widths past and below one 48-column tile.
+        Shape(n: 2, c: 3, h: 37, w: 45, m: 20, kh: 7, kw: 7, stride: [2, 2], pads: [3, 3, 3, 3]),
+        Shape(c: 1, h: 28, w: 28, m: 16, kh: 5, kw: 5, pads: [2, 2, 2, 2]),
+        Shape(n: 2, c: 3, h: 33, w: 230, m: 8, kh: 7, kw: 7, stride: [2, 2], pads: [0, 3, 1, 2], bias: false),
+        Shape(c: 2, h: 20, w: 20, m: 9, kh: 5, kw: 5, pads: [4, 2, 4, 2], dilation: [2, 1]),
+        Shape(c: 4, h: 30, w: 50, m: 24, kh: 5, kw: 5, stride: [3, 3], pads: [2, 2, 2, 2]),
     ]
 
     func testForwardMatchesNaive() throws {

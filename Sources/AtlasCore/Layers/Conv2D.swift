@@ -179,6 +179,11 @@ public struct Conv2D: Layer, ActivationFusable, ResidualFusable {
             Conv2D.forwardDirect(g, x: x, weight: w, bias: b, residual: res, activation: activation, y: out)
             return y
         }
+        if Conv2D.runsStem(g, kernel: kernel) {
+            forwardStem(g, x: x, bias: b, activation: res == nil ? activation : nil, y: out)
+            Conv2D.addResidual(res, activation: activation, out, count: y.count)
+            return y
+        }
         let mg = g.groupOutChannels, kdim = g.columnRows
         let packs = packedWeights.packs(for: kernel) {
             (0..<g.groups).map { PackedA(kernel: kernel, transA: false, m: mg, k: kdim, a: w + $0 * mg * kdim, lda: kdim) }

@@ -2,6 +2,7 @@ import CKernels
 
 /// 1×1 convolutions by the AVX-512 direct kernel (`ck_pw512_direct`): the planes read in place, no packing, bias,
 /// residual and ReLU added in registers. Serves the forward pass and, with the weights transposed, the input gradient.
+/// Stems (few input channels, a large kernel) have a direct forward kernel of their own (`ck_conv_direct512`).
 extension Conv2D {
     /// Whether the direct kernel serves the pointwise convolution `g` under `kernel` (the input gradient asks for
     /// `g.transposedPointwise`). On planes of `columnsPlane` pixels and more, packing B and separate bias and
@@ -54,5 +55,46 @@ extension Conv2D {
             }
         }
         return UnsafePointer(t.data)
+    }
+
+    /// Whether the direct stem kernel serves the forward pass of `g`: one group, at most 4 input channels, a kernel of
+    /// at least 5×5, column stride ≤ 4 without column dilation, 8 output channels or more, AVX-512. There an im2col
+    /// column is read by only M rows of weights, so building and packing the columns costs nearly as much as the FMAs
+    /// (GoogLeNet's 7×7 stride-2 3 → 64 at batch 16, 2 threads: 15.6–15.9 → 12.3 ms, the same bits). The 3×3 stems
+    /// of EfficientNet and MobileNet measured no better and keep im2col. Depends on the layer's geometry only.
+    static func runsStem(_ g: ConvGeometry, kernel: GEMMKernel) -> Bool {
+        kernel == .avx512 && g.groups == 1 && g.channels <= 4 && g.kernelH * g.kernelW >= 25 && g.strideW <= 4 &&
+            g.dilationW == 1 && g.outChannels >= 8
+    }
+
+    /// y = act(W ⊛ x + b) for a convolution that `runsStem`: chunks of output rows of every image in parallel. An
+    /// element's bits depend only on its weights and its input window, so not on the batch, chunks or threads.
+    func forwardStem(_ g: ConvGeometry, x: UnsafePointer<Float>, bias b: UnsafePointer<Float>?,
+                     activation: (any ElementwiseLayer)?, y out: UnsafeMutablePointer<Float>) {
+        let taps = g.columnRows, ldw = (g.outChannels + 7) / 8 * 8
+        // The weights as [tap][ldw], zero past M (the slot the pointwise input gradient uses: a stem is not pointwise).
+        let wt = UnsafePointer(packedWeights.transposed(count: taps * ldw) { wt in
+            let w = UnsafePointer(weight.data)
+            wt.update(repeating: 0, count: taps * ldw)
+            for m in 0..<g.outChannels { for t in 0..<taps { wt[t * ldw + m] = w[m * taps + t] } }
+        }.data)
+        var shape = Depthwise.shape(g)
+        let chunks = min(g.outH, max(1, 4 * Parallel.threadCount / g.batch)), rows = (g.outH + chunks - 1) / chunks
+        let relu = activation is Relu, scratch = ck_conv_direct512_scratch(&shape, g.channels, rows)
+        GEMM.forEachProduct(g.batch * chunks) { task in
+            let n = task / chunks, r0 = (task % chunks) * rows, r1 = min(g.outH, r0 + rows)
+            guard r0 < r1 else { return }
+            let dst = out + n * g.outChannels * g.outPlane
+            Scratch.with(.columns, count: scratch) { buffer in
+                var s = shape
+                ck_conv_direct512(&s, g.channels, g.outChannels, x + n * g.channels * g.inPlane, wt, ldw, b,
+                                  relu ? 1 : 0, dst, r0, r1, buffer)
+            }
+            // Another activation: a pass over the rows while they are in cache.
+            if let activation, !relu {
+                Conv2D.epilogue(nil, activation: activation, dst + r0 * g.outW, rows: g.outChannels,
+                                cols: (r1 - r0) * g.outW, ldc: g.outPlane)
+            }
+        }
     }
 }

@@ -64,6 +64,16 @@ typedef struct {
     long height, width, outH, outW, kernelH, kernelW, strideH, strideW, padTop, padLeft, dilationH, dilationW;
 } ck_dw_shape;
 
+/// AVX-512 direct convolution of one image, output rows r0..<r1, for layers with few input channels (stems such as
+/// 3 → 64, 7×7 stride 2): y[m][oh][ow] = (Σ_{c,ki,kj} wt[((c·kH + ki)·kW + kj)·ldw + m] ·
+/// x[c][oh·sH − padTop + ki·dH][ow·sW − padLeft + kj]) + bias[m] (none when null; rows outside the input skipped,
+/// columns outside it 0), one FMA chain per element from 0 in that tap order, then max(0, ·) when relu. wt holds ldw ≥ ⌈outChannels/8⌉·8 floats per tap,
+/// zero past outChannels; dilationW must be 1. x and y point at the image's first plane; `scratch` holds
+/// ck_conv_direct512_scratch(s, channels, r1 − r0) floats. Only callable when ck_cpu_has_avx512f() returns 1.
+void ck_conv_direct512(const ck_dw_shape *s, long channels, long outChannels, const float *x, const float *wt,
+                       long ldw, const float *bias, int relu, float *y, long r0, long r1, float *scratch);
+long ck_conv_direct512_scratch(const ck_dw_shape *s, long channels, long rows);
+
 /// Depthwise forward of output rows r0..<r1 of the `lanes` (≤ 8) output channels m0 ..< m0 + lanes of one image:
 /// y[m] = bias[m] (0 when bias is null) + Σ_{ki,kj} w[m][ki][kj] · x[m / mult] at (oh·sH − padTop + ki·dH,
 /// ow·sW − padLeft + kj·dW), 0 outside the input, then max(0, ·) when relu (ONNX Relu: NaN → 0). x and y point at
