@@ -71,18 +71,26 @@ public final class PackedWeights: @unchecked Sendable {
         let use: Use
     }
 
+    /// A plain (unpacked) rearrangement of the weights that a direct kernel reads.
+    public enum Arrangement: Hashable, Sendable {
+        /// Wᵀ of each group of a pointwise convolution ([C/groups, M/groups]), for its input gradient.
+        case pointwiseTransposed
+        /// A stem's weights as [tap][M rounded up to 8], zero past M (`ck_conv_direct512`).
+        case stem
+    }
+
     private let packs = Mutex<[Key: [PackedA]]>([:])
-    private let plainTransposed = Mutex<Tensor?>(nil)
+    private let arranged = Mutex<[Arrangement: Tensor]>([:])
 
     public init() {}
 
-    /// The weights rearranged by `fill` into `count` floats (a transposed copy for a direct kernel), made on first use.
-    public func transposed(count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> Tensor {
-        plainTransposed.withLock { cached in
-            if let t = cached { return t }
+    /// The weights rearranged by `fill` into `count` floats as `arrangement`, made on first use.
+    public func arranged(_ arrangement: Arrangement, count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        arranged.withLock { cache in
+            if let t = cache[arrangement] { return t }
             let t = Tensor(uninitialized: [count])
             fill(t.data)
-            cached = t
+            cache[arrangement] = t
             return t
         }
     }

@@ -47,7 +47,7 @@ extension Conv2D {
     /// its weights), made once per layer and kept with the packings.
     func transposedWeights(_ g: ConvGeometry) -> UnsafePointer<Float> {
         let mg = g.groupOutChannels, cg = g.groupChannels
-        let t = packedWeights.transposed(count: weight.count) { wt in
+        let t = packedWeights.arranged(.pointwiseTransposed, count: weight.count) { wt in
             let w = UnsafePointer(weight.data)
             for group in 0..<g.groups {
                 let src = w + group * mg * cg, dst = wt + group * mg * cg
@@ -72,8 +72,7 @@ extension Conv2D {
     func forwardStem(_ g: ConvGeometry, x: UnsafePointer<Float>, bias b: UnsafePointer<Float>?,
                      activation: (any ElementwiseLayer)?, y out: UnsafeMutablePointer<Float>) {
         let taps = g.columnRows, ldw = (g.outChannels + 7) / 8 * 8
-        // The weights as [tap][ldw], zero past M (the slot the pointwise input gradient uses: a stem is not pointwise).
-        let wt = UnsafePointer(packedWeights.transposed(count: taps * ldw) { wt in
+        let wt = UnsafePointer(packedWeights.arranged(.stem, count: taps * ldw) { wt in
             let w = UnsafePointer(weight.data)
             wt.update(repeating: 0, count: taps * ldw)
             for m in 0..<g.outChannels { for t in 0..<taps { wt[t * ldw + m] = w[m * taps + t] } }
