@@ -90,8 +90,11 @@ final class TransformTests: XCTestCase {
     /// taps in order (skipping a zero weight, or a tap outside the plane when rotating), the adjoint adds each
     /// output's taps to the input gradient in output order. Widths below, at and past eight lanes.
     func testWarpsMatchPerPixelDefinitionExactly() throws {
-        for (t, clamp) in [(Transform.scale([1.07]), true), (.scale([0.91]), true), (.rotate([9]), false), (.rotate([-13]), false)] {
-            for (h, w) in [(6, 5), (9, 8), (12, 17), (7, 23)] {
+        // Scale 2.3 lands several outputs on one input pixel; 0.4 clamps whole rows and columns onto the edge.
+        let warps: [(Transform, Bool)] = [(.scale([1.07]), true), (.scale([0.91]), true), (.scale([0.4]), true), (.scale([2.3]), true),
+                                          (.rotate([9]), false), (.rotate([-13]), false)]
+        for (t, clamp) in warps {
+            for (h, w) in [(6, 5), (9, 8), (12, 17), (7, 23), (40, 37)] {
                 let x = TestData.uniform([2, 3, h, w], seed: UInt64(h * w))
                 let p = TransformPipeline([t])
                 let (y, record) = try p.forward(x, seeds: [1, 2], step: 0)
