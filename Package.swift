@@ -57,7 +57,7 @@ let package = Package(
             swiftSettings: checkedFlags
         ),
         // Feature visualization: parameterization, transforms, objectives, renderer.
-        .target(name: "AtlasVis", dependencies: ["AtlasNet", "AtlasImage"], swiftSettings: kernelFlags),
+        .target(name: "AtlasVis", dependencies: ["AtlasNet", "AtlasImage", "CKernels"], swiftSettings: kernelFlags),
         // What every output folder holds: atlas.json index, viewer files, tile assembly, SHA-256, folder writes.
         .target(name: "AtlasOutput", dependencies: ["AtlasCore", "AtlasImage"], swiftSettings: checkedFlags),
         // Dimensionality reduction: UMAP (NN-descent, spectral init, SGD), PCA, trustworthiness.

@@ -88,13 +88,36 @@ final class TransformTests: XCTestCase {
 
     /// The vectorized bilinear warps give, bit for bit, the plain per-pixel definition: each output sums its four
     /// taps in order (skipping a zero weight, or a tap outside the plane when rotating), the adjoint adds each
-    /// output's taps to the input gradient in output order. Widths below, at and past eight lanes.
+    /// output's taps to the input gradient in output order. Widths below, at and past eight and sixteen lanes; the
+    /// portable Swift loops and, where the CPU has AVX-512, the C kernels.
     func testWarpsMatchPerPixelDefinitionExactly() throws {
+        let kernels = [GEMMKernel.avx2] + (GEMMKernel.avx512.isAvailable ? [.avx512] : [])
+        for kernel in kernels { try GEMM.withKernel(kernel) { try checkWarpsAgainstPerPixelDefinition(kernel) } }
+    }
+
+    /// Crops (a translation besides the zoom) give the same bits on both paths.
+    func testCropWarpSameOnBothPaths() throws {
+        guard GEMMKernel.avx512.isAvailable else { throw XCTSkip("no AVX-512") }
+        let p = TransformPipeline([.crop(0.6, 1.0)])
+        let x = TestData.uniform([3, 3, 37, 41], seed: 5)
+        let g = TestData.uniform(x.shape, seed: 6)
+        func run(_ k: GEMMKernel) throws -> ([Float], [Float]) {
+            try GEMM.withKernel(k) {
+                let (y, record) = try p.forward(x, seeds: [4, 5, 6], step: 3)
+                return (y.toArray(), p.backward(g, record: record).toArray())
+            }
+        }
+        let (portable, avx512) = (try run(.avx2), try run(.avx512))
+        XCTAssertEqual(portable.0, avx512.0)
+        XCTAssertEqual(portable.1, avx512.1)
+    }
+
+    private func checkWarpsAgainstPerPixelDefinition(_ kernel: GEMMKernel) throws {
         // Scale 2.3 lands several outputs on one input pixel; 0.4 clamps whole rows and columns onto the edge.
         let warps: [(Transform, Bool)] = [(.scale([1.07]), true), (.scale([0.91]), true), (.scale([0.4]), true), (.scale([2.3]), true),
                                           (.rotate([9]), false), (.rotate([-13]), false)]
         for (t, clamp) in warps {
-            for (h, w) in [(6, 5), (9, 8), (12, 17), (7, 23), (40, 37)] {
+            for (h, w) in [(6, 5), (9, 8), (5, 16), (12, 17), (7, 23), (40, 37)] {
                 let x = TestData.uniform([2, 3, h, w], seed: UInt64(h * w))
                 let p = TransformPipeline([t])
                 let (y, record) = try p.forward(x, seeds: [1, 2], step: 0)
@@ -130,8 +153,8 @@ final class TransformTests: XCTestCase {
                         }
                     } }
                 }
-                XCTAssertEqual(y.toArray(), expectY, "\(t) \(h)×\(w)")
-                XCTAssertEqual(gx.toArray(), expectG, "\(t) \(h)×\(w)")
+                XCTAssertEqual(y.toArray(), expectY, "\(kernel) \(t) \(h)×\(w)")
+                XCTAssertEqual(gx.toArray(), expectG, "\(kernel) \(t) \(h)×\(w)")
             }
         }
     }

@@ -1,3 +1,5 @@
+import AtlasCore
+import CKernels
 import Foundation
 
 /// Bilinear resampling of one plane through an affine map about the plane centre, with its exact adjoint.
@@ -5,6 +7,8 @@ import Foundation
 /// Output pixel (x, y) reads the input at `c + A·((x, y) − c) + t`, `c = ((W−1)/2, (H−1)/2)`, mixing the four
 /// neighbours with bilinear weights. Out-of-range neighbours are zero (`clampToEdge == false`) or the nearest
 /// edge pixel. The adjoint scatters each output gradient back to the same four neighbours with the same weights.
+/// Where the GEMM kernel is AVX-512 (`GEMM.kernel`), both run as C kernels (`ck_warp512_forward`/`_adjoint`, 16 lanes
+/// and hardware gathers) with the same bits as the Swift loops here.
 struct AffineWarp {
     let a: Float, b: Float, c: Float, d: Float
     /// Translation `t` in input pixels (crops only).
@@ -90,6 +94,12 @@ struct AffineWarp {
     /// dst[o] = Σ weight · src[input] over o's taps, in tap order, from +0 (a tap of weight 0 adds ±0, which leaves
     /// a sum of finite values as it is: the bits of skipping it).
     func forward(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        if AffineWarp.usesC {
+            withUnsafePointer(to: matrix) { m in
+                m.withMemoryRebound(to: Float.self, capacity: 6) { ck_warp512_forward(src, dst, height, width, $0, clampToEdge ? 1 : 0) }
+            }
+            return
+        }
         for y in 0..<height {
             var x = 0
             while x < width {
@@ -115,6 +125,12 @@ struct AffineWarp {
     /// gin[input] += weight · grad[o] for every tap, outputs in order, taps in order; a product of 0 is skipped (a
     /// sum from +0 never becomes −0, so adding ±0 would leave it as it is).
     func adjoint(_ grad: UnsafePointer<Float>, _ gin: UnsafeMutablePointer<Float>) {
+        if AffineWarp.usesC {
+            withUnsafePointer(to: matrix) { m in
+                m.withMemoryRebound(to: Float.self, capacity: 6) { ck_warp512_adjoint(grad, gin, height, width, $0, clampToEdge ? 1 : 0) }
+            }
+            return
+        }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { buffer in
             let lanes = buffer.baseAddress!, raw = UnsafeMutableRawPointer(lanes)
             for y in 0..<height {
@@ -138,6 +154,12 @@ struct AffineWarp {
             }
         }
     }
+
+    /// Whether the AVX-512 C kernels run (read per call, so `GEMM.kernel` can be switched in tests).
+    static var usesC: Bool { GEMM.kernel == .avx512 }
+
+    /// (a, b, c, d, tx, ty), the C kernels' `m`.
+    private var matrix: (Float, Float, Float, Float, Float, Float) { (a, b, c, d, tx, ty) }
 
     /// count (≤ 8) floats from p, zeros after them.
     @inline(__always) private func load8(_ p: UnsafePointer<Float>, count: Int) -> SIMD8<Float> {

@@ -1,0 +1,103 @@
+// AVX-512F bilinear affine warp of one plane and its adjoint (AtlasVis's AffineWarp): the same taps, products and
+// sums as the portable Swift path, so the same bits. Compiled for AVX-512 by function attribute only; callers must
+// check ck_cpu_has_avx512f() first.
+#include "ckernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define CK512 __attribute__((target("avx512f")))
+
+// Lanes 0..<count set.
+static inline __mmask16 lanes(long count) { return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1); }
+
+// The four taps of outputs (x ..< x + 16, y): top-left, top-right, bottom-left, bottom-right input indices (clamped
+// into the plane, also for lanes past the row's end) and bilinear weights (0 for a tap outside the plane unless
+// clamping to the edge). Each value is rounded exactly where AffineWarp.taps8 rounds it: intrinsics only, so no
+// contraction into a fused multiply-add can change a bit.
+CK512 static inline void taps16(const float m[6], long h, long w, int clamp, long y, long x, __m512i idx[4], __m512 wt[4]) {
+    const float cx = (float)(w - 1) / 2, cy = (float)(h - 1) / 2;
+    const float ry = (float)y - cy;
+    const __m512 iota = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512 rx = _mm512_sub_ps(_mm512_add_ps(iota, _mm512_set1_ps((float)x)), _mm512_set1_ps(cx));
+    const float bry = m[1] * ry, dry = m[3] * ry;
+    const __m512 sx = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(m[0]), rx), _mm512_set1_ps(bry)),
+                                                  _mm512_set1_ps(cx)), _mm512_set1_ps(m[4]));
+    const __m512 sy = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(m[2]), rx), _mm512_set1_ps(dry)),
+                                                  _mm512_set1_ps(cy)), _mm512_set1_ps(m[5]));
+    const __m512 x0 = _mm512_roundscale_ps(sx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 y0 = _mm512_roundscale_ps(sy, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 fx = _mm512_sub_ps(sx, x0), fy = _mm512_sub_ps(sy, y0);
+    const __m512 one = _mm512_set1_ps(1), zero = _mm512_setzero_ps();
+    const __m512 lastX = _mm512_set1_ps((float)(w - 1)), lastY = _mm512_set1_ps((float)(h - 1));
+    const __m512 x1 = _mm512_add_ps(x0, one), y1 = _mm512_add_ps(y0, one);
+    // Clamped in float, as the Swift path does (a −0 there is +0 here: the same index).
+    const __m512 xa = _mm512_min_ps(_mm512_max_ps(x0, zero), lastX), xb = _mm512_min_ps(_mm512_max_ps(x1, zero), lastX);
+    const __m512 ya = _mm512_min_ps(_mm512_max_ps(y0, zero), lastY), yb = _mm512_min_ps(_mm512_max_ps(y1, zero), lastY);
+    __m512 wxa = _mm512_sub_ps(one, fx), wxb = fx, wya = _mm512_sub_ps(one, fy), wyb = fy;
+    if (!clamp) {
+        wxa = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(xa, x0, _CMP_EQ_OQ), wxa);
+        wxb = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(xb, x1, _CMP_EQ_OQ), wxb);
+        wya = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(ya, y0, _CMP_EQ_OQ), wya);
+        wyb = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(yb, y1, _CMP_EQ_OQ), wyb);
+    }
+    const __m512 wf = _mm512_set1_ps((float)w);
+    const __m512 rowA = _mm512_mul_ps(ya, wf), rowB = _mm512_mul_ps(yb, wf);
+    idx[0] = _mm512_cvttps_epi32(_mm512_add_ps(rowA, xa));
+    idx[1] = _mm512_cvttps_epi32(_mm512_add_ps(rowA, xb));
+    idx[2] = _mm512_cvttps_epi32(_mm512_add_ps(rowB, xa));
+    idx[3] = _mm512_cvttps_epi32(_mm512_add_ps(rowB, xb));
+    wt[0] = _mm512_mul_ps(wya, wxa);
+    wt[1] = _mm512_mul_ps(wya, wxb);
+    wt[2] = _mm512_mul_ps(wyb, wxa);
+    wt[3] = _mm512_mul_ps(wyb, wxb);
+}
+
+CK512 void ck_warp512_forward(const float *src, float *dst, long h, long w, const float m[6], int clamp) {
+    for (long y = 0; y < h; y++) {
+        for (long x = 0; x < w; x += 16) {
+            __m512i idx[4];
+            __m512 wt[4];
+            taps16(m, h, w, clamp, y, x, idx, wt);
+            __m512 sum = _mm512_setzero_ps();
+            for (int t = 0; t < 4; t++) sum = _mm512_add_ps(sum, _mm512_mul_ps(wt[t], _mm512_i32gather_ps(idx[t], src, 4)));
+            _mm512_mask_storeu_ps(dst + y * w + x, lanes(w - x), sum);
+        }
+    }
+}
+
+CK512 void ck_warp512_adjoint(const float *grad, float *gin, long h, long w, const float m[6], int clamp) {
+    int32_t index[64] __attribute__((aligned(64)));
+    float add[64] __attribute__((aligned(64)));
+    for (long y = 0; y < h; y++) {
+        for (long x = 0; x < w; x += 16) {
+            __m512i idx[4];
+            __m512 wt[4];
+            taps16(m, h, w, clamp, y, x, idx, wt);
+            const __mmask16 k = lanes(w - x);
+            const __m512 g = _mm512_maskz_loadu_ps(k, grad + y * w + x);
+            for (int t = 0; t < 4; t++) {
+                _mm512_store_si512((__m512i *)(index + 16 * t), idx[t]);
+                _mm512_store_ps(add + 16 * t, _mm512_mul_ps(wt[t], g));
+            }
+            // Outputs in order, taps in order. Adding a product of ±0 changes nothing (a sum from +0 never
+            // becomes −0), so unlike the Swift path there is no test for it.
+            const long count = w - x < 16 ? w - x : 16;
+            for (long l = 0; l < count; l++) {
+                gin[index[l]] += add[l];
+                gin[index[16 + l]] += add[16 + l];
+                gin[index[32 + l]] += add[32 + l];
+                gin[index[48 + l]] += add[48 + l];
+            }
+        }
+    }
+}
+
+#else
+void ck_warp512_forward(const float *src, float *dst, long h, long w, const float m[6], int clamp) {
+    (void)src; (void)dst; (void)h; (void)w; (void)m; (void)clamp;
+}
+void ck_warp512_adjoint(const float *grad, float *gin, long h, long w, const float m[6], int clamp) {
+    (void)grad; (void)gin; (void)h; (void)w; (void)m; (void)clamp;
+}
+#endif
