@@ -1,4 +1,5 @@
-// AVX-512F row kernels of the transformer layers: Softmax and LayerNormalization over contiguous rows.
+// AVX-512F row kernels of the transformer layers (Softmax and LayerNormalization over contiguous rows) and the
+// elementwise SiLU, which share the exponential.
 // Compiled for AVX-512 by function attribute only; callers must check ck_cpu_has_avx512f() first.
 #include "ckernels.h"
 
@@ -139,7 +140,45 @@ CK512 void ck_layernorm512_backward_rows(const float *x, const float *gy, float 
         }
     }
 }
+
+// σ(x) = 1 / (1 + e^−x) with the Swift Sigmoid's operations (−x by its sign bit, as Swift negates).
+CK512 static inline __m512 sigmoid16(__m512 x) {
+    const __m512 minus = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u)));
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, exp16(minus)));
+}
+
+CK512 void ck_silu512_forward(const float *x, float *y, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(v, sigmoid16(v)));
+    }
+    if (i < n) {
+        const __mmask16 k = lanes(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(v, sigmoid16(v)));
+    }
+}
+
+// gx = g·s + g·x·s·(1 − s), each product and sum rounded as written (left to right).
+CK512 static inline __m512 silu_grad16(__m512 g, __m512 x) {
+    const __m512 s = sigmoid16(x);
+    const __m512 oneMinus = _mm512_sub_ps(_mm512_set1_ps(1.0f), s);
+    return _mm512_add_ps(_mm512_mul_ps(g, s), _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(g, x), s), oneMinus));
+}
+
+CK512 void ck_silu512_backward(const float *g, const float *x, float *gx, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(gx + i, silu_grad16(_mm512_loadu_ps(g + i), _mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 k = lanes(n - i);
+        _mm512_mask_storeu_ps(gx + i, k, silu_grad16(_mm512_maskz_loadu_ps(k, g + i), _mm512_maskz_loadu_ps(k, x + i)));
+    }
+}
 #else
+void ck_silu512_forward(const float *x, float *y, long n) { (void)x; (void)y; (void)n; }
+void ck_silu512_backward(const float *g, const float *x, float *gx, long n) { (void)g; (void)x; (void)gx; (void)n; }
 void ck_softmax512_rows(const float *x, float *y, long rows, long n) { (void)x; (void)y; (void)rows; (void)n; }
 void ck_softmax512_backward_rows(const float *y, const float *g, float *gx, long rows, long n) {
     (void)y; (void)g; (void)gx; (void)rows; (void)n;

@@ -123,6 +123,14 @@ void ck_layernorm512_rows(const float *x, float *y, long rows, long n, const flo
 void ck_layernorm512_backward_rows(const float *x, const float *gy, float *gx, long rows, long n,
                                    const float *gamma, float epsilon);
 
+/// AVX-512 SiLU over n floats, y = x·(1 / (1 + e^−x)), e^v with FastMath.exp's bits: AtlasCore's SiLU bit for bit
+/// (x and y may be the same). Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_silu512_forward(const float *x, float *y, long n);
+
+/// SiLU's input gradient over n floats, gx = g·s + g·x·s·(1 − s) with s = σ(x) as in the forward: AtlasCore's SiLU
+/// bit for bit. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_silu512_backward(const float *g, const float *x, float *gx, long n);
+
 /// AVX-512 bilinear warp of one h×w plane through the affine map m = (a, b, c, d, tx, ty) about the plane centre, as
 /// AtlasVis's AffineWarp.forward defines it (edge-clamped taps when clamp is non-zero, else zero outside), with the
 /// same bits. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).

@@ -10,6 +10,7 @@ final class ActivationTests: XCTestCase {
         (LeakyRelu(alpha: 0.1), { $0 < 0 ? 0.1 * $0 : $0 }, [0], -2...2),
         (Clip(min: -0.5, max: 0.75), { min(max($0, -0.5), 0.75) }, [-0.5, 0.75], -2...2),
         (Sigmoid(), { 1 / (1 + Foundation.exp(-$0)) }, [], -6...6),
+        (SiLU(), { $0 / (1 + Foundation.exp(-$0)) }, [], -6...6),
         (Tanh(), { Foundation.tanh($0) }, [], -3...3),
         (HardSigmoid(alpha: 0.2, beta: 0.5), { min(1, max(0, 0.2 * $0 + 0.5)) }, [-2.5, 2.5], -4...4),
         (HardSwish(), { $0 * min(1, max(0, $0 / 6 + 0.5)) }, [-3, 3], -5...5),
@@ -52,6 +53,30 @@ final class ActivationTests: XCTestCase {
         }
         XCTAssertEqual(SiLU().backwardReads, .inputs)
         XCTAssertEqual(Sigmoid().backwardReads, .output)
+    }
+
+    /// SiLU's 16-lane C kernels (where the CPU has AVX-512) give the portable 8-lane path's bits: forward, in place and
+    /// input gradient, over a tail and the exponential's clamps, infinities, zeros of both signs and NaN (a NaN is
+    /// compared as NaN: which operand's NaN an instruction passes on, and so its sign, is not part of the result).
+    func testSiLUKernelsMatchPortablePath() throws {
+        guard GEMMKernel.avx512.isAvailable else { throw XCTSkip("no AVX-512") }
+        let edges: [Float] = [-100, 100, 0, -0.0, .infinity, -.infinity, .nan, 88.5, -88.5, 87.4, -87.4, 1e-30, -1e-30]
+        let x = Tensor(shape: [1035 + edges.count], values: TestData.uniform([1035], in: -9...9, seed: 11).toArray() + edges)
+        let g = TestData.uniform(x.shape, seed: 12)
+        func run(_ k: GEMMKernel) -> ([UInt32], [UInt32], [UInt32]) {
+            GEMM.withKernel(k) {
+                let y = SiLU().forward([x]), inPlace = x.copy()
+                SiLU().applyInPlace(inPlace.data, count: inPlace.count)
+                let gx = SiLU().backward([x], output: y, gradOutput: g, needsGrad: [true])[0]!
+                func bits(_ t: Tensor) -> [UInt32] { t.toArray().map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern } }
+                return (bits(y), bits(inPlace), bits(gx))
+            }
+        }
+        let (portable, avx512) = (run(.avx2), run(.avx512))
+        XCTAssertEqual(portable.0, avx512.0)
+        XCTAssertEqual(portable.1, avx512.1)
+        XCTAssertEqual(portable.0, portable.1)
+        XCTAssertEqual(portable.2, avx512.2)
     }
 
     func testLargeTensorUsesEveryChunk() throws {
