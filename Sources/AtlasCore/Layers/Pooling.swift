@@ -161,55 +161,19 @@ public struct MaxPool: Layer {
         let src = UnsafePointer(x.data), gy = UnsafePointer(gradOutput.data), dst = gx.data
         let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
         let vector = g.dw == 1 && (g.sw == 1 || g.sw == 2)
+        let sixteen = RowKernels.isAvailable
+        let frame = vector ? MaxPool.Frame(g, lanes: sixteen ? 16 : 8) : nil
         g.forPlanes { p in
             let d = dst + p * inPlane, go = gy + p * outPlane
-            if vector {
-                MaxPool.backwardPlane(g, src + p * inPlane, go, d)
+            if let frame {
+                Scratch.with(.layer, count: frame.count) {
+                    MaxPool.backwardFramed(g, frame, src + p * inPlane, go, d, scratch: $0, sixteen: sixteen)
+                }
             } else {
                 MaxPool.scan(g, src + p * inPlane) { o, arg, _ in if arg >= 0 { d[arg] += go[o] } }
             }
         }
         return [gx]
-    }
-
-    /// Backward of one plane for unit column dilation and column stride 1 or 2, the twin of `forwardPlane`: the
-    /// first maximum of eight windows at a time is found with lane masks (no data-dependent branch), then each
-    /// output's gradient is added at its argmax in output order, exactly as the scalar `scan` does.
-    static func backwardPlane(_ g: PoolGeometry, _ src: UnsafePointer<Float>, _ gy: UnsafePointer<Float>,
-                              _ dx: UnsafeMutablePointer<Float>) {
-        let rowLo = g.rowLo, rowHi = g.rowHi
-        let sw = g.sw, kw = g.kw, inW = g.inW
-        let (vecStart, vecEnd) = g.vectorColumns
-        let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* Int32(sw)
-        for oh in 0..<g.outH {
-            let h0 = oh * g.sh - g.top
-            let i0 = rowLo[oh], i1 = rowHi[oh]
-            let go = gy + oh * g.outW
-            var ow = 0
-            while ow < g.outW {
-                if ow >= vecStart && ow < vecEnd && vecEnd - vecStart >= 8 {
-                    // As in forward, the last block may overlap the previous one: only lanes from `ow` on add.
-                    let q = Swift.min(ow, vecEnd - 8)
-                    var best = SIMD8<Float>(repeating: -.infinity), arg = SIMD8<Int32>(repeating: -1)
-                    for i in i0..<i1 {
-                        let rowStart = (h0 + i * g.dh) * inW + q * sw - g.left
-                        let base = src + rowStart
-                        for j in 0..<kw {
-                            let v = sw == 1 ? load8(base + j) : load16(base + j).evenHalf
-                            let better = v .> best
-                            best.replace(with: v, where: better)
-                            arg.replace(with: lanes &+ Int32(rowStart + j), where: better)
-                        }
-                    }
-                    for k in (ow - q)..<8 where arg[k] >= 0 { dx[Int(arg[k])] += go[q + k] }
-                    ow = q + 8
-                } else {
-                    let arg = firstMax(g, src, oh, ow).0
-                    if arg >= 0 { dx[arg] += go[ow] }
-                    ow += 1
-                }
-            }
-        }
     }
 }
 

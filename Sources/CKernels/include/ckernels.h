@@ -131,6 +131,15 @@ void ck_silu512_forward(const float *x, float *y, long n);
 /// bit for bit. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
 void ck_silu512_backward(const float *g, const float *x, float *gx, long n);
 
+/// AVX-512 backward of max pooling over one plane held in a frame of −∞ (frameWidth floats a row, the plane of row
+/// length inW at (top, left), every window and 16-output block inside it): each output's gradient gy is added to dx at
+/// its window's first maximum in row-major order (a tap wins only when greater), outputs in order, as AtlasCore's
+/// MaxPool.backwardFramed. Column dilation 1, column stride sw 1 or 2. Only callable when ck_cpu_has_avx512f()
+/// returns 1 (a no-op elsewhere).
+void ck_maxpool512_backward(const float *frame, long frameWidth, long top, long left, long inW,
+                            long outH, long outW, long kh, long kw, long sh, long sw, long dh,
+                            const float *gy, float *dx);
+
 /// AVX-512 bilinear warp of one h×w plane through the affine map m = (a, b, c, d, tx, ty) about the plane centre, as
 /// AtlasVis's AffineWarp.forward defines it (edge-clamped taps when clamp is non-zero, else zero outside), with the
 /// same bits. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).

@@ -127,9 +127,15 @@ final class PoolingTests: XCTestCase {
 
     /// The gradient of every window goes to its first maximum in row-major order, accumulated in output order —
     /// checked exactly against explicit loops on inputs with many ties (values on a coarse grid), including the
-    /// wide rows that take the eight-lane path.
+    /// wide rows, by the portable eight-lane kernel and, where the CPU has AVX-512, the sixteen-lane C kernel.
     func testMaxPoolBackwardMatchesNaiveFirstMaximumWithTies() throws {
+        let kernels = [GEMMKernel.avx2] + (GEMMKernel.avx512.isAvailable ? [.avx512] : [])
+        for kernel in kernels { try GEMM.withKernel(kernel) { try checkMaxPoolBackwardWithTies() } }
+    }
+
+    private func checkMaxPoolBackwardWithTies() throws {
         let configs = randomConfigs(count: 30, seed: 21, dilation: true) + randomConfigs(count: 60, seed: 22, dilation: true, wide: true)
+            + same3Configs()
         for (i, cf) in configs.enumerated() {
             let u = TestData.uniform([cf.n, cf.c, cf.h, cf.w], seed: UInt64(100 + i))
             let x = Tensor(shape: u.shape, values: u.toArray().map { ($0 * 3).rounded() })   // few distinct values
@@ -148,7 +154,7 @@ final class PoolingTests: XCTestCase {
                 } }
                 if arg >= 0 { expect[arg] += gy[n, c, a, b] }
             } } } }
-            XCTAssertEqual(gx.toArray(), expect, "\(cf)")
+            XCTAssertEqual(gx.toArray(), expect, "\(GEMM.kernel) \(cf)")
         }
     }
 

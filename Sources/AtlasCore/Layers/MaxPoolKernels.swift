@@ -1,4 +1,7 @@
-/// MaxPool's vectorized forward kernels for unit column dilation and column stride 1 or 2.
+import CKernels
+
+/// MaxPool's vectorized kernels for unit column dilation and column stride 1 or 2: forward, and the backward that
+/// finds each window's first maximum again.
 extension MaxPool {
     /// Folds the windows of eight outputs in one input row (`kw` taps from `base`, column stride 1 or 2) into `best`:
     /// a tap replaces the best only when greater, so the first of equal maxima stays and NaN never enters.
@@ -147,6 +150,76 @@ extension MaxPool {
             }
             pass(x, h, step: 1, before: 1, after: 2)
             pass(h, dst, step: w, before: 4, after: 8)
+        }
+    }
+
+    /// A plane copied into a frame of −∞ wide enough that every window, and every output block's loads (lanes
+    /// past the row's end included), lie inside it: `height × width` floats, the plane at (`top`, `left`).
+    struct Frame {
+        let top: Int, left: Int, height: Int, width: Int
+        var count: Int { height * width }
+
+        /// For blocks of `lanes` outputs: 8 (the last block of a row overlapping the one before) or 16 (the last
+        /// block masked).
+        init(_ g: PoolGeometry, lanes: Int) {
+            top = g.top; left = g.left
+            height = Swift.max(g.inH + g.top, (g.outH - 1) * g.sh + (g.kh - 1) * g.dh + 1)
+            let lastBlock = lanes == 8 ? Swift.max(0, g.outW - 8) : (g.outW - 1) / lanes * lanes
+            width = Swift.max(g.inW + g.left, (lastBlock + lanes) * g.sw + g.kw - 1)
+        }
+
+        /// Fills `f` with the plane `src` framed by −∞.
+        func fill(_ f: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, rows: Int, columns: Int) {
+            f.update(repeating: -.infinity, count: top * width)
+            for r in 0..<rows {
+                let row = f + (top + r) * width
+                row.update(repeating: -.infinity, count: left)
+                (row + left).update(from: src + r * columns, count: columns)
+                (row + left + columns).update(repeating: -.infinity, count: width - left - columns)
+            }
+            (f + (top + rows) * width).update(repeating: -.infinity, count: (height - top - rows) * width)
+        }
+    }
+
+    /// Backward of one plane for unit column dilation and column stride 1 or 2, over the plane in its −∞ `frame`
+    /// (`scratch`, `frame.count` floats), so every output column runs eight at a time whatever the plane's size:
+    /// each window's first maximum is found with lane masks (a tap wins only when greater, so −∞ frame cells and NaN
+    /// never do), then each output's gradient is added at its argmax in output order, exactly as the scalar `scan`
+    /// does. A row's last block may overlap the one before: only lanes from the first new output on add.
+    /// Where the row kernels run (`RowKernels.isAvailable`, a frame for 16 lanes), the C kernel
+    /// `ck_maxpool512_backward` does the same 16 outputs at a time.
+    static func backwardFramed(_ g: PoolGeometry, _ frame: Frame, _ src: UnsafePointer<Float>, _ gy: UnsafePointer<Float>,
+                               _ dx: UnsafeMutablePointer<Float>, scratch f: UnsafeMutablePointer<Float>, sixteen: Bool) {
+        frame.fill(f, from: src, rows: g.inH, columns: g.inW)
+        if sixteen {
+            ck_maxpool512_backward(f, frame.width, frame.top, frame.left, g.inW, g.outH, g.outW, g.kh, g.kw, g.sh, g.sw,
+                                   g.dh, gy, dx)
+            return
+        }
+        let sw = g.sw, kw = g.kw, inW = g.inW, outW = g.outW, fw = frame.width
+        let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* Int32(sw)
+        for oh in 0..<g.outH {
+            let go = gy + oh * outW
+            var ow = 0
+            while ow < outW {
+                let q = Swift.max(0, Swift.min(ow, outW - 8))
+                var best = SIMD8<Float>(repeating: -.infinity), arg = SIMD8<Int32>(repeating: -1)
+                for i in 0..<g.kh {
+                    // Row r of the window in frame coordinates; in the plane, row r − top (indices of frame cells
+                    // are never kept).
+                    let r = oh * g.sh + i * g.dh
+                    let base = f + r * fw + q * sw
+                    let planeStart = Int32((r - frame.top) * inW + q * sw - frame.left)
+                    for j in 0..<kw {
+                        let v = sw == 1 ? load8(base + j) : load16(base + j).evenHalf
+                        let better = v .> best
+                        best.replace(with: v, where: better)
+                        arg.replace(with: lanes &+ (planeStart + Int32(j)), where: better)
+                    }
+                }
+                for k in (ow - q)..<Swift.min(8, outW - q) where arg[k] >= 0 { dx[Int(arg[k])] += go[q + k] }
+                ow = q + 8
+            }
         }
     }
 }
