@@ -12,10 +12,11 @@
 static inline __mmask16 lanes(long count) { return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1); }
 
 // The four taps of outputs (x ..< x + 16, y): top-left, top-right, bottom-left, bottom-right input indices (clamped
-// into the plane, also for lanes past the row's end) and bilinear weights (0 for a tap outside the plane unless
+// into the plane, also for lanes past the row's end; their columns and rows in col and row) and bilinear weights (0 for a tap outside the plane unless
 // clamping to the edge). Each value is rounded exactly where AffineWarp.taps8 rounds it: intrinsics only, so no
 // contraction into a fused multiply-add can change a bit.
-CK512 static inline void taps16(const float m[6], long h, long w, int clamp, long y, long x, __m512i idx[4], __m512 wt[4]) {
+CK512 static inline void taps16(const float m[6], long h, long w, int clamp, long y, long x, __m512i idx[4], __m512 wt[4],
+                                __m512i col[2], __m512i row[2]) {
     const float cx = (float)(w - 1) / 2, cy = (float)(h - 1) / 2;
     const float ry = (float)y - cy;
     const __m512 iota = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
@@ -47,20 +48,59 @@ CK512 static inline void taps16(const float m[6], long h, long w, int clamp, lon
     idx[1] = _mm512_cvttps_epi32(_mm512_add_ps(rowA, xb));
     idx[2] = _mm512_cvttps_epi32(_mm512_add_ps(rowB, xa));
     idx[3] = _mm512_cvttps_epi32(_mm512_add_ps(rowB, xb));
+    col[0] = _mm512_cvttps_epi32(xa); col[1] = _mm512_cvttps_epi32(xb);
+    row[0] = _mm512_cvttps_epi32(ya); row[1] = _mm512_cvttps_epi32(yb);
     wt[0] = _mm512_mul_ps(wya, wxa);
     wt[1] = _mm512_mul_ps(wya, wxb);
     wt[2] = _mm512_mul_ps(wyb, wxa);
     wt[3] = _mm512_mul_ps(wyb, wxb);
 }
 
+// The four tap values of 16 outputs, from the input rows their taps touch. Clamped coordinates are monotone along
+// an output row (the map is affine in x, floor and clamp keep order), so the lanes' extremes are lanes 0 and 15. Where
+// every tap lies in at most `maxRows` rows and 32 columns, each row is read once (masked to the row) and its values
+// permuted into the lanes that want them; elsewhere (a steep rotation, a strong zoom) the values are gathered. The
+// same input elements either way.
+#define WARP_MAX_ROWS 6
+CK512 static inline int32_t first(__m512i v) { return _mm512_cvtsi512_si32(v); }
+CK512 static inline int32_t last(__m512i v) { return _mm_extract_epi32(_mm512_extracti32x4_epi32(v, 3), 3); }
+static inline int32_t min2(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline int32_t max2(int32_t a, int32_t b) { return a > b ? a : b; }
+CK512 static inline void values16(const float *src, long w, const __m512i idx[4], const __m512i col[2],
+                                  const __m512i row[2], __m512 v[4]) {
+    const int32_t c0 = min2(first(col[0]), last(col[0])), c1 = max2(first(col[1]), last(col[1]));
+    const int32_t r0 = min2(first(row[0]), last(row[0])), r1 = max2(first(row[1]), last(row[1]));
+    if (c1 - c0 >= 32 || r1 - r0 >= WARP_MAX_ROWS) {
+        for (int t = 0; t < 4; t++) v[t] = _mm512_i32gather_ps(idx[t], src, 4);
+        return;
+    }
+    const __m512i base = _mm512_set1_epi32(c0);
+    const __m512i ka = _mm512_sub_epi32(col[0], base), kb = _mm512_sub_epi32(col[1], base);
+    const long left = w - c0;
+    const __mmask16 loMask = lanes(left), hiMask = lanes(left - 16 > 0 ? left - 16 : 0);
+    for (int t = 0; t < 4; t++) v[t] = _mm512_setzero_ps();
+    for (int32_t r = r0; r <= r1; r++) {
+        const float *p = src + (long)r * w + c0;
+        const __m512 lo = _mm512_maskz_loadu_ps(loMask, p), hi = _mm512_maskz_loadu_ps(hiMask, p + 16);
+        const __m512 a = _mm512_permutex2var_ps(lo, ka, hi), b = _mm512_permutex2var_ps(lo, kb, hi);
+        const __m512i rv = _mm512_set1_epi32(r);
+        const __mmask16 top = _mm512_cmpeq_epi32_mask(row[0], rv), bottom = _mm512_cmpeq_epi32_mask(row[1], rv);
+        v[0] = _mm512_mask_mov_ps(v[0], top, a);
+        v[1] = _mm512_mask_mov_ps(v[1], top, b);
+        v[2] = _mm512_mask_mov_ps(v[2], bottom, a);
+        v[3] = _mm512_mask_mov_ps(v[3], bottom, b);
+    }
+}
+
 CK512 void ck_warp512_forward(const float *src, float *dst, long h, long w, const float m[6], int clamp) {
     for (long y = 0; y < h; y++) {
         for (long x = 0; x < w; x += 16) {
-            __m512i idx[4];
-            __m512 wt[4];
-            taps16(m, h, w, clamp, y, x, idx, wt);
+            __m512i idx[4], col[2], row[2];
+            __m512 wt[4], v[4];
+            taps16(m, h, w, clamp, y, x, idx, wt, col, row);
+            values16(src, w, idx, col, row, v);
             __m512 sum = _mm512_setzero_ps();
-            for (int t = 0; t < 4; t++) sum = _mm512_add_ps(sum, _mm512_mul_ps(wt[t], _mm512_i32gather_ps(idx[t], src, 4)));
+            for (int t = 0; t < 4; t++) sum = _mm512_add_ps(sum, _mm512_mul_ps(wt[t], v[t]));
             _mm512_mask_storeu_ps(dst + y * w + x, lanes(w - x), sum);
         }
     }
@@ -71,9 +111,9 @@ CK512 void ck_warp512_adjoint(const float *grad, float *gin, long h, long w, con
     float add[64] __attribute__((aligned(64)));
     for (long y = 0; y < h; y++) {
         for (long x = 0; x < w; x += 16) {
-            __m512i idx[4];
+            __m512i idx[4], col[2], row[2];
             __m512 wt[4];
-            taps16(m, h, w, clamp, y, x, idx, wt);
+            taps16(m, h, w, clamp, y, x, idx, wt, col, row);
             const __mmask16 k = lanes(w - x);
             const __m512 g = _mm512_maskz_loadu_ps(k, grad + y * w + x);
             for (int t = 0; t < 4; t++) {
