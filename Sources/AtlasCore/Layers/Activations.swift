@@ -18,6 +18,11 @@ public protocol ElementwiseLayer: Layer {
     /// applies it to its own output (`ActivationFusable`) gives the bits of a separate step. The vector `apply`
     /// must equal the scalar one lane by lane (every type here keeps to that).
     func applyInPlace(_ p: UnsafeMutablePointer<Float>, count: Int)
+    /// The input gradient written over `gradOutput`'s own buffer, with `backward`'s bits, and returned (`gradOutput`
+    /// itself). Only for a gradient nothing else holds: the executor calls it on the sums it owns, sparing a fresh
+    /// buffer (on MobileNet-style networks these passes are memory-bound, and a fresh buffer's lines must be fetched
+    /// before they are written).
+    func backwardInPlace(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor) -> Tensor
 }
 
 extension ElementwiseLayer {
@@ -69,10 +74,22 @@ extension ElementwiseLayer {
     /// `backward` in 8-lane vectors over fixed chunks in parallel (the default).
     public func backwardVectors(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         guard needsGrad.first == true else { return [nil] }
+        let gx = Tensor(uninitialized: inputs[0].shape)   // every element is written
+        gradientVectors(inputs, output: output, gradOutput: gradOutput, into: gx.data)
+        return [gx]
+    }
+
+    public func backwardInPlace(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor) -> Tensor {
+        gradientVectors(inputs, output: output, gradOutput: gradOutput, into: gradOutput.data)
+        return gradOutput
+    }
+
+    /// g·f′ of every element into `out`, which may be gradOutput's own buffer (each element is read before its
+    /// result is written).
+    func gradientVectors(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, into out: UnsafeMutablePointer<Float>) {
         let x = inputs[0]
-        let gx = Tensor(uninitialized: x.shape)   // every element is written
         let px = UnsafePointer(x.data), py = UnsafePointer(output.data), pg = UnsafePointer(gradOutput.data)
-        let out = gx.data, readsX = gradientReadsInput, readsY = gradientReadsOutput
+        let readsX = gradientReadsInput, readsY = gradientReadsOutput
         Parallel.forRanges(x.count, grain: Broadcast.grain) { r in
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
@@ -88,7 +105,6 @@ extension ElementwiseLayer {
                 for k in 0..<n { out[i + k] = v[k] }
             }
         }
-        return [gx]
     }
 }
 
@@ -187,6 +203,15 @@ public struct SiLU: ElementwiseLayer {
             ck_silu512_backward(pg + r.lowerBound, px + r.lowerBound, out + r.lowerBound, r.count)
         }
         return [gx]
+    }
+
+    public func backwardInPlace(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor) -> Tensor {
+        guard RowKernels.isAvailable else { gradientVectors(inputs, output: output, gradOutput: gradOutput, into: gradOutput.data); return gradOutput }
+        let px = UnsafePointer(inputs[0].data), g = gradOutput.data
+        Parallel.forRanges(gradOutput.count, grain: Broadcast.grain) { r in
+            ck_silu512_backward(g + r.lowerBound, px + r.lowerBound, g + r.lowerBound, r.count)
+        }
+        return gradOutput
     }
 }
 

@@ -172,6 +172,14 @@ extension Network {
     }
 
     /// A shape-only stand-in for a value that was not kept (the step's `backwardReads` says it is not read).
+    /// Whether backward result `k` is a buffer of its own: not the storage of another result, of an input, of the
+    /// output or of the incoming gradient (pass-throughs and views, such as Identity's, Reshape's or Add's, share
+    /// those), so the sum it starts may be overwritten by the step that takes it.
+    static func isFresh(_ r: Tensor, _ k: Int, _ results: [Tensor?], besides held: [Tensor]) -> Bool {
+        guard r.storage.capacity > 0, !held.contains(where: { $0.storage === r.storage }) else { return false }
+        return !results.enumerated().contains { j, other in j != k && other?.storage === r.storage }
+    }
+
     func placeholder(_ plan: Plan, _ slot: Int) -> Tensor {
         Tensor(placeholder: plan.shapes[plan.slotNames[slot]] ?? plan.constantSlots[slot]?.shape ?? [])
     }
@@ -193,14 +201,17 @@ extension Network {
         var grads = GradientSums(seeds)
         var found: [Int: Tensor] = [:]
         var pending = targets
+        let reuse = Network.reusesGradientBuffers
         for i in trace.executed.reversed() {
             if pending.isEmpty { break }
             let o = plan.stepOutput[i]
             let t0 = Network.now()
-            let gradient = grads.take(o)   // the sum of what reached `o` (its readers all ran after this step)
+            let taken = grads.takeOwned(o)   // the sum of what reached `o` (its readers all ran after this step)
+            let gradient = taken?.sum
+            var owned = reuse && taken?.owned == true
             if pending.contains(o) {
                 pending.remove(o)
-                if let g = gradient { found[o] = g }
+                if let g = gradient { found[o] = g; owned = false }
                 if pending.isEmpty { break }   // nothing upstream is needed: skip this step's backward
             }
             defer { if release && !targets.contains(o) { trace.values[o] = nil } }   // no earlier step's backward needs it
@@ -214,9 +225,14 @@ extension Network {
                 grads.add(run: g, at: offset, shape: ins[0].shape, to: inputSlots[0])
             } else {
                 let out = trace.values[o] ?? placeholder(plan, o)
-                let result = plan.steps[i].layer.backward(ins, output: out, gradOutput: g, needsGrad: needs)
-                for (k, s) in inputSlots.enumerated() where needs[k] && k < result.count {
-                    if let r = result[k] { grads.add(r, to: s) }
+                if owned, needs == [true], let e = plan.steps[i].layer as? any ElementwiseLayer {
+                    // The sum is this step's alone: its input gradient overwrites it and stays owned.
+                    grads.add(e.backwardInPlace(ins, output: out, gradOutput: g), to: inputSlots[0], owned: true)
+                } else {
+                    let result = plan.steps[i].layer.backward(ins, output: out, gradOutput: g, needsGrad: needs)
+                    for (k, s) in inputSlots.enumerated() where needs[k] && k < result.count {
+                        if let r = result[k] { grads.add(r, to: s, owned: Network.isFresh(r, k, result, besides: ins + [out, g])) }
+                    }
                 }
             }
             plan.timings[i].backwardSeconds += Double(Network.now() - t0) * 1e-9

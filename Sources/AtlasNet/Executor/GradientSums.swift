@@ -18,17 +18,27 @@ struct GradientSums {
     }
 
     private var sums: [Int: Sum] = [:]
+    /// Slots whose dense sum is a buffer nothing outside holds: made here (a sum, a materialized run) or a
+    /// contribution its maker declared `owned`. The caller's seeds never are.
+    private var owned: Set<Int> = []
 
     init(_ seeds: [Int: Tensor]) {
         for (slot, t) in seeds { sums[slot] = .dense(t) }
     }
 
-    /// Adds a full-size contribution to `slot`.
-    mutating func add(_ r: Tensor, to slot: Int) {
+    /// Adds a full-size contribution to `slot`; `owned` when nothing else holds `r`'s buffer (then the sum may be
+    /// overwritten by whoever takes it).
+    mutating func add(_ r: Tensor, to slot: Int, owned isOwned: Bool = false) {
         switch sums[slot] {
-        case nil: sums[slot] = .dense(r)
-        case .dense(let a): sums[slot] = .dense(Add().forward([a, r]))
-        case .runs(let shape, let runs): sums[slot] = .dense(Add().forward([GradientSums.materialize(shape, runs), r]))
+        case nil:
+            sums[slot] = .dense(r)
+            if isOwned { owned.insert(slot) } else { owned.remove(slot) }
+        case .dense(let a):
+            sums[slot] = .dense(Add().forward([a, r]))
+            owned.insert(slot)
+        case .runs(let shape, let runs):
+            sums[slot] = .dense(Add().forward([GradientSums.materialize(shape, runs), r]))
+            owned.insert(slot)
         }
     }
 
@@ -39,16 +49,20 @@ struct GradientSums {
         case nil: sums[slot] = .runs(shape: shape, [(offset, values)])
         case .runs(let s, let runs) where s == shape && runs.allSatisfy({ !GradientSums.overlap($0, (offset, values)) }):
             sums[slot] = .runs(shape: shape, runs + [(offset, values)])
-        default: add(GradientSums.materialize(shape, [(offset, values)]), to: slot)
+        default: add(GradientSums.materialize(shape, [(offset, values)]), to: slot, owned: true)
         }
     }
 
     /// Removes and returns the sum at `slot` (nil when nothing reached it).
-    mutating func take(_ slot: Int) -> Tensor? {
+    mutating func take(_ slot: Int) -> Tensor? { takeOwned(slot)?.sum }
+
+    /// Removes and returns the sum at `slot` and whether nothing else holds its buffer.
+    mutating func takeOwned(_ slot: Int) -> (sum: Tensor, owned: Bool)? {
+        let isOwned = owned.remove(slot) != nil
         switch sums.removeValue(forKey: slot) {
         case nil: return nil
-        case .dense(let t): return t
-        case .runs(let shape, let runs): return GradientSums.materialize(shape, runs)
+        case .dense(let t): return (t, isOwned)
+        case .runs(let shape, let runs): return (GradientSums.materialize(shape, runs), true)
         }
     }
 
@@ -91,5 +105,15 @@ extension Network {
     public static var keepsGradientRuns: Bool {
         get { gradientRuns.withLock { $0 } }
         set { gradientRuns.withLock { $0 = newValue } }
+    }
+
+    private static let gradientReuse = Mutex(true)
+
+    /// Whether backward walks let an elementwise step overwrite a gradient sum nothing else holds
+    /// (`ElementwiseLayer.backwardInPlace`, the same bits) instead of writing a fresh buffer; off for tests and
+    /// diagnosis to compare against. On by default.
+    public static var reusesGradientBuffers: Bool {
+        get { gradientReuse.withLock { $0 } }
+        set { gradientReuse.withLock { $0 = newValue } }
     }
 }

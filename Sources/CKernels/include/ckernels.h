@@ -128,7 +128,7 @@ void ck_layernorm512_backward_rows(const float *x, const float *gy, float *gx, l
 void ck_silu512_forward(const float *x, float *y, long n);
 
 /// SiLU's input gradient over n floats, gx = g·s + g·x·s·(1 − s) with s = σ(x) as in the forward: AtlasCore's SiLU
-/// bit for bit. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+/// bit for bit (g and gx may be the same). Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
 void ck_silu512_backward(const float *g, const float *x, float *gx, long n);
 
 /// AVX-512 backward of max pooling over one plane held in a frame of −∞ (frameWidth floats a row, the plane of row
