@@ -59,12 +59,28 @@ final class ParamTests: XCTestCase {
     }
 
     func testIrfftMatchesNaiveDFT() throws {
-        for (h, w) in [(16, 12), (9, 7), (8, 1), (1, 8), (32, 33)] {
+        // Heights of every kind the row FFT meets: powers of two, 3², a prime (13), 7², 2²·3·5, and 128.
+        for (h, w) in [(16, 12), (9, 7), (8, 1), (1, 8), (32, 33), (13, 6), (49, 9), (60, 5), (128, 16)] {
             var rng = SplitMix64(seed: UInt64(h * 100 + w))
             let n = h * (w / 2 + 1)
             let re = (0..<n).map { _ in Double(rng.nextNormal()) }, im = (0..<n).map { _ in Double(rng.nextNormal()) }
             let got = try irfft2(re: re, im: im, h: h, w: w)
             assertClose(got, naiveIrfft2(re, im, h: h, w: w).map(Float.init), tol: 5e-6, "\(h)x\(w)")
+        }
+    }
+
+    /// The parameter gradient is the exact adjoint of the linear image: ⟨image(p), g⟩ = ⟨p, backward(g)⟩, for
+    /// heights the row FFT splits in every way (2ⁿ, 3·5, primes, 7², 2·3·37) and odd and even widths.
+    func testLinearBackwardIsTheAdjoint() throws {
+        for (i, (h, w)) in [(128, 128), (15, 10), (11, 13), (7, 2), (49, 8), (222, 5), (2, 3), (1, 1)].enumerated() {
+            let p = try FFTImageParam.grayscale(height: h, width: w)
+            let params = TestData.uniform([2, p.parameterCount], in: -1...1, seed: UInt64(10 + i))
+            let g = TestData.uniform([2, 1, h, w], in: -1...1, seed: UInt64(20 + i))
+            let y = p.linearImage(params), back = p.linearBackward(g, count: 2)
+            var lhs = 0.0, rhs = 0.0, scale = 0.0
+            for e in 0..<y.count { lhs += Double(y.data[e]) * Double(g.data[e]); scale += abs(Double(y.data[e]) * Double(g.data[e])) }
+            for e in 0..<params.count { rhs += Double(params.data[e]) * Double(back.data[e]) }
+            XCTAssertEqual(lhs, rhs, accuracy: 1e-5 * max(scale, 1e-30), "\(h)×\(w)")
         }
     }
 

@@ -30,7 +30,8 @@ public enum ParamError: Error, CustomStringConvertible, Equatable {
 ///
 /// Odd widths: Lucid keeps one extra spectrum column and crops one pixel of an irfft of width `w + 1`;
 /// Lucent (and this type) use numpy's exact odd-width inverse of `K = w / 2 + 1` columns instead.
-/// The inverse transform runs as two small matrix products with precomputed cos/sin tables (exact, no FFT).
+/// The inverse transform runs as an FFT over ky (`RowFFT`, down the rows, every column at once) and two small matrix
+/// products with precomputed cos/sin tables over kx.
 public struct FFTImageParam: ImageParam {
     public let channels: Int
     public let height: Int
@@ -105,23 +106,22 @@ public struct FFTImageParam: ImageParam {
     }
 }
 
-/// Precomputed spectrum scale and inverse-DFT matrices for one image size (computed in double precision).
+/// Precomputed spectrum scale, the transform over ky (an FFT down the rows) and the real inverse-DFT matrices over
+/// kx for one image size (computed in double precision).
 final class SpectrumTables: @unchecked Sendable {
     let scale: UnsafeMutablePointer<Float>   // [H][K]
-    let ay: UnsafeMutablePointer<Float>      // [2H][2H]: [[C, -S], [S, C]], C[y][ky] = cos(2π y ky / H)
-    let ayT: UnsafeMutablePointer<Float>
+    let rows: RowFFT                         // over ky: Z[y] = Σ_ky X[ky] e^(2πi y ky / H)
     let bc: UnsafeMutablePointer<Float>      // [K][W]:  c_kx cos(2π kx x / W) / (4 H W)
     let bs: UnsafeMutablePointer<Float>      // [K][W]: -c_kx sin(2π kx x / W) / (4 H W)
     let bcT: UnsafeMutablePointer<Float>     // [W][K]
     let bsT: UnsafeMutablePointer<Float>
-    let ayRows: Int, columns: Int, width: Int
+    let height: Int, columns: Int, width: Int
 
     init(height h: Int, width w: Int, decayPower: Double) {
         let k = w / 2 + 1
-        ayRows = 2 * h; columns = k; width = w
+        height = h; columns = k; width = w
+        rows = RowFFT(length: h)
         scale = .allocate(capacity: h * k)
-        ay = .allocate(capacity: 4 * h * h)
-        ayT = .allocate(capacity: 4 * h * h)
         bc = .allocate(capacity: k * w)
         bs = .allocate(capacity: k * w)
         bcT = .allocate(capacity: k * w)
@@ -135,18 +135,6 @@ final class SpectrumTables: @unchecked Sendable {
                 scale[ky * k + kx] = Float(root / pow(f, decayPower))
             }
         }
-        let n2 = 2 * h
-        for y in 0..<h {
-            for ky in 0..<h {
-                let phase = 2 * Double.pi * Double((y * ky) % h) / Double(h)
-                let c = Float(cos(phase)), s = Float(sin(phase))
-                ay[y * n2 + ky] = c
-                ay[y * n2 + h + ky] = -s
-                ay[(h + y) * n2 + ky] = s
-                ay[(h + y) * n2 + h + ky] = c
-            }
-        }
-        for r in 0..<n2 { for col in 0..<n2 { ayT[col * n2 + r] = ay[r * n2 + col] } }
         let norm = 1 / (4 * Double(h * w))
         for kx in 0..<k {
             let weight: Double = (kx == 0 || (w % 2 == 0 && kx == w / 2)) ? 1 : 2
@@ -162,15 +150,15 @@ final class SpectrumTables: @unchecked Sendable {
     }
 
     deinit {
-        for p in [scale, ay, ayT, bc, bs, bcT, bsT] { p.deallocate() }
+        for p in [scale, bc, bs, bcT, bsT] { p.deallocate() }
     }
 
     /// `image[H][W] = irfft2(spec) / 4` for an unscaled half spectrum `spec = [re[H][K]; im[H][K]]`;
     /// `scratch` holds `2·H·K` floats.
     func inverse(_ spec: UnsafePointer<Float>, scratch z: UnsafeMutablePointer<Float>, into image: UnsafeMutablePointer<Float>) {
-        let h = ayRows / 2, k = columns, w = width
-        // [Zr; Zi] = [[C, -S], [S, C]] · [Xr; Xi]   (transform over ky)
-        VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, ay, lda: 2 * h, spec, ldb: k, z, ldc: k)
+        let h = height, k = columns, w = width
+        // Zr + i·Zi = Σ_ky (Xr + i·Xi) e^(2πi y ky / H)   (transform over ky)
+        rows.transform(spec, spec + h * k, into: z, z + h * k, width: k, sign: 1)
         // image = Zr · Bc + Zi · Bs                   (real inverse over kx)
         VisKernels.matmul(m: h, n: w, k: k, z, lda: k, bc, ldb: w, image, ldc: w)
         VisKernels.matmul(m: h, n: w, k: k, z + h * k, lda: k, bs, ldb: w, image, ldc: w, accumulate: true)
@@ -179,9 +167,10 @@ final class SpectrumTables: @unchecked Sendable {
     /// The adjoint of `inverse`: the gradient w.r.t. `[re; im]` from the gradient w.r.t. the image.
     func inverseAdjoint(_ gradImage: UnsafePointer<Float>, scratch gz: UnsafeMutablePointer<Float>,
                         into gradSpec: UnsafeMutablePointer<Float>) {
-        let h = ayRows / 2, k = columns, w = width
+        let h = height, k = columns, w = width
         VisKernels.matmul(m: h, n: k, k: w, gradImage, lda: w, bcT, ldb: k, gz, ldc: k)
         VisKernels.matmul(m: h, n: k, k: w, gradImage, lda: w, bsT, ldb: k, gz + h * k, ldc: k)
-        VisKernels.matmul(m: 2 * h, n: k, k: 2 * h, ayT, lda: 2 * h, gz, ldb: k, gradSpec, ldc: k)
+        // The transform over ky is unitary up to H, so its adjoint is the conjugate transform.
+        rows.transform(gz, gz + h * k, into: gradSpec, gradSpec + h * k, width: k, sign: -1)
     }
 }

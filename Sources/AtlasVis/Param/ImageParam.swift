@@ -106,7 +106,7 @@ enum ValidRGB {
     /// In place on one icon's `[C, H, W]` block.
     static func forward(_ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int, decorrelate: Bool) {
         if decorrelate { ColorDecorrelation.apply(x, plane: plane, transpose: false) }
-        for i in 0..<(channels * plane) { x[i] = 1 / (1 + expf(-x[i])) }
+        Sigmoid().applyInPlace(x, count: channels * plane)   // 1 / (1 + e^−x), eight lanes at a time
     }
 
     /// `grad` (w.r.t. the image) becomes the gradient w.r.t. the pre-colour values, in place; `y` is the image.
@@ -116,9 +116,3 @@ enum ValidRGB {
         if decorrelate { ColorDecorrelation.apply(grad, plane: plane, transpose: true) }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
