@@ -76,6 +76,15 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
     func forward(_ src: UnsafePointer<Float>, _ h: Int, _ w: Int, _ dst: UnsafeMutablePointer<Float>, _ oh: Int, _ ow: Int,
                  draw: TransformDraw, plane: Int = 0) {
         switch (self, draw) {
+        case let (.pad(p, .constant(v)), _):
+            // Rows of the value, then each input row between runs of it.
+            for y in 0..<oh {
+                let row = dst + y * ow, sy = y - p
+                guard sy >= 0 && sy < h else { row.update(repeating: v, count: ow); continue }
+                row.update(repeating: v, count: p)
+                (row + p).update(from: src + sy * w, count: w)
+                (row + p + w).update(repeating: v, count: ow - p - w)
+            }
         case let (.pad(p, mode), _):
             for y in 0..<oh {
                 for x in 0..<ow {
@@ -109,6 +118,12 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
                   draw: TransformDraw) {
         gin.update(repeating: 0, count: h * w)
         switch (self, draw) {
+        case let (.pad(p, .constant), _):
+            // Only the input's own pixels pass gradient back (added to 0, as below: −0 becomes +0).
+            for sy in 0..<h {
+                let gi = gin + sy * w, go = grad + (sy + p) * ow + p
+                for sx in 0..<w { gi[sx] += go[sx] }
+            }
         case let (.pad(p, mode), _):
             for y in 0..<oh {
                 for x in 0..<ow {

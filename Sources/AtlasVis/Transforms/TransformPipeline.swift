@@ -62,7 +62,7 @@ public struct TransformPipeline: Equatable, Sendable, CustomStringConvertible {
         var x = images
         for (s, t) in transforms.enumerated() {
             let (h, w) = sizes[s], (oh, ow) = sizes[s + 1]
-            let out = Tensor(zeros: [n, c, oh, ow])
+            let out = Tensor(uninitialized: [n, c, oh, ow])   // every transform writes its whole output plane
             let src = x
             Parallel.forEach(n * c) { job in
                 t.forward(src.data + job * h * w, h, w, out.data + job * oh * ow, oh, ow, draw: draws[job / c][s], plane: job % c)
@@ -79,7 +79,7 @@ public struct TransformPipeline: Equatable, Sendable, CustomStringConvertible {
         var g = grad
         for (s, t) in transforms.enumerated().reversed() {
             let (h, w) = record.sizes[s], (oh, ow) = record.sizes[s + 1]
-            let gin = Tensor(zeros: [n, c, h, w])
+            let gin = Tensor(uninitialized: [n, c, h, w])   // every adjoint zeroes its plane first
             let src = g
             Parallel.forEach(n * c) { job in
                 t.backward(src.data + job * oh * ow, oh, ow, gin.data + job * h * w, h, w, draw: record.draws[job / c][s])
