@@ -12,9 +12,9 @@
 static inline __mmask16 lanes(long count) { return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1); }
 
 // The four taps of outputs (x ..< x + 16, y): top-left, top-right, bottom-left, bottom-right input indices (clamped
-// into the plane, also for lanes past the row's end; their columns and rows in col and row) and bilinear weights (0 for a tap outside the plane unless
-// clamping to the edge). Each value is rounded exactly where AffineWarp.taps8 rounds it: intrinsics only, so no
-// contraction into a fused multiply-add can change a bit.
+// into the plane, also for lanes past the row's end; their columns and rows in col and row) and bilinear weights (0
+// for a tap outside the plane unless clamping to the edge). Each value is rounded exactly where AffineWarp.taps8
+// rounds it: intrinsics only, so no contraction into a fused multiply-add can change a bit.
 CK512 static inline void taps16(const float m[6], long h, long w, int clamp, long y, long x, __m512i idx[4], __m512 wt[4],
                                 __m512i col[2], __m512i row[2]) {
     const float cx = (float)(w - 1) / 2, cy = (float)(h - 1) / 2;
@@ -22,10 +22,11 @@ CK512 static inline void taps16(const float m[6], long h, long w, int clamp, lon
     const __m512 iota = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512 rx = _mm512_sub_ps(_mm512_add_ps(iota, _mm512_set1_ps((float)x)), _mm512_set1_ps(cx));
     const float bry = m[1] * ry, dry = m[3] * ry;
-    const __m512 sx = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(m[0]), rx), _mm512_set1_ps(bry)),
-                                                  _mm512_set1_ps(cx)), _mm512_set1_ps(m[4]));
-    const __m512 sy = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(m[2]), rx), _mm512_set1_ps(dry)),
-                                                  _mm512_set1_ps(cy)), _mm512_set1_ps(m[5]));
+    // s = ((a·rx + b·ry) + c) + t, left to right as Swift evaluates it.
+    const __m512 sx0 = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(m[0]), rx), _mm512_set1_ps(bry));
+    const __m512 sy0 = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(m[2]), rx), _mm512_set1_ps(dry));
+    const __m512 sx = _mm512_add_ps(_mm512_add_ps(sx0, _mm512_set1_ps(cx)), _mm512_set1_ps(m[4]));
+    const __m512 sy = _mm512_add_ps(_mm512_add_ps(sy0, _mm512_set1_ps(cy)), _mm512_set1_ps(m[5]));
     const __m512 x0 = _mm512_roundscale_ps(sx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __m512 y0 = _mm512_roundscale_ps(sy, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __m512 fx = _mm512_sub_ps(sx, x0), fy = _mm512_sub_ps(sy, y0);

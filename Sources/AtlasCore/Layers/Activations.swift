@@ -195,7 +195,9 @@ public struct SiLU: ElementwiseLayer {
     }
 
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
-        guard RowKernels.isAvailable else { return backwardVectors(inputs, output: output, gradOutput: gradOutput, needsGrad: needsGrad) }
+        guard RowKernels.isAvailable else {
+            return backwardVectors(inputs, output: output, gradOutput: gradOutput, needsGrad: needsGrad)
+        }
         guard needsGrad.first == true else { return [nil] }
         let x = inputs[0], gx = Tensor(uninitialized: x.shape)
         let px = UnsafePointer(x.data), pg = UnsafePointer(gradOutput.data), out = gx.data
@@ -206,7 +208,10 @@ public struct SiLU: ElementwiseLayer {
     }
 
     public func backwardInPlace(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor) -> Tensor {
-        guard RowKernels.isAvailable else { gradientVectors(inputs, output: output, gradOutput: gradOutput, into: gradOutput.data); return gradOutput }
+        guard RowKernels.isAvailable else {
+            gradientVectors(inputs, output: output, gradOutput: gradOutput, into: gradOutput.data)
+            return gradOutput
+        }
         let px = UnsafePointer(inputs[0].data), g = gradOutput.data
         Parallel.forRanges(gradOutput.count, grain: Broadcast.grain) { r in
             ck_silu512_backward(g + r.lowerBound, px + r.lowerBound, g + r.lowerBound, r.count)

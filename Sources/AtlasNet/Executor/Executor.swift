@@ -171,7 +171,6 @@ extension Network {
         return (next, residual)
     }
 
-    /// A shape-only stand-in for a value that was not kept (the step's `backwardReads` says it is not read).
     /// Whether backward result `k` is a buffer of its own: not the storage of another result, of an input, of the
     /// output or of the incoming gradient (pass-throughs and views, such as Identity's, Reshape's or Add's, share
     /// those), so the sum it starts may be overwritten by the step that takes it.
@@ -180,6 +179,7 @@ extension Network {
         return !results.enumerated().contains { j, other in j != k && other?.storage === r.storage }
     }
 
+    /// A shape-only stand-in for a value that was not kept (the step's `backwardReads` says it is not read).
     func placeholder(_ plan: Plan, _ slot: Int) -> Tensor {
         Tensor(placeholder: plan.shapes[plan.slotNames[slot]] ?? plan.constantSlots[slot]?.shape ?? [])
     }
@@ -231,7 +231,8 @@ extension Network {
                 } else {
                     let result = plan.steps[i].layer.backward(ins, output: out, gradOutput: g, needsGrad: needs)
                     for (k, s) in inputSlots.enumerated() where needs[k] && k < result.count {
-                        if let r = result[k] { grads.add(r, to: s, owned: Network.isFresh(r, k, result, besides: ins + [out, g])) }
+                        guard let r = result[k] else { continue }
+                        grads.add(r, to: s, owned: Network.isFresh(r, k, result, besides: ins + [out, g]))
                     }
                 }
             }

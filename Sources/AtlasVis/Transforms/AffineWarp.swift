@@ -7,8 +7,8 @@ import Foundation
 /// Output pixel (x, y) reads the input at `c + A·((x, y) − c) + t`, `c = ((W−1)/2, (H−1)/2)`, mixing the four
 /// neighbours with bilinear weights. Out-of-range neighbours are zero (`clampToEdge == false`) or the nearest
 /// edge pixel. The adjoint scatters each output gradient back to the same four neighbours with the same weights.
-/// Where the GEMM kernel is AVX-512 (`GEMM.kernel`), both run as C kernels (`ck_warp512_forward`/`_adjoint`, 16 lanes
-/// and hardware gathers) with the same bits as the Swift loops here.
+/// Where the GEMM kernel is AVX-512 (`GEMM.kernel`), both run as C kernels (`ck_warp512_forward`/`_adjoint`, 16 lanes,
+/// input rows permuted into lanes or gathered) with the same bits as the Swift loops here.
 struct AffineWarp {
     let a: Float, b: Float, c: Float, d: Float
     /// Translation `t` in input pixels (crops only).
@@ -96,7 +96,9 @@ struct AffineWarp {
     func forward(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
         if AffineWarp.usesC {
             withUnsafePointer(to: matrix) { m in
-                m.withMemoryRebound(to: Float.self, capacity: 6) { ck_warp512_forward(src, dst, height, width, $0, clampToEdge ? 1 : 0) }
+                m.withMemoryRebound(to: Float.self, capacity: 6) {
+                    ck_warp512_forward(src, dst, height, width, $0, clampToEdge ? 1 : 0)
+                }
             }
             return
         }
@@ -127,7 +129,9 @@ struct AffineWarp {
     func adjoint(_ grad: UnsafePointer<Float>, _ gin: UnsafeMutablePointer<Float>) {
         if AffineWarp.usesC {
             withUnsafePointer(to: matrix) { m in
-                m.withMemoryRebound(to: Float.self, capacity: 6) { ck_warp512_adjoint(grad, gin, height, width, $0, clampToEdge ? 1 : 0) }
+                m.withMemoryRebound(to: Float.self, capacity: 6) {
+                    ck_warp512_adjoint(grad, gin, height, width, $0, clampToEdge ? 1 : 0)
+                }
             }
             return
         }
