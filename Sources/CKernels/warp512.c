@@ -43,14 +43,15 @@ CK512 static inline void taps16(const float m[6], long h, long w, int clamp, lon
         wya = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(ya, y0, _CMP_EQ_OQ), wya);
         wyb = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(yb, y1, _CMP_EQ_OQ), wyb);
     }
-    const __m512 wf = _mm512_set1_ps((float)w);
-    const __m512 rowA = _mm512_mul_ps(ya, wf), rowB = _mm512_mul_ps(yb, wf);
-    idx[0] = _mm512_cvttps_epi32(_mm512_add_ps(rowA, xa));
-    idx[1] = _mm512_cvttps_epi32(_mm512_add_ps(rowA, xb));
-    idx[2] = _mm512_cvttps_epi32(_mm512_add_ps(rowB, xa));
-    idx[3] = _mm512_cvttps_epi32(_mm512_add_ps(rowB, xb));
+    // Clamped coordinates are whole numbers inside the plane: exact as integers, and so are the indices.
     col[0] = _mm512_cvttps_epi32(xa); col[1] = _mm512_cvttps_epi32(xb);
     row[0] = _mm512_cvttps_epi32(ya); row[1] = _mm512_cvttps_epi32(yb);
+    const __m512i wi = _mm512_set1_epi32((int)w);
+    const __m512i rowA = _mm512_mullo_epi32(row[0], wi), rowB = _mm512_mullo_epi32(row[1], wi);
+    idx[0] = _mm512_add_epi32(rowA, col[0]);
+    idx[1] = _mm512_add_epi32(rowA, col[1]);
+    idx[2] = _mm512_add_epi32(rowB, col[0]);
+    idx[3] = _mm512_add_epi32(rowB, col[1]);
     wt[0] = _mm512_mul_ps(wya, wxa);
     wt[1] = _mm512_mul_ps(wya, wxb);
     wt[2] = _mm512_mul_ps(wyb, wxa);

@@ -14,15 +14,14 @@ public protocol ElementwiseLayer: Layer {
     var gradientReadsInput: Bool { get }
     /// Whether `grad` reads y (when false it gets zeros, and a forward kept for backward need not hold y).
     var gradientReadsOutput: Bool { get }
-    /// y = f(y) in place over `count` elements, with the same per-element function as `forward`, so a layer that
-    /// applies it to its own output (`ActivationFusable`) gives the bits of a separate step. The vector `apply`
-    /// must equal the scalar one lane by lane (every type here keeps to that).
-    func applyInPlace(_ p: UnsafeMutablePointer<Float>, count: Int)
-    /// The input gradient written over `gradOutput`'s own buffer, with `backward`'s bits, and returned (`gradOutput`
-    /// itself). Only for a gradient nothing else holds: the executor calls it on the sums it owns, sparing a fresh
-    /// buffer (on MobileNet-style networks these passes are memory-bound, and a fresh buffer's lines must be fetched
-    /// before they are written).
-    func backwardInPlace(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor) -> Tensor
+    /// y = f(x) over `count` elements from `x` into `y` (which may be `x`), with the per-element function of the
+    /// scalar `apply`, so every path (`forward`, `applyInPlace` on a fused layer's output) gives the same bits.
+    /// Defaults to `applyVectors`; a type with a faster kernel of the same bits gives its own.
+    func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int)
+    /// g·f′ over `count` elements into `out`, which may be `g` (each element is read before its result is written);
+    /// x and y are read only where `grad` reads them. Defaults to `gradientVectors`.
+    func gradient(_ g: UnsafePointer<Float>, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                  into out: UnsafeMutablePointer<Float>, count: Int)
 }
 
 extension ElementwiseLayer {
@@ -38,72 +37,83 @@ extension ElementwiseLayer {
         return r
     }
 
-    public func applyInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) { applyInPlaceVectors(p, count: count) }
-
-    /// `applyInPlace` in 8-lane vectors (the default; a type with a faster kernel falls back to it).
-    public func applyInPlaceVectors(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i + 8 <= count { store8(apply(load8(p + i)), p + i); i += 8 }
-        while i < count { p[i] = apply(p[i]); i += 1 }
+    public func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        applyVectors(x, into: y, count: count)
     }
+
+    public func gradient(_ g: UnsafePointer<Float>, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                         into out: UnsafeMutablePointer<Float>, count: Int) {
+        gradientVectors(g, input: x, output: y, into: out, count: count)
+    }
+
+    /// `apply(_:into:count:)` in 8-lane vectors (the vector `apply` must equal the scalar one lane by lane; every
+    /// type here keeps to that), the last few elements one by one.
+    public func applyVectors(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count { store8(apply(load8(x + i)), y + i); i += 8 }
+        while i < count { y[i] = apply(x[i]); i += 1 }
+    }
+
+    /// `gradient(_:input:output:into:count:)` in 8-lane vectors, the last few elements padded into one vector.
+    public func gradientVectors(_ g: UnsafePointer<Float>, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                                into out: UnsafeMutablePointer<Float>, count: Int) {
+        let readsX = gradientReadsInput, readsY = gradientReadsOutput
+        var i = 0
+        while i + 8 <= count {
+            store8(grad(load8(g + i), readsX ? load8(x + i) : SIMD8(), readsY ? load8(y + i) : SIMD8()), out + i)
+            i += 8
+        }
+        let n = count - i
+        if n > 0 {
+            var gv = SIMD8<Float>(), xv = SIMD8<Float>(), yv = SIMD8<Float>()
+            for k in 0..<n { gv[k] = g[i + k]; if readsX { xv[k] = x[i + k] }; if readsY { yv[k] = y[i + k] } }
+            let v = grad(gv, xv, yv)
+            for k in 0..<n { out[i + k] = v[k] }
+        }
+    }
+
+    /// y = f(y) in place over `count` elements, the bits of a separate step (a layer that applies it to its own
+    /// output, `ActivationFusable`, relies on that).
+    public func applyInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) { apply(p, into: p, count: count) }
 
     public func outputShape(_ inputs: [[Int]]) throws -> [Int] {
         try expectInputCount(inputs, 1, name)
         return inputs[0]
     }
 
-    public func forward(_ inputs: [Tensor]) -> Tensor { forwardVectors(inputs) }
-
-    /// `forward` in 8-lane vectors over fixed chunks in parallel (the default).
-    public func forwardVectors(_ inputs: [Tensor]) -> Tensor {
+    /// `apply(_:into:count:)` over fixed chunks in parallel.
+    public func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0]
         let y = Tensor(uninitialized: x.shape)
         let px = UnsafePointer(x.data), py = y.data
         Parallel.forRanges(x.count, grain: Broadcast.grain) { r in
-            var i = r.lowerBound
-            while i + 8 <= r.upperBound { store8(apply(load8(px + i)), py + i); i += 8 }
-            while i < r.upperBound { py[i] = apply(px[i]); i += 1 }
+            apply(px + r.lowerBound, into: py + r.lowerBound, count: r.count)
         }
         return y
     }
 
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
-        backwardVectors(inputs, output: output, gradOutput: gradOutput, needsGrad: needsGrad)
-    }
-
-    /// `backward` in 8-lane vectors over fixed chunks in parallel (the default).
-    public func backwardVectors(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         guard needsGrad.first == true else { return [nil] }
         let gx = Tensor(uninitialized: inputs[0].shape)   // every element is written
-        gradientVectors(inputs, output: output, gradOutput: gradOutput, into: gx.data)
+        gradient(inputs, output: output, gradOutput: gradOutput, into: gx.data)
         return [gx]
     }
 
+    /// The input gradient written over `gradOutput`'s own buffer, with `backward`'s bits, and returned (`gradOutput`
+    /// itself). Only for a gradient nothing else holds: the executor calls it on the sums it owns, sparing a fresh
+    /// buffer (on MobileNet-style networks these passes are memory-bound, and a fresh buffer's lines must be fetched
+    /// before they are written).
     public func backwardInPlace(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor) -> Tensor {
-        gradientVectors(inputs, output: output, gradOutput: gradOutput, into: gradOutput.data)
+        gradient(inputs, output: output, gradOutput: gradOutput, into: gradOutput.data)
         return gradOutput
     }
 
-    /// g·f′ of every element into `out`, which may be gradOutput's own buffer (each element is read before its
-    /// result is written).
-    func gradientVectors(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, into out: UnsafeMutablePointer<Float>) {
-        let x = inputs[0]
-        let px = UnsafePointer(x.data), py = UnsafePointer(output.data), pg = UnsafePointer(gradOutput.data)
-        let readsX = gradientReadsInput, readsY = gradientReadsOutput
-        Parallel.forRanges(x.count, grain: Broadcast.grain) { r in
-            var i = r.lowerBound
-            while i + 8 <= r.upperBound {
-                store8(grad(load8(pg + i), readsX ? load8(px + i) : SIMD8(), readsY ? load8(py + i) : SIMD8()), out + i)
-                i += 8
-            }
-            // Tail: pad the last few elements into one vector.
-            let n = r.upperBound - i
-            if n > 0 {
-                var g = SIMD8<Float>(), xv = SIMD8<Float>(), yv = SIMD8<Float>()
-                for k in 0..<n { g[k] = pg[i + k]; if readsX { xv[k] = px[i + k] }; if readsY { yv[k] = py[i + k] } }
-                let v = grad(g, xv, yv)
-                for k in 0..<n { out[i + k] = v[k] }
-            }
+    /// `gradient(_:input:output:into:count:)` over fixed chunks in parallel.
+    private func gradient(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, into out: UnsafeMutablePointer<Float>) {
+        let px = UnsafePointer(inputs[0].data), py = UnsafePointer(output.data), pg = UnsafePointer(gradOutput.data)
+        Parallel.forRanges(gradOutput.count, grain: Broadcast.grain) { r in
+            let lo = r.lowerBound
+            gradient(pg + lo, input: px + lo, output: py + lo, into: out + lo, count: r.count)
         }
     }
 }
@@ -180,43 +190,17 @@ public struct SiLU: ElementwiseLayer {
         return g * s + g * x * s * (1 - s)
     }
 
-    public func applyInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        if RowKernels.isAvailable { ck_silu512_forward(p, p, count) } else { applyInPlaceVectors(p, count: count) }
+    public func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        if RowKernels.isAvailable { ck_silu512_forward(x, y, count) } else { applyVectors(x, into: y, count: count) }
     }
 
-    public func forward(_ inputs: [Tensor]) -> Tensor {
-        guard RowKernels.isAvailable else { return forwardVectors(inputs) }
-        let x = inputs[0], y = Tensor(uninitialized: x.shape)
-        let px = UnsafePointer(x.data), py = y.data
-        Parallel.forRanges(x.count, grain: Broadcast.grain) { r in
-            ck_silu512_forward(px + r.lowerBound, py + r.lowerBound, r.count)
+    public func gradient(_ g: UnsafePointer<Float>, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                         into out: UnsafeMutablePointer<Float>, count: Int) {
+        if RowKernels.isAvailable {
+            ck_silu512_backward(g, x, out, count)
+        } else {
+            gradientVectors(g, input: x, output: y, into: out, count: count)
         }
-        return y
-    }
-
-    public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
-        guard RowKernels.isAvailable else {
-            return backwardVectors(inputs, output: output, gradOutput: gradOutput, needsGrad: needsGrad)
-        }
-        guard needsGrad.first == true else { return [nil] }
-        let x = inputs[0], gx = Tensor(uninitialized: x.shape)
-        let px = UnsafePointer(x.data), pg = UnsafePointer(gradOutput.data), out = gx.data
-        Parallel.forRanges(x.count, grain: Broadcast.grain) { r in
-            ck_silu512_backward(pg + r.lowerBound, px + r.lowerBound, out + r.lowerBound, r.count)
-        }
-        return [gx]
-    }
-
-    public func backwardInPlace(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor) -> Tensor {
-        guard RowKernels.isAvailable else {
-            gradientVectors(inputs, output: output, gradOutput: gradOutput, into: gradOutput.data)
-            return gradOutput
-        }
-        let px = UnsafePointer(inputs[0].data), g = gradOutput.data
-        Parallel.forRanges(gradOutput.count, grain: Broadcast.grain) { r in
-            ck_silu512_backward(g + r.lowerBound, px + r.lowerBound, g + r.lowerBound, r.count)
-        }
-        return gradOutput
     }
 }
 

@@ -95,11 +95,7 @@ struct AffineWarp {
     /// a sum of finite values as it is: the bits of skipping it).
     func forward(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
         if AffineWarp.usesC {
-            withUnsafePointer(to: matrix) { m in
-                m.withMemoryRebound(to: Float.self, capacity: 6) {
-                    ck_warp512_forward(src, dst, height, width, $0, clampToEdge ? 1 : 0)
-                }
-            }
+            withMatrix { ck_warp512_forward(src, dst, height, width, $0, clampToEdge ? 1 : 0) }
             return
         }
         for y in 0..<height {
@@ -128,11 +124,7 @@ struct AffineWarp {
     /// sum from +0 never becomes −0, so adding ±0 would leave it as it is).
     func adjoint(_ grad: UnsafePointer<Float>, _ gin: UnsafeMutablePointer<Float>) {
         if AffineWarp.usesC {
-            withUnsafePointer(to: matrix) { m in
-                m.withMemoryRebound(to: Float.self, capacity: 6) {
-                    ck_warp512_adjoint(grad, gin, height, width, $0, clampToEdge ? 1 : 0)
-                }
-            }
+            withMatrix { ck_warp512_adjoint(grad, gin, height, width, $0, clampToEdge ? 1 : 0) }
             return
         }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { buffer in
@@ -162,8 +154,13 @@ struct AffineWarp {
     /// Whether the AVX-512 C kernels run (read per call, so `GEMM.kernel` can be switched in tests).
     static var usesC: Bool { GEMM.kernel == .avx512 }
 
-    /// (a, b, c, d, tx, ty), the C kernels' `m`.
-    private var matrix: (Float, Float, Float, Float, Float, Float) { (a, b, c, d, tx, ty) }
+    /// Runs `body` with (a, b, c, d, tx, ty), the C kernels' `m`.
+    private func withMatrix(_ body: (UnsafePointer<Float>) -> Void) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 6) { m in
+            m[0] = a; m[1] = b; m[2] = c; m[3] = d; m[4] = tx; m[5] = ty
+            body(m.baseAddress!)
+        }
+    }
 
     /// count (≤ 8) floats from p, zeros after them.
     @inline(__always) private func load8(_ p: UnsafePointer<Float>, count: Int) -> SIMD8<Float> {
