@@ -12,6 +12,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "lanes512.h"
 
 #define CK512 __attribute__((target("avx512f,fma")))
 
@@ -26,9 +27,6 @@ static long span_rows(const ck_dw_shape *s, long rows) {
 long ck_conv_direct512_scratch(const ck_dw_shape *s, long channels, long rows) {
     return channels * span_rows(s, rows) * s->strideW * phase_length(s);
 }
-
-// Lanes 0..<count set.
-static inline __mmask16 lanes16(long count) { return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1); }
 
 // One tile: output channels m0 ..< m0 + mcount (≤ 8; weights wt[tap·ldw + m], zero past outChannels), columns
 // ow0 ..< ow0 + 16·nv (the last vector masked to `last` lanes) of output row oh. Inlined with nv constant, so the
@@ -63,7 +61,7 @@ CK512 static inline __attribute__((always_inline)) void tile(const ck_dw_shape *
         for (int v = 0; v < nv; v++) {
             __m512 r = bias ? _mm512_add_ps(acc[v][j], b) : acc[v][j];
             if (relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
-            _mm512_mask_storeu_ps(dst + 16 * v, v == nv - 1 ? lanes16(last) : (__mmask16)0xFFFF, r);
+            _mm512_mask_storeu_ps(dst + 16 * v, v == nv - 1 ? ck_lanes16(last) : (__mmask16)0xFFFF, r);
         }
     }
 }

@@ -5,12 +5,10 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "lanes512.h"
 #include <math.h>
 
 #define CK512 __attribute__((target("avx512f,fma")))
-
-// Lanes 0..<count set.
-static inline __mmask16 lanes(long count) { return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1); }
 
 // e^x lane by lane with exactly the operations of AtlasCore's FastMath.exp (Cephes: clamp, n = round(x·log₂e) by
 // the 1.5·2²³ shifter, r = x − n·ln 2 in two fused steps, degree-6 polynomial, 2ⁿ in the exponent bits), so every
@@ -42,7 +40,7 @@ CK512 void ck_softmax512_rows(const float *x, float *y, long rows, long n) {
         __m512 vm = _mm512_set1_ps(-INFINITY);
         long j = 0;
         for (; j + 16 <= n; j += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + j));
-        if (j < n) vm = _mm512_mask_max_ps(vm, lanes(n - j), vm, _mm512_maskz_loadu_ps(lanes(n - j), x + j));
+        if (j < n) vm = _mm512_mask_max_ps(vm, ck_lanes16(n - j), vm, _mm512_maskz_loadu_ps(ck_lanes16(n - j), x + j));
         const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
         __m512 acc = _mm512_setzero_ps();
         for (j = 0; j + 16 <= n; j += 16) {
@@ -51,14 +49,14 @@ CK512 void ck_softmax512_rows(const float *x, float *y, long rows, long n) {
             acc = _mm512_add_ps(acc, e);
         }
         if (j < n) {
-            const __mmask16 k = lanes(n - j);
+            const __mmask16 k = ck_lanes16(n - j);
             const __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), m)));
             _mm512_mask_storeu_ps(y + j, k, e);
             acc = _mm512_add_ps(acc, e);
         }
         const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(acc));
         for (j = 0; j + 16 <= n; j += 16) _mm512_storeu_ps(y + j, _mm512_mul_ps(_mm512_loadu_ps(y + j), inv));
-        if (j < n) _mm512_mask_storeu_ps(y + j, lanes(n - j), _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - j), y + j), inv));
+        if (j < n) _mm512_mask_storeu_ps(y + j, ck_lanes16(n - j), _mm512_mul_ps(_mm512_maskz_loadu_ps(ck_lanes16(n - j), y + j), inv));
     }
 }
 
@@ -88,7 +86,7 @@ CK512 void ck_layernorm512_rows(const float *x, float *y, long rows, long n, con
         const double var = row_sum(x, n, mean, 1) / (double)n;
         const __m512 vm = _mm512_set1_ps((float)mean), vr = _mm512_set1_ps((float)(1.0 / sqrt(var + (double)epsilon)));
         for (long j = 0; j < n; j += 16) {
-            const __mmask16 k = lanes(n - j);
+            const __mmask16 k = ck_lanes16(n - j);
             __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm), vr),
                                      _mm512_maskz_loadu_ps(k, gamma + j));
             if (beta) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, beta + j));
@@ -100,12 +98,12 @@ CK512 void ck_softmax512_backward_rows(const float *y, const float *g, float *gx
     for (long row = 0; row < rows; row++, y += n, g += n, gx += n) {
         __m512 acc = _mm512_setzero_ps();
         for (long j = 0; j < n; j += 16) {
-            const __mmask16 k = lanes(n - j);
+            const __mmask16 k = ck_lanes16(n - j);
             acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, y + j)));
         }
         const __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(acc));
         for (long j = 0; j < n; j += 16) {
-            const __mmask16 k = lanes(n - j);
+            const __mmask16 k = ck_lanes16(n - j);
             const __m512 yv = _mm512_maskz_loadu_ps(k, y + j);
             _mm512_mask_storeu_ps(gx + j, k, _mm512_mul_ps(yv, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, g + j), dot)));
         }
@@ -120,7 +118,7 @@ CK512 void ck_layernorm512_backward_rows(const float *x, const float *gy, float 
         const __m512 vm = _mm512_set1_ps((float)mean), vr = _mm512_set1_ps((float)(1.0 / sqrt(var + (double)epsilon)));
         __m512d sg0 = _mm512_setzero_pd(), sg1 = _mm512_setzero_pd(), sx0 = _mm512_setzero_pd(), sx1 = _mm512_setzero_pd();
         for (long j = 0; j < n; j += 16) {
-            const __mmask16 k = lanes(n - j);
+            const __mmask16 k = ck_lanes16(n - j);
             const __m512 gp = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, gy + j), _mm512_maskz_loadu_ps(k, gamma + j));
             const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm), vr);
             const __m512d g0 = _mm512_cvtps_pd(_mm512_castps512_ps256(gp));
@@ -133,7 +131,7 @@ CK512 void ck_layernorm512_backward_rows(const float *x, const float *gy, float 
         const __m512 mg = _mm512_set1_ps((float)(_mm512_reduce_add_pd(_mm512_add_pd(sg0, sg1)) / (double)n));
         const __m512 mgx = _mm512_set1_ps((float)(_mm512_reduce_add_pd(_mm512_add_pd(sx0, sx1)) / (double)n));
         for (long j = 0; j < n; j += 16) {
-            const __mmask16 k = lanes(n - j);
+            const __mmask16 k = ck_lanes16(n - j);
             const __m512 gp = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, gy + j), _mm512_maskz_loadu_ps(k, gamma + j));
             const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm), vr);
             _mm512_mask_storeu_ps(gx + j, k, _mm512_mul_ps(vr, _mm512_sub_ps(_mm512_sub_ps(gp, mg), _mm512_mul_ps(xh, mgx))));
@@ -155,7 +153,7 @@ CK512 void ck_silu512_forward(const float *x, float *y, long n) {
         _mm512_storeu_ps(y + i, _mm512_mul_ps(v, sigmoid16(v)));
     }
     if (i < n) {
-        const __mmask16 k = lanes(n - i);
+        const __mmask16 k = ck_lanes16(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
         _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(v, sigmoid16(v)));
     }
@@ -172,7 +170,7 @@ CK512 void ck_silu512_backward(const float *g, const float *x, float *gx, long n
     long i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(gx + i, silu_grad16(_mm512_loadu_ps(g + i), _mm512_loadu_ps(x + i)));
     if (i < n) {
-        const __mmask16 k = lanes(n - i);
+        const __mmask16 k = ck_lanes16(n - i);
         _mm512_mask_storeu_ps(gx + i, k, silu_grad16(_mm512_maskz_loadu_ps(k, g + i), _mm512_maskz_loadu_ps(k, x + i)));
     }
 }

@@ -5,11 +5,9 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "lanes512.h"
 
 #define CK512 __attribute__((target("avx512f")))
-
-// Lanes 0..<count set.
-static inline __mmask16 lanes(long count) { return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1); }
 
 // The four taps of outputs (x ..< x + 16, y): top-left, top-right, bottom-left, bottom-right input indices (clamped
 // into the plane, also for lanes past the row's end; their columns and rows in col and row) and bilinear weights (0
@@ -79,7 +77,7 @@ CK512 static inline void values16(const float *src, long w, const __m512i idx[4]
     const __m512i base = _mm512_set1_epi32(c0);
     const __m512i ka = _mm512_sub_epi32(col[0], base), kb = _mm512_sub_epi32(col[1], base);
     const long left = w - c0;
-    const __mmask16 loMask = lanes(left), hiMask = lanes(left - 16 > 0 ? left - 16 : 0);
+    const __mmask16 loMask = ck_lanes16(left), hiMask = ck_lanes16(left - 16 > 0 ? left - 16 : 0);
     for (int t = 0; t < 4; t++) v[t] = _mm512_setzero_ps();
     for (int32_t r = r0; r <= r1; r++) {
         const float *p = src + (long)r * w + c0;
@@ -103,7 +101,7 @@ CK512 void ck_warp512_forward(const float *src, float *dst, long h, long w, cons
             values16(src, w, idx, col, row, v);
             __m512 sum = _mm512_setzero_ps();
             for (int t = 0; t < 4; t++) sum = _mm512_add_ps(sum, _mm512_mul_ps(wt[t], v[t]));
-            _mm512_mask_storeu_ps(dst + y * w + x, lanes(w - x), sum);
+            _mm512_mask_storeu_ps(dst + y * w + x, ck_lanes16(w - x), sum);
         }
     }
 }
@@ -116,7 +114,7 @@ CK512 void ck_warp512_adjoint(const float *grad, float *gin, long h, long w, con
             __m512i idx[4], col[2], row[2];
             __m512 wt[4];
             taps16(m, h, w, clamp, y, x, idx, wt, col, row);
-            const __mmask16 k = lanes(w - x);
+            const __mmask16 k = ck_lanes16(w - x);
             const __m512 g = _mm512_maskz_loadu_ps(k, grad + y * w + x);
             for (int t = 0; t < 4; t++) {
                 _mm512_store_si512((__m512i *)(index + 16 * t), idx[t]);
