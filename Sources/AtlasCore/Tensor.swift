@@ -11,6 +11,8 @@ import Synchronization
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let capacity: Int
+    /// Bytes of the buffer behind `pointer`: `capacity` floats, or more for a reused pool buffer.
+    private let bytes: Int
     /// GEMM packings of constants held here (a convolution's weights), by the window and grouping they pack: made
     /// once and shared by every layer built over the same constant, in every plan, as long as the storage lives.
     private let packings = Mutex<[PackedWeights.Window: PackedWeights]>([:])
@@ -32,7 +34,9 @@ public final class TensorStorage: @unchecked Sendable {
     public init(capacity: Int, zeroed: Bool = true) {
         self.capacity = capacity
         let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
-        let raw = StoragePool.take(bytes) ?? StoragePool.allocate(bytes)
+        let reused = StoragePool.take(bytes)
+        let raw = reused?.pointer ?? StoragePool.allocate(bytes)
+        self.bytes = reused?.bytes ?? bytes
         if zeroed {
             if bytes >= TensorStorage.parallelFillBytes {
                 let chunk = 1 << 18
@@ -44,11 +48,10 @@ public final class TensorStorage: @unchecked Sendable {
             }
         }
         pointer = raw.bindMemory(to: Float.self, capacity: max(capacity, 1))
-        MemoryStats.allocated(bytes)
+        MemoryStats.allocated(self.bytes)
     }
 
     deinit {
-        let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
         MemoryStats.freed(bytes)
         StoragePool.give(UnsafeMutableRawPointer(pointer), bytes: bytes)
     }

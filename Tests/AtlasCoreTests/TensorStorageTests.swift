@@ -23,6 +23,28 @@ final class TensorStorageTests: XCTestCase {
         }
     }
 
+    /// A request a little smaller than a kept buffer (a render's final score on the untransformed image) reuses it,
+    /// zero-filled as asked; one far smaller does not take it. (An odd size of about 30 MB, so no buffer other tests
+    /// left in the pool fits the request better.)
+    func testSlightlySmallerRequestsReuseKeptBuffers() {
+        let big = 7_654_321
+        var kept: UnsafeMutablePointer<Float>
+        do {
+            let t = Tensor(uninitialized: [big])
+            kept = t.data
+            t.fill(7)
+        }
+        do {
+            let t = Tensor(zeros: [big - big / 8])
+            XCTAssertEqual(t.data, kept, "a request within the pool's slack reuses the kept buffer")
+            XCTAssertTrue(t.toArray().allSatisfy { $0 == 0 })
+            kept = t.data
+        }
+        let small = Tensor(zeros: [big / 2])
+        XCTAssertNotEqual(small.data, kept, "half the size is beyond the slack")
+        XCTAssertTrue(small.toArray().allSatisfy { $0 == 0 })
+    }
+
     /// `atlas` sets a fixed mmap threshold at start-up so freed activation buffers go back to the system; the C
     /// shim must really reach glibc's mallopt (a missing feature macro once compiled it to a silent no-op).
     func testLargeBlocksGoBackToTheSystemOnGlibc() {
