@@ -56,4 +56,32 @@ final class GradientReuseTests: XCTestCase {
             for (k, t) in seeds { XCTAssertEqual(t.toArray().map(\.bitPattern), before[k], "seed \(k) changed") }
         }
     }
+
+    /// A squeeze-and-excitation block with a third reader: c = 2·x feeds Tanh, Mul(c, σ(GAP(c))) and the pooling.
+    /// Walking back, Tanh's fresh gradient starts c's sum, Mul's is added into it in place and GlobalAveragePool adds
+    /// its spread gradient straight into it (`AccumulatesInputGradient`): the bits of fresh sums all the same.
+    func testSumsAddedInPlaceGiveTheBitsOfFreshOnes() throws {
+        var b = ModelBuilder()
+        b.input("x", [2, 3, 5, 5])
+        b.floats("two", [], [2])
+        b.node("Mul", ["x", "two"], ["c"])
+        b.node("GlobalAveragePool", ["c"], ["p"])
+        b.node("Sigmoid", ["p"], ["s"])
+        b.node("Mul", ["c", "s"], ["m"])
+        b.node("Tanh", ["c"], ["t"])
+        b.node("Add", ["m", "t"], ["out"])
+        b.output("out")
+        let net = try Network(model: try b.read())
+        func gradient(reuse: Bool) throws -> [UInt32] {
+            let saved = Network.reusesGradientBuffers
+            Network.reusesGradientBuffers = reuse
+            defer { Network.reusesGradientBuffers = saved }
+            let x = TestData.uniform([2, 3, 5, 5], in: -1...1, seed: 4)
+            _ = try net.forward(x, capture: ["out"], keepForBackward: true)
+            return try net.backward(from: ["out": TestData.uniform([2, 3, 5, 5], seed: 5)]).toArray().map(\.bitPattern)
+        }
+        let reused = try gradient(reuse: true), fresh = try gradient(reuse: false)
+        XCTAssertEqual(reused, fresh)
+        XCTAssertTrue(fresh.contains { $0 != 0 })
+    }
 }

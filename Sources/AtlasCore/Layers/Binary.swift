@@ -227,6 +227,16 @@ public struct Add: Layer, ActivationFusable {
     public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, needsGrad: [Bool]) -> [Tensor?] {
         BinaryKernel<AddRule>.backward(inputs, output: output, gradOutput: gradOutput, needsGrad: needsGrad)
     }
+
+    /// `sum += r` in place for tensors of one shape (a gradient sum nothing else holds): the bits of
+    /// `forward([sum, r])` without a fresh buffer.
+    public static func accumulate(_ r: Tensor, into sum: Tensor) {
+        precondition(r.shape == sum.shape, "accumulate: shapes \(r.shape) and \(sum.shape)")
+        let pr = UnsafePointer(r.data), ps = sum.data
+        Parallel.forRanges(sum.count, grain: Broadcast.grain) { range in
+            Vector.add(pr + range.lowerBound, into: ps + range.lowerBound, count: range.count)
+        }
+    }
 }
 
 /// y = a − b with numpy broadcasting.

@@ -44,3 +44,11 @@ public struct ShapeError: Error, CustomStringConvertible, Sendable {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// A layer whose gradient with respect to its first input can be added straight into a gradient sum already held
+/// for that input (one pass over the sum instead of a fresh tensor and then an addition), with the bits of
+/// `sum + backward(…)[0]`.
+public protocol AccumulatesInputGradient: Layer {
+    /// Adds the gradient with respect to input 0 into `sum` (a tensor of input 0's shape nothing else holds).
+    func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, adding sum: Tensor)
+}

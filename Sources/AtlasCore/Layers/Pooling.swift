@@ -359,6 +359,21 @@ public struct GlobalAveragePool: Layer {
     }
 }
 
+extension GlobalAveragePool: AccumulatesInputGradient {
+    public func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, adding sum: Tensor) {
+        let planes = sum.shape[0] * sum.shape[1], size = sum.count / max(planes, 1)
+        let gy = UnsafePointer(gradOutput.data), dst = sum.data, scale = 1 / Float(size)
+        Parallel.forRanges(planes, grain: max(1, 16_384 / size)) { r in
+            for p in r {
+                let v = SIMD8<Float>(repeating: gy[p] * scale), row = dst + p * size
+                var i = 0
+                while i + 8 <= size { store8(load8(row + i) + v, row + i); i += 8 }
+                while i < size { row[i] += v[0]; i += 1 }
+            }
+        }
+    }
+}
+
 /// Maximum over all spatial positions of each (n, c) plane; the gradient goes to the first maximum.
 public struct GlobalMaxPool: Layer {
     public init() {}

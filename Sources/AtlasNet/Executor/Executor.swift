@@ -198,10 +198,10 @@ extension Network {
     /// With `release`, forward values are freed as the walk passes them (the trace cannot be walked again).
     func runBackward(_ trace: Trace, seeds: [Int: Tensor], targets: Set<Int>, release: Bool = true) -> [Int: Tensor] {
         let plan = trace.plan
-        var grads = GradientSums(seeds)
+        let reuse = Network.reusesGradientBuffers
+        var grads = GradientSums(seeds, inPlace: reuse)
         var found: [Int: Tensor] = [:]
         var pending = targets
-        let reuse = Network.reusesGradientBuffers
         for i in trace.executed.reversed() {
             if pending.isEmpty { break }
             let o = plan.stepOutput[i]
@@ -228,6 +228,9 @@ extension Network {
                 if owned, needs == [true], let e = plan.steps[i].layer as? any ElementwiseLayer {
                     // The sum is this step's alone: its input gradient overwrites it and stays owned.
                     grads.add(e.backwardInPlace(ins, output: out, gradOutput: g), to: inputSlots[0], owned: true)
+                } else if needs == [true], let a = plan.steps[i].layer as? any AccumulatesInputGradient,
+                          let sum = grads.ownedSum(inputSlots[0], shape: ins[0].shape) {
+                    a.backward(ins, output: out, gradOutput: g, adding: sum)   // into the input's sum, in place
                 } else {
                     let result = plan.steps[i].layer.backward(ins, output: out, gradOutput: g, needsGrad: needs)
                     for (k, s) in inputSlots.enumerated() where needs[k] && k < result.count {

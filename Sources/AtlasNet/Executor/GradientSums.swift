@@ -22,8 +22,20 @@ struct GradientSums {
     /// contribution its maker declared `owned`. The caller's seeds never are.
     private var owned: Set<Int> = []
 
-    init(_ seeds: [Int: Tensor]) {
+    /// Whether a contribution may be added into a sum nothing else holds instead of into a fresh buffer
+    /// (`Network.reusesGradientBuffers`).
+    private let inPlace: Bool
+
+    init(_ seeds: [Int: Tensor], inPlace: Bool = true) {
+        self.inPlace = inPlace
         for (slot, t) in seeds { sums[slot] = .dense(t) }
+    }
+
+    /// The sum at `slot` when it is a full tensor of `shape` nothing else holds, for a contribution to be added
+    /// into in place (`AccumulatesInputGradient`); nil otherwise.
+    func ownedSum(_ slot: Int, shape: [Int]) -> Tensor? {
+        guard inPlace, owned.contains(slot), case .dense(let a) = sums[slot], a.shape == shape else { return nil }
+        return a
     }
 
     /// Adds a full-size contribution to `slot`; `owned` when nothing else holds `r`'s buffer (then the sum may be
@@ -33,6 +45,8 @@ struct GradientSums {
         case nil:
             sums[slot] = .dense(r)
             if isOwned { owned.insert(slot) } else { owned.remove(slot) }
+        case .dense(let a) where inPlace && owned.contains(slot) && a.shape == r.shape:
+            Add.accumulate(r, into: a)   // the sum is this walk's alone: same bits as a fresh a + r
         case .dense(let a):
             sums[slot] = .dense(Add().forward([a, r]))
             owned.insert(slot)
