@@ -291,24 +291,27 @@ public struct Mul: Layer {
         let x = inputs[planes.x], s = inputs[1 - planes.x]
         let gx = wantX ? Tensor(uninitialized: x.shape) : nil, gs = wantS ? Tensor(uninitialized: s.shape) : nil
         let px = UnsafePointer(x.data), ps = UnsafePointer(s.data), pg = UnsafePointer(gradOutput.data)
+        // Raw pointers only inside the loop: touching the optional tensors there retains and releases their
+        // storage once per plane (about 5% of an EfficientNet-B0 vis step).
+        let pgx = gx?.data, pgs = gs?.data
         let size = planes.size
         Parallel.forRanges(planes.count, grain: max(1, Broadcast.grain / max(size, 1))) { range in
             Scratch.with(.layer, count: wantS ? size : 0) { products in
                 for p in range {
                     let g = pg + p * size, xp = px + p * size, scale = ps[p]
-                    if let gx {
-                        let out = gx.data + p * size, v = SIMD8<Float>(repeating: scale)
+                    if let pgx {
+                        let out = pgx + p * size, v = SIMD8<Float>(repeating: scale)
                         var i = 0
                         while i + 8 <= size { store8(load8(g + i) * v, out + i); i += 8 }
                         while i < size { out[i] = g[i] * scale; i += 1 }
                     }
-                    if let gs {
+                    if let pgs {
                         var i = 0
                         while i + 8 <= size { store8(load8(g + i) * load8(xp + i), products + i); i += 8 }
                         while i < size { products[i] = g[i] * xp[i]; i += 1 }
                         var sum: Float = 0
                         sum += Broadcast.rowSum(products, size)
-                        gs.data[p] = sum
+                        pgs[p] = sum
                     }
                 }
             }
