@@ -13,6 +13,9 @@ public final class TensorStorage: @unchecked Sendable {
     public let capacity: Int
     /// Bytes of the buffer behind `pointer`: `capacity` floats, or more for a reused pool buffer.
     private let bytes: Int
+    /// What the layer that wrote this storage noted for its backward (`RecordsForBackward`): set once by that layer
+    /// before the tensor is handed on, read by its backward, dropped with the storage.
+    public var note: AnyObject?
     /// GEMM packings of constants held here (a convolution's weights), by the window and grouping they pack: made
     /// once and shared by every layer built over the same constant, in every plan, as long as the storage lives.
     private let packings = Mutex<[PackedWeights.Window: PackedWeights]>([:])

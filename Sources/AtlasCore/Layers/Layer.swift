@@ -52,3 +52,10 @@ public protocol AccumulatesInputGradient: Layer {
     /// Adds the gradient with respect to input 0 into `sum` (a tensor of input 0's shape nothing else holds).
     func backward(_ inputs: [Tensor], output: Tensor, gradOutput: Tensor, adding sum: Tensor)
 }
+
+/// A layer that can note, while it runs forward, what its backward would otherwise have to work out again (MaxPool:
+/// each window's first maximum), kept on its output's storage (`TensorStorage.note`). The executor calls it for runs
+/// kept for backward; the output is `forward`'s, bit for bit, and a backward that finds no note computes as before.
+public protocol RecordsForBackward: Layer {
+    func forwardRecording(_ inputs: [Tensor]) -> Tensor
+}

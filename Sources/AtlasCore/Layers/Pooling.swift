@@ -160,6 +160,14 @@ public struct MaxPool: Layer {
         let gx = Tensor(zeros: x.shape)
         let src = UnsafePointer(x.data), gy = UnsafePointer(gradOutput.data), dst = gx.data
         let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
+        let recorded = withRecordedArgmax(output, input: x.shape) { argmax in
+            // The recording forward found each first maximum: add the gradients there, outputs in order.
+            g.forPlanes { p in
+                let d = dst + p * inPlane, go = gy + p * outPlane, a = argmax + p * outPlane
+                for o in 0..<outPlane where a[o] >= 0 { d[Int(a[o])] += go[o] }
+            }
+        }
+        if recorded { return [gx] }
         let vector = g.dw == 1 && (g.sw == 1 || g.sw == 2)
         let sixteen = RowKernels.isAvailable
         let frame = vector ? MaxPool.Frame(g, lanes: sixteen ? 16 : 8) : nil

@@ -92,6 +92,10 @@ extension Network {
                 out = fusable.forward(ins, activation: activation)
                 fusedInto.insert(next)
                 values[plan.stepOutput[next]] = out
+            } else if keepForBackward && depends[plan.stepOutput[i]],
+                      let recording = plan.steps[i].layer as? any RecordsForBackward {
+                out = recording.forwardRecording(ins)   // notes what its backward needs (same values)
+                values[plan.stepOutput[i]] = out
             } else {
                 out = plan.steps[i].layer.forward(ins)
                 values[plan.stepOutput[i]] = out

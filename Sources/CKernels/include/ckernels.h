@@ -140,6 +140,13 @@ void ck_maxpool512_backward(const float *frame, long frameWidth, long top, long 
                             long outH, long outW, long kh, long kw, long sh, long sw, long dh,
                             const float *gy, float *dx);
 
+/// The same windows forward: y (outH × outW) gets each window's maximum, argmax the plane index (row length inW) of
+/// its first maximum, −1 where no tap wins (all −∞ or NaN), so that a backward only has to scatter. Only callable
+/// when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_maxpool512_forward_argmax(const float *frame, long frameWidth, long top, long left, long inW,
+                                  long outH, long outW, long kh, long kw, long sh, long sw, long dh,
+                                  float *y, int32_t *argmax);
+
 /// AVX-512 bilinear warp of one h×w plane through the affine map m = (a, b, c, d, tx, ty) about the plane centre, as
 /// AtlasVis's AffineWarp.forward defines it (edge-clamped taps when clamp is non-zero, else zero outside), with the
 /// same bits. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).

@@ -184,6 +184,34 @@ final class PoolingTests: XCTestCase {
         }
     }
 
+    /// The recording forward (runs kept for backward) gives the forward's values bit for bit and notes each window's
+    /// first maximum, and the backward that only scatters from the note gives the searching backward's bits: ties,
+    /// signed zeros, NaN and −∞ windows, narrow and wide rows, the Inception pool branch's 3×3 stride 1.
+    func testRecordedMaximaGiveTheBitsOfSearchedOnes() throws {
+        let configs = randomConfigs(count: 30, seed: 41, dilation: true) + randomConfigs(count: 60, seed: 42, dilation: true, wide: true)
+            + same3Configs()
+        let palette: [Float] = [0, -0.0, .nan, -1, 1, 1, -.infinity, 0.5]
+        var noted = 0, eligible = 0
+        for (i, cf) in configs.enumerated() {
+            var rng = SplitMix64(seed: UInt64(400 + i))
+            let count = cf.n * cf.c * cf.h * cf.w
+            let x = Tensor(shape: [cf.n, cf.c, cf.h, cf.w], values: (0..<count).map { _ in palette[rng.nextInt(below: palette.count)] })
+            let pool = maxPool(cf)
+            _ = try pool.outputShape([x.shape])
+            let y = pool.forward([x]), recorded = pool.forwardRecording([x])
+            XCTAssertEqual(recorded.toArray().map(\.bitPattern), y.toArray().map(\.bitPattern), "\(cf)")
+            if recorded.storage.note != nil { noted += 1 }
+            if cf.d[1] == 1 && (cf.s[1] == 1 || cf.s[1] == 2) && y.count > 0 { eligible += 1 }
+            let gy = TestData.uniform(y.shape, seed: UInt64(500 + i))
+            let searched = pool.backward([x], output: y, gradOutput: gy, needsGrad: [true])[0]!
+            let scattered = pool.backward([x], output: recorded, gradOutput: gy, needsGrad: [true])[0]!
+            XCTAssertEqual(scattered.toArray().map(\.bitPattern), searched.toArray().map(\.bitPattern), "\(cf)")
+        }
+        // Where the sixteen-lane kernels run, every pool with unit column dilation and column stride 1 or 2 notes.
+        XCTAssertEqual(noted, GEMMKernel.avx512.isAvailable ? eligible : 0)
+        XCTAssertGreaterThan(eligible, 20)
+    }
+
     /// ONNX backend examples maxpool_2d_ceil, maxpool_2d_pads, maxpool_2d_dilations and averagepool_2d_ceil.
     func testONNXExamples() throws {
         let x4 = LT.arange([1, 1, 4, 4])
