@@ -4,7 +4,8 @@ import CKernels
 /// (unit column dilation, column stride 1 or 2), each plane's windows are searched once over the −∞ frame the
 /// backward used to search them in, writing the maxima (the forward's values bit for bit: the same first maximum
 /// wins) and the plane index of every first maximum, noted on the output's storage. The backward then only scatters:
-/// GoogLeNet's ten pools took about a fifth of a feature-visualization step, two thirds of it in their backward.
+/// GoogLeNet's ten pools up to inception4a took about a fifth of a feature-visualization step, two thirds of it in
+/// their backward.
 extension MaxPool: RecordsForBackward {
     /// The first-maximum indices behind one output (Int32 bits, one per output element, −1 where no tap won), with
     /// the input shape and pooling they were found for.
