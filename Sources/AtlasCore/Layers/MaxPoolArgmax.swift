@@ -44,11 +44,10 @@ extension MaxPool: RecordsForBackward {
     }
 
     /// Runs `body` with the first-maximum indices the recording forward noted on `output` for an input of shape
-    /// `input` and returns true; false when there is no such note (then nothing runs).
-    func withRecordedArgmax(_ output: Tensor, input: [Int], _ body: (UnsafePointer<Int32>) -> Void) -> Bool {
+    /// `input`; does nothing when there is no such note.
+    func withRecordedArgmax(_ output: Tensor, input: [Int], _ body: (UnsafePointer<Int32>) -> Void) {
         guard output.offset == 0, let a = output.storage.note as? Argmax, a.input == input, a.pooling == pooling,
-              a.indices.count == output.count else { return false }
+              a.indices.count == output.count else { return }
         a.indices.data.withMemoryRebound(to: Int32.self, capacity: a.indices.count) { body(UnsafePointer($0)) }
-        return true
     }
 }
