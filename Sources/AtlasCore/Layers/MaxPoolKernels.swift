@@ -1,7 +1,7 @@
 import CKernels
 
-/// MaxPool's vectorized kernels for unit column dilation and column stride 1 or 2: forward, and the backward that
-/// finds each window's first maximum again.
+/// MaxPool's vectorized kernels for unit column dilation and column stride 1 or 2: forward, and the portable backward
+/// that finds each window's first maximum again (see `MaxPoolArgmax.swift` for the 16-lane search).
 extension MaxPool {
     /// Folds the windows of eight outputs in one input row (`kw` taps from `base`, column stride 1 or 2) into `best`:
     /// a tap replaces the best only when greater, so the first of equal maxima stays and NaN never enters.
@@ -186,16 +186,10 @@ extension MaxPool {
     /// each window's first maximum is found with lane masks (a tap wins only when greater, so −∞ frame cells and NaN
     /// never do), then each output's gradient is added at its argmax in output order, exactly as the scalar `scan`
     /// does. A row's last block may overlap the one before: only lanes from the first new output on add.
-    /// Where the row kernels run (`RowKernels.isAvailable`, a frame for 16 lanes), the C kernel
-    /// `ck_maxpool512_backward` does the same 16 outputs at a time.
+    /// Where the row kernels run, the 16-lane search of `argmaxFramed` and `scatter` do the same.
     static func backwardFramed(_ g: PoolGeometry, _ frame: Frame, _ src: UnsafePointer<Float>, _ gy: UnsafePointer<Float>,
-                               _ dx: UnsafeMutablePointer<Float>, scratch f: UnsafeMutablePointer<Float>, sixteen: Bool) {
+                               _ dx: UnsafeMutablePointer<Float>, scratch f: UnsafeMutablePointer<Float>) {
         frame.fill(f, from: src, rows: g.inH, columns: g.inW)
-        if sixteen {
-            ck_maxpool512_backward(f, frame.width, frame.top, frame.left, g.inW, g.outH, g.outW, g.kh, g.kw, g.sh, g.sw,
-                                   g.dh, gy, dx)
-            return
-        }
         let sw = g.sw, kw = g.kw, inW = g.inW, outW = g.outW, fw = frame.width
         let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* Int32(sw)
         for oh in 0..<g.outH {

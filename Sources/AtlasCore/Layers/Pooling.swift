@@ -157,30 +157,16 @@ public struct MaxPool: Layer {
         guard needsGrad.first == true else { return [nil] }
         let x = inputs[0]
         guard let g = try? geometry(x.shape) else { preconditionFailure("MaxPool: unvalidated shape \(x.shape)") }
-        let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW, gy = UnsafePointer(gradOutput.data)
-        var scattered: Tensor?
-        withRecordedArgmax(output, input: x.shape) { argmax in
-            // The recording forward found each first maximum: add the gradients there, outputs in order, each plane
-            // zeroed right before its scatter (in cache).
-            let gx = Tensor(uninitialized: x.shape), dst = gx.data
-            g.forPlanes { p in
-                let d = dst + p * inPlane, go = gy + p * outPlane, a = argmax + p * outPlane
-                d.update(repeating: 0, count: inPlane)
-                for o in 0..<outPlane where a[o] >= 0 { d[Int(a[o])] += go[o] }
-            }
-            scattered = gx
-        }
-        if let scattered { return [scattered] }
+        if MaxPool.searchesFramed(g) { return [backwardSixteenLanes(g, x, output: output, gradOutput: gradOutput)] }
         let gx = Tensor(zeros: x.shape)
-        let src = UnsafePointer(x.data), dst = gx.data
-        let vector = g.dw == 1 && (g.sw == 1 || g.sw == 2)
-        let sixteen = RowKernels.isAvailable
-        let frame = vector ? MaxPool.Frame(g, lanes: sixteen ? 16 : 8) : nil
+        let src = UnsafePointer(x.data), gy = UnsafePointer(gradOutput.data), dst = gx.data
+        let inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
+        let frame = g.dw == 1 && (g.sw == 1 || g.sw == 2) ? MaxPool.Frame(g, lanes: 8) : nil
         g.forPlanes { p in
             let d = dst + p * inPlane, go = gy + p * outPlane
             if let frame {
                 Scratch.with(.layer, count: frame.count) {
-                    MaxPool.backwardFramed(g, frame, src + p * inPlane, go, d, scratch: $0, sixteen: sixteen)
+                    MaxPool.backwardFramed(g, frame, src + p * inPlane, go, d, scratch: $0)
                 }
             } else {
                 MaxPool.scan(g, src + p * inPlane) { o, arg, _ in if arg >= 0 { d[arg] += go[o] } }

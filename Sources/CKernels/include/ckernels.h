@@ -131,17 +131,10 @@ void ck_silu512_forward(const float *x, float *y, long n);
 /// bit for bit (g and gx may be the same). Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
 void ck_silu512_backward(const float *g, const float *x, float *gx, long n);
 
-/// AVX-512 backward of max pooling over one plane held in a frame of −∞ (frameWidth floats a row, the plane of row
-/// length inW at (top, left), every window and 16-output block inside it): each output's gradient gy is added to dx at
-/// its window's first maximum in row-major order (a tap wins only when greater), outputs in order, as AtlasCore's
-/// MaxPool.backwardFramed. Column dilation 1, column stride sw 1 or 2. Only callable when ck_cpu_has_avx512f()
-/// returns 1 (a no-op elsewhere).
-void ck_maxpool512_backward(const float *frame, long frameWidth, long top, long left, long inW,
-                            long outH, long outW, long kh, long kw, long sh, long sw, long dh,
-                            const float *gy, float *dx);
-
-/// The same windows forward: y (outH × outW) gets each window's maximum, argmax the plane index (row length inW) of
-/// its first maximum, −1 where no tap wins (all −∞ or NaN), so that a backward only has to scatter. Only callable
+/// AVX-512 max pooling over one plane held in a frame of −∞ (frameWidth floats a row, the plane of row length inW at
+/// (top, left), every window and 16-output block inside it), column dilation 1, column stride sw 1 or 2: y (outH ×
+/// outW) gets each window's maximum, argmax the plane index of its first maximum in row-major order (a tap wins only
+/// when greater), −1 where none wins (all −∞ or NaN), as AtlasCore's MaxPool.backwardFramed finds them. Only callable
 /// when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
 void ck_maxpool512_forward_argmax(const float *frame, long frameWidth, long top, long left, long inW,
                                   long outH, long outW, long kh, long kw, long sh, long sw, long dh,
