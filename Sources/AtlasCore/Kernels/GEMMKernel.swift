@@ -56,13 +56,15 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
 }
 
 extension GEMM {
-    private static let selected = Mutex<GEMMKernel>(GEMMKernel.preferred())
+    /// Whether the selected kernel is `avx512`: an atomic flag, since hot paths read it per chunk from every thread
+    /// (a lock there cost EfficientNet-B0 2% of a feature-visualization step).
+    private static let selectsAVX512 = Atomic<Bool>(GEMMKernel.preferred() == .avx512)
 
     /// The micro-kernel used by `sgemm` (see `GEMMKernel.preferred()`). Setting a kernel the machine cannot
     /// run selects `avx2`.
     public static var kernel: GEMMKernel {
-        get { selected.withLock { $0 } }
-        set { selected.withLock { $0 = newValue.isAvailable ? newValue : .avx2 } }
+        get { selectsAVX512.load(ordering: .relaxed) ? .avx512 : .avx2 }
+        set { selectsAVX512.store(newValue == .avx512 && newValue.isAvailable, ordering: .relaxed) }
     }
 
     /// Runs `body` with `kernel` temporarily set (for tests and benchmarks).
