@@ -119,6 +119,31 @@ final class DepthwiseTests: XCTestCase {
         }
     }
 
+    /// The 16-lane AVX-512 kernels (`ck_dw512_*`) give the 8-lane kernels' bits, forward (with and without a fused
+    /// Relu) and input gradient: every case above, and channel counts that fill one, several or part of 16 lanes.
+    func testSixteenLaneKernelsGiveTheEightLaneBits() throws {
+        guard GEMMKernel.avx512.isAvailable else { throw XCTSkip("no AVX-512") }
+        let wide = [Case(n: 2, c: 24, h: 15, w: 15, k: 3, stride: 2, pads: [1, 1, 1, 1]),
+                    Case(c: 40, h: 9, w: 11, k: 5, pads: [2, 2, 2, 2]),
+                    Case(c: 33, h: 20, w: 6, k: 3, pads: [1, 1, 1, 1], multiplier: 2),
+                    Case(n: 2, c: 48, h: 7, w: 7, k: 3, stride: 2, pads: [0, 1, 1, 0], dilation: 2)]
+        for (i, s) in (DepthwiseTests.cases + wide).enumerated() {
+            let (conv, x) = s.make(seed: UInt64(1300 + i))
+            let dy = TestData.uniform(try conv.outputShape([x.shape]), seed: UInt64(1400 + i))
+            func run(_ k: GEMMKernel) -> [[UInt32]] {
+                GEMM.withKernel(k) {
+                    let y = conv.forward([x]), relu = conv.forward([x], activation: Relu())
+                    let dx = conv.backward([x], output: y, gradOutput: dy, needsGrad: [true])[0]!
+                    return [y, relu, dx].map { $0.toArray().map(\.bitPattern) }
+                }
+            }
+            let (eight, sixteen) = (run(.avx2), run(.avx512))
+            XCTAssertEqual(eight[0], sixteen[0], "forward \(s)")
+            XCTAssertEqual(eight[1], sixteen[1], "forward + Relu \(s)")
+            XCTAssertEqual(eight[2], sixteen[2], "input gradient \(s)")
+        }
+    }
+
     func testBitIdenticalAcrossThreadCounts() {
         let cases = [
             Case(n: 2, c: 32, h: 56, w: 56, k: 3, stride: 2, pads: [1, 1, 1, 1]),

@@ -3,18 +3,22 @@ import CKernels
 /// Depthwise convolution (one input channel per group, `multiplier` output channels each), forward and input
 /// gradient, by the C kernels `ck_dw_forward` / `ck_dw_backward` (CKernels/depthwise.c).
 ///
-/// The kernels vectorize across 8 channels (one interleaved, zero-padded strip of 8 planes in scratch), so any plane
+/// The kernels vectorize across 8 channels, or 16 where the AVX-512 kernels run (`ck_dw512_*`, the same FMAs per
+/// channel, so the same bits): one interleaved, zero-padded strip of that many planes in scratch, so any plane
 /// size, kernel, stride, dilation and padding runs at full vector width, down to 1×1 planes. A strip's outputs (and,
 /// at stride 1, its input gradient) are computed as one run of pixels in blocks of 8 that may span rows, so planes
 /// narrower than 8 (EfficientNet's 7×7) still keep 8 sums in flight. Work items are
-/// (image, group of 8 channels, strip of rows); strips and the items per task depend only on the layer's shape,
+/// (image, group of 8 or 16 channels, strip of rows); strips and the items per task depend only on the layer's shape,
 /// every output element is written by one item with one fixed sequence of FMAs, and the input gradient gathers
 /// (no scatter into dx): the bits do not depend on the thread count or on the other images of the batch.
 enum Depthwise {
     /// Output pixels per strip: the strip's interleaved input stays in L2.
     static let stripPixels = 1024
-    /// Multiply-adds (vectors of 8) per parallel task, so that small planes share a task.
+    /// Multiply-adds (vectors) per parallel task, so that small planes share a task.
     static let taskWork = 1 << 14
+
+    /// Channels per vector: 16 where the AVX-512 kernels run, else 8.
+    static var lanes: Int { RowKernels.isAvailable ? 16 : 8 }
 
     /// Rows per strip of a plane `width` wide and `height` high (evened out over the strips), and the strip count.
     static func strips(height: Int, width: Int) -> (rows: Int, count: Int) {
@@ -29,18 +33,18 @@ enum Depthwise {
                     padLeft: g.padLeft, dilationH: g.dilationH, dilationW: g.dilationW)
     }
 
-    /// Runs `body(image, firstChannel, lanes, rows)` for every (image, group of 8 of `channels`, strip of `height`
-    /// rows `width` wide), grouped into tasks of about `taskWork` vector multiply-adds (`work` per pixel).
-    static func forEachItem(batch: Int, channels: Int, height: Int, width: Int, work: Int,
+    /// Runs `body(image, firstChannel, lanes, rows)` for every (image, group of `vector` of `channels`, strip of
+    /// `height` rows `width` wide), grouped into tasks of about `taskWork` vector multiply-adds (`work` per pixel).
+    static func forEachItem(batch: Int, channels: Int, lanes vector: Int, height: Int, width: Int, work: Int,
                             _ body: (Int, Int, Int, Range<Int>) -> Void) {
         let (rows, stripCount) = strips(height: height, width: width)
-        let groups = (channels + 7) / 8
+        let groups = (channels + vector - 1) / vector
         let grain = max(1, taskWork / max(1, rows * width * work))
         Parallel.forRanges(batch * groups * stripCount, grain: grain) { range in
             for item in range {
                 let strip = item % stripCount, group = (item / stripCount) % groups, n = item / (stripCount * groups)
-                let c0 = 8 * group
-                body(n, c0, min(8, channels - c0), strip * rows ..< min(height, (strip + 1) * rows))
+                let c0 = vector * group
+                body(n, c0, min(vector, channels - c0), strip * rows ..< min(height, (strip + 1) * rows))
             }
         }
     }
@@ -54,12 +58,23 @@ enum Depthwise {
         let other = relu ? nil : activation
         let s = shape(g)
         let multiplier = g.outChannels / g.channels
-        let scratch = withUnsafePointer(to: s) { Int(ck_dw_forward_scratch($0, strips(height: g.outH, width: g.outW).rows)) }
-        forEachItem(batch: g.batch, channels: g.outChannels, height: g.outH, width: g.outW,
+        let vector = lanes, wide = vector == 16, stripRows = strips(height: g.outH, width: g.outW).rows
+        let scratch = withUnsafePointer(to: s) {
+            Int(wide ? ck_dw512_forward_scratch($0, stripRows) : ck_dw_forward_scratch($0, stripRows))
+        }
+        forEachItem(batch: g.batch, channels: g.outChannels, lanes: vector, height: g.outH, width: g.outW,
                     work: g.kernelH * g.kernelW) { n, m0, lanes, rows in
             Scratch.with(.columns, count: scratch) { buffer in
-                withUnsafePointer(to: s) { ck_dw_forward($0, x + n * g.channels * g.inPlane, weight, bias, m0, lanes, multiplier, relu ? 1 : 0,
-                              y + n * g.outChannels * g.outPlane, rows.lowerBound, rows.upperBound, buffer) }
+                let xn = x + n * g.channels * g.inPlane, yn = y + n * g.outChannels * g.outPlane
+                withUnsafePointer(to: s) {
+                    if wide {
+                        ck_dw512_forward($0, xn, weight, bias, m0, lanes, multiplier, relu ? 1 : 0, yn, rows.lowerBound,
+                                         rows.upperBound, buffer)
+                    } else {
+                        ck_dw_forward($0, xn, weight, bias, m0, lanes, multiplier, relu ? 1 : 0, yn, rows.lowerBound,
+                                      rows.upperBound, buffer)
+                    }
+                }
             }
             if let other {
                 // The item's rows of each of its channels are one contiguous run.
@@ -77,15 +92,26 @@ enum Depthwise {
                          dx: UnsafeMutablePointer<Float>) {
         let s = shape(g)
         let multiplier = g.outChannels / g.channels
+        let vector = lanes, wide = vector == 16, stripRows = strips(height: g.height, width: g.width).rows
         let scratch = withUnsafePointer(to: s) {
-            Int(ck_dw_backward_scratch($0, multiplier, strips(height: g.height, width: g.width).rows))
+            Int(wide ? ck_dw512_backward_scratch($0, multiplier, stripRows)
+                     : ck_dw_backward_scratch($0, multiplier, stripRows))
         }
         // Each dx pixel gathers about kH·kW·multiplier / (sH·sW) taps.
         let work = max(1, g.kernelH * g.kernelW * multiplier / (g.strideH * g.strideW))
-        forEachItem(batch: g.batch, channels: g.channels, height: g.height, width: g.width, work: work) { n, c0, lanes, rows in
+        forEachItem(batch: g.batch, channels: g.channels, lanes: vector, height: g.height, width: g.width,
+                    work: work) { n, c0, lanes, rows in
             Scratch.with(.columns, count: scratch) { buffer in
-                withUnsafePointer(to: s) { ck_dw_backward($0, dy + n * g.outChannels * g.outPlane, weight, c0, lanes, multiplier,
-                               dx + n * g.channels * g.inPlane, rows.lowerBound, rows.upperBound, buffer) }
+                let dyn = dy + n * g.outChannels * g.outPlane, dxn = dx + n * g.channels * g.inPlane
+                withUnsafePointer(to: s) {
+                    if wide {
+                        ck_dw512_backward($0, dyn, weight, c0, lanes, multiplier, dxn, rows.lowerBound, rows.upperBound,
+                                          buffer)
+                    } else {
+                        ck_dw_backward($0, dyn, weight, c0, lanes, multiplier, dxn, rows.lowerBound, rows.upperBound,
+                                       buffer)
+                    }
+                }
             }
         }
     }

@@ -91,6 +91,15 @@ void ck_dw_backward(const ck_dw_shape *s, const float *dy, const float *w, long 
                     float *dx, long r0, long r1, float *scratch);
 long ck_dw_backward_scratch(const ck_dw_shape *s, long mult, long rows);
 
+/// ck_dw_forward and ck_dw_backward on `lanes` ≤ 16 channels at a time, with AVX-512 (the same bits: each channel
+/// runs the same FMAs); their scratch sizes likewise. Only callable when ck_cpu_has_avx512f() returns 1.
+void ck_dw512_forward(const ck_dw_shape *s, const float *x, const float *w, const float *bias, long m0, long lanes,
+                      long mult, int relu, float *y, long r0, long r1, float *scratch);
+long ck_dw512_forward_scratch(const ck_dw_shape *s, long rows);
+void ck_dw512_backward(const ck_dw_shape *s, const float *dy, const float *w, long c0, long lanes, long mult,
+                       float *dx, long r0, long r1, float *scratch);
+long ck_dw512_backward_scratch(const ck_dw_shape *s, long mult, long rows);
+
 /// Hints the CPU to fetch [p, p + bytes) into cache (no effect on results).
 void ck_prefetch(const void *p, long bytes);
 /// SHA-256 compression of `blocks` whole 64-byte blocks into `state` (eight words, FIPS 180-4 order): the x86 SHA
