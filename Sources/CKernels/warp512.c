@@ -92,52 +92,57 @@ CK512 static inline void values16(const float *src, long w, const __m512i idx[4]
     }
 }
 
-CK512 void ck_warp512_forward(const float *src, float *dst, long h, long w, const float m[6], int clamp) {
+CK512 void ck_warp512_forward(const float *src, float *dst, long planes, long h, long w, const float m[6], int clamp) {
+    const long plane = h * w;
     for (long y = 0; y < h; y++) {
         for (long x = 0; x < w; x += 16) {
             __m512i idx[4], col[2], row[2];
             __m512 wt[4], v[4];
             taps16(m, h, w, clamp, y, x, idx, wt, col, row);
-            values16(src, w, idx, col, row, v);
-            __m512 sum = _mm512_setzero_ps();
-            for (int t = 0; t < 4; t++) sum = _mm512_add_ps(sum, _mm512_mul_ps(wt[t], v[t]));
-            _mm512_mask_storeu_ps(dst + y * w + x, ck_lanes16(w - x), sum);
+            for (long p = 0; p < planes; p++) {
+                values16(src + p * plane, w, idx, col, row, v);
+                __m512 sum = _mm512_setzero_ps();
+                for (int t = 0; t < 4; t++) sum = _mm512_add_ps(sum, _mm512_mul_ps(wt[t], v[t]));
+                _mm512_mask_storeu_ps(dst + p * plane + y * w + x, ck_lanes16(w - x), sum);
+            }
         }
     }
 }
 
-CK512 void ck_warp512_adjoint(const float *grad, float *gin, long h, long w, const float m[6], int clamp) {
+CK512 void ck_warp512_adjoint(const float *grad, float *gin, long planes, long h, long w, const float m[6], int clamp) {
     int32_t index[64] __attribute__((aligned(64)));
     float add[64] __attribute__((aligned(64)));
+    const long plane = h * w;
     for (long y = 0; y < h; y++) {
         for (long x = 0; x < w; x += 16) {
             __m512i idx[4], col[2], row[2];
             __m512 wt[4];
             taps16(m, h, w, clamp, y, x, idx, wt, col, row);
+            for (int t = 0; t < 4; t++) _mm512_store_si512((__m512i *)(index + 16 * t), idx[t]);
             const __mmask16 k = ck_lanes16(w - x);
-            const __m512 g = _mm512_maskz_loadu_ps(k, grad + y * w + x);
-            for (int t = 0; t < 4; t++) {
-                _mm512_store_si512((__m512i *)(index + 16 * t), idx[t]);
-                _mm512_store_ps(add + 16 * t, _mm512_mul_ps(wt[t], g));
-            }
-            // Outputs in order, taps in order. Adding a product of ±0 changes nothing (a sum from +0 never
-            // becomes −0), so unlike the Swift path there is no test for it.
             const long count = w - x < 16 ? w - x : 16;
-            for (long l = 0; l < count; l++) {
-                gin[index[l]] += add[l];
-                gin[index[16 + l]] += add[16 + l];
-                gin[index[32 + l]] += add[32 + l];
-                gin[index[48 + l]] += add[48 + l];
+            for (long p = 0; p < planes; p++) {
+                const __m512 g = _mm512_maskz_loadu_ps(k, grad + p * plane + y * w + x);
+                for (int t = 0; t < 4; t++) _mm512_store_ps(add + 16 * t, _mm512_mul_ps(wt[t], g));
+                // Outputs in order, taps in order. Adding a product of ±0 changes nothing (a sum from +0 never
+                // becomes −0), so unlike the Swift path there is no test for it.
+                float *gp = gin + p * plane;
+                for (long l = 0; l < count; l++) {
+                    gp[index[l]] += add[l];
+                    gp[index[16 + l]] += add[16 + l];
+                    gp[index[32 + l]] += add[32 + l];
+                    gp[index[48 + l]] += add[48 + l];
+                }
             }
         }
     }
 }
 
 #else
-void ck_warp512_forward(const float *src, float *dst, long h, long w, const float m[6], int clamp) {
-    (void)src; (void)dst; (void)h; (void)w; (void)m; (void)clamp;
+void ck_warp512_forward(const float *src, float *dst, long planes, long h, long w, const float m[6], int clamp) {
+    (void)src; (void)dst; (void)planes; (void)h; (void)w; (void)m; (void)clamp;
 }
-void ck_warp512_adjoint(const float *grad, float *gin, long h, long w, const float m[6], int clamp) {
-    (void)grad; (void)gin; (void)h; (void)w; (void)m; (void)clamp;
+void ck_warp512_adjoint(const float *grad, float *gin, long planes, long h, long w, const float m[6], int clamp) {
+    (void)grad; (void)gin; (void)planes; (void)h; (void)w; (void)m; (void)clamp;
 }
 #endif

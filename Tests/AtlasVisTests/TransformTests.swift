@@ -187,6 +187,12 @@ final class TransformTests: XCTestCase {
         XCTAssertEqual(bytes(p.backward(gAlone, record: recAlone)), bytes(p.backward(g, record: recA).slice(batch: 1..<2)))
         let single = try Parallel.withThreads(1) { try p.forward(images, seeds: seeds, step: 12).output }
         XCTAssertEqual(bytes(single), bytes(a))
+        // Warps run icon by icon on all planes while there are icons for every thread (1 thread here), else plane by
+        // plane (8 threads for 3 icons): the same bits both ways, forward and backward.
+        let (planes, recPlanes) = try Parallel.withThreads(8) { try p.forward(images, seeds: seeds, step: 12) }
+        XCTAssertEqual(bytes(planes), bytes(a))
+        let gPlanes = Parallel.withThreads(8) { p.backward(g, record: recPlanes) }
+        XCTAssertEqual(bytes(gPlanes), bytes(Parallel.withThreads(1) { p.backward(g, record: recA) }))
         // Another step draws differently.
         XCTAssertNotEqual(p.draws(seed: 99, step: 12), p.draws(seed: 99, step: 13))
     }

@@ -92,12 +92,18 @@ struct AffineWarp {
     }
 
     /// dst[o] = Σ weight · src[input] over o's taps, in tap order, from +0 (a tap of weight 0 adds ±0, which leaves
-    /// a sum of finite values as it is: the bits of skipping it).
-    func forward(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+    /// a sum of finite values as it is: the bits of skipping it), on each of `planes` consecutive planes (one icon's
+    /// channels: the C kernel works out each block's taps once for all of them).
+    func forward(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, planes: Int = 1) {
         if AffineWarp.usesC {
-            withMatrix { ck_warp512_forward(src, dst, height, width, $0, clampToEdge ? 1 : 0) }
+            withMatrix { ck_warp512_forward(src, dst, planes, height, width, $0, clampToEdge ? 1 : 0) }
             return
         }
+        let plane = height * width
+        for p in 0..<planes { forwardPlane(src + p * plane, dst + p * plane) }
+    }
+
+    private func forwardPlane(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
         for y in 0..<height {
             var x = 0
             while x < width {
@@ -121,12 +127,17 @@ struct AffineWarp {
     }
 
     /// gin[input] += weight · grad[o] for every tap, outputs in order, taps in order; a product of 0 is skipped (a
-    /// sum from +0 never becomes −0, so adding ±0 would leave it as it is).
-    func adjoint(_ grad: UnsafePointer<Float>, _ gin: UnsafeMutablePointer<Float>) {
+    /// sum from +0 never becomes −0, so adding ±0 would leave it as it is); on each of `planes` consecutive planes.
+    func adjoint(_ grad: UnsafePointer<Float>, _ gin: UnsafeMutablePointer<Float>, planes: Int = 1) {
         if AffineWarp.usesC {
-            withMatrix { ck_warp512_adjoint(grad, gin, height, width, $0, clampToEdge ? 1 : 0) }
+            withMatrix { ck_warp512_adjoint(grad, gin, planes, height, width, $0, clampToEdge ? 1 : 0) }
             return
         }
+        let plane = height * width
+        for p in 0..<planes { adjointPlane(grad + p * plane, gin + p * plane) }
+    }
+
+    private func adjointPlane(_ grad: UnsafePointer<Float>, _ gin: UnsafeMutablePointer<Float>) {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { buffer in
             let lanes = buffer.baseAddress!, raw = UnsafeMutableRawPointer(lanes)
             for y in 0..<height {

@@ -113,6 +113,38 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether `forward`/`backward` on all of an icon's planes at once (`forwardPlanes`, `backwardPlanes`) share
+    /// work: the warps, whose taps are the same for every channel.
+    var warpsPlanes: Bool {
+        switch self {
+        case .scale, .rotate, .crop: return true
+        default: return false
+        }
+    }
+
+    /// `forward` of a warp (`warpsPlanes`) on `planes` consecutive `h × w` planes of one icon, each with the bits it
+    /// gets alone.
+    func forwardPlanes(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ h: Int, _ w: Int, planes: Int,
+                       draw: TransformDraw) {
+        if let warp = AffineWarp(draw: draw, height: h, width: w) {
+            warp.forward(src, dst, planes: planes)
+        } else {
+            dst.update(from: src, count: planes * h * w)
+        }
+    }
+
+    /// `backward` of a warp (`warpsPlanes`) on `planes` consecutive planes of one icon, each with the bits it gets
+    /// alone.
+    func backwardPlanes(_ grad: UnsafePointer<Float>, _ gin: UnsafeMutablePointer<Float>, _ h: Int, _ w: Int,
+                        planes: Int, draw: TransformDraw) {
+        if let warp = AffineWarp(draw: draw, height: h, width: w) {
+            gin.update(repeating: 0, count: planes * h * w)
+            warp.adjoint(grad, gin, planes: planes)
+        } else {
+            gin.update(from: grad, count: planes * h * w)
+        }
+    }
+
     /// Adjoint of `forward`: the gradient w.r.t. the `h × w` input plane from the gradient w.r.t. the output plane.
     func backward(_ grad: UnsafePointer<Float>, _ oh: Int, _ ow: Int, _ gin: UnsafeMutablePointer<Float>, _ h: Int, _ w: Int,
                   draw: TransformDraw) {

@@ -50,6 +50,10 @@ public struct TransformPipeline: Equatable, Sendable, CustomStringConvertible {
         return transforms.map { $0.draw(&rng) }
     }
 
+    /// Whether `t` runs icon by icon on all its planes at once (a warp, when there are icons enough for every thread)
+    /// rather than plane by plane: the same bits either way.
+    static func byIcon(_ t: Transform, icons: Int) -> Bool { t.warpsPlanes && icons >= Parallel.threadCount }
+
     /// Transforms `[N, C, H, W]` images; `seeds[i]` is icon `i`'s seed. Returns the output and what the backward needs.
     public func forward(_ images: Tensor, seeds: [UInt64], step: Int) throws -> (output: Tensor, record: TransformRecord) {
         guard images.rank == 4, images.shape[0] == seeds.count else {
@@ -64,8 +68,15 @@ public struct TransformPipeline: Equatable, Sendable, CustomStringConvertible {
             let (h, w) = sizes[s], (oh, ow) = sizes[s + 1]
             let out = Tensor(uninitialized: [n, c, oh, ow])   // every transform writes its whole output plane
             let src = x
-            Parallel.forEach(n * c) { job in
-                t.forward(src.data + job * h * w, h, w, out.data + job * oh * ow, oh, ow, draw: draws[job / c][s], plane: job % c)
+            if TransformPipeline.byIcon(t, icons: n) {
+                Parallel.forEach(n) { i in
+                    t.forwardPlanes(src.data + i * c * h * w, out.data + i * c * oh * ow, h, w, planes: c, draw: draws[i][s])
+                }
+            } else {
+                Parallel.forEach(n * c) { job in
+                    t.forward(src.data + job * h * w, h, w, out.data + job * oh * ow, oh, ow, draw: draws[job / c][s],
+                              plane: job % c)
+                }
             }
             x = out
         }
@@ -81,8 +92,15 @@ public struct TransformPipeline: Equatable, Sendable, CustomStringConvertible {
             let (h, w) = record.sizes[s], (oh, ow) = record.sizes[s + 1]
             let gin = Tensor(uninitialized: [n, c, h, w])   // every adjoint zeroes its plane first
             let src = g
-            Parallel.forEach(n * c) { job in
-                t.backward(src.data + job * oh * ow, oh, ow, gin.data + job * h * w, h, w, draw: record.draws[job / c][s])
+            if TransformPipeline.byIcon(t, icons: n) {
+                Parallel.forEach(n) { i in
+                    t.backwardPlanes(src.data + i * c * oh * ow, gin.data + i * c * h * w, h, w, planes: c,
+                                     draw: record.draws[i][s])
+                }
+            } else {
+                Parallel.forEach(n * c) { job in
+                    t.backward(src.data + job * oh * ow, oh, ow, gin.data + job * h * w, h, w, draw: record.draws[job / c][s])
+                }
             }
             g = gin
         }

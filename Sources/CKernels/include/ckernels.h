@@ -149,14 +149,15 @@ void ck_maxpool512_forward_argmax(const float *frame, long frameWidth, long top,
                                   long outH, long outW, long kh, long kw, long sh, long sw, long dh,
                                   float *y, int32_t *argmax);
 
-/// AVX-512 bilinear warp of one h×w plane through the affine map m = (a, b, c, d, tx, ty) about the plane centre, as
-/// AtlasVis's AffineWarp.forward defines it (edge-clamped taps when clamp is non-zero, else zero outside), with the
-/// same bits. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
-void ck_warp512_forward(const float *src, float *dst, long h, long w, const float m[6], int clamp);
+/// AVX-512 bilinear warp of `planes` consecutive h×w planes (src and dst alike) through the affine map
+/// m = (a, b, c, d, tx, ty) about the plane centre, as AtlasVis's AffineWarp.forward defines it (edge-clamped taps
+/// when clamp is non-zero, else zero outside), with the same bits; each block's taps serve every plane. Only callable
+/// when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_warp512_forward(const float *src, float *dst, long planes, long h, long w, const float m[6], int clamp);
 
-/// The warp's adjoint, gin += Wᵀ·grad, outputs in order and taps in order, with AffineWarp.adjoint's bits.
-/// Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
-void ck_warp512_adjoint(const float *grad, float *gin, long h, long w, const float m[6], int clamp);
+/// The warp's adjoint on each of `planes` consecutive planes, gin += Wᵀ·grad, outputs in order and taps in order,
+/// with AffineWarp.adjoint's bits. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
+void ck_warp512_adjoint(const float *grad, float *gin, long planes, long h, long w, const float m[6], int clamp);
 
 /// Asks for the cache line at `p` ahead of its use (a hint: never faults, whatever the address). For packings that
 /// read many rows a panel at a time, more streams than the hardware prefetchers follow.
