@@ -1,7 +1,8 @@
 import CKernels
 
 /// Depthwise convolution (one input channel per group, `multiplier` output channels each), forward and input
-/// gradient, by the C kernels `ck_dw_forward` / `ck_dw_backward` (CKernels/depthwise.c).
+/// gradient, by the C kernels `ck_dw_forward` / `ck_dw_backward` (CKernels/depthwise.c) and their 16-lane AVX-512
+/// twins `ck_dw512_*` (depthwise512.c; one body for both, depthwise_lanes.h).
 ///
 /// The kernels vectorize across 8 channels, or 16 where the AVX-512 kernels run (`ck_dw512_*`, the same FMAs per
 /// channel, so the same bits): one interleaved, zero-padded strip of that many planes in scratch, so any plane

@@ -101,11 +101,7 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
         case let (.jitter, .offset(dy, dx)):
             for y in 0..<oh { (dst + y * ow).update(from: src + (y + dy) * w + dx, count: ow) }
         case (.scale, .scale), (.rotate, .angle), (.crop, .crop):
-            if let warp = AffineWarp(draw: draw, height: h, width: w) {
-                warp.forward(src, dst)
-            } else {
-                dst.update(from: src, count: h * w)
-            }
+            forwardPlanes(src, dst, h, w, planes: 1, draw: draw)
         case let (.noise(sd), .noise(seed)):
             CropNoise.addNoise(src, dst, count: h * w, sd: sd, seed: seed, plane: plane)
         default:
