@@ -2,8 +2,8 @@
 // portable vectors) and depthwise512.c (L = 16: AVX-512). The includer defines L, the vector type `vec`, CKD (the
 // target attribute), INLINE, DW(name) (the exported name), the `tap` struct and ld, st, zeroL, fmaL, reluL,
 // transposeL (an L×L transpose of L vectors) and prefetchL (a hint for a plane row read or written a few vectors on,
-// where L rows at once are more streams than the hardware prefetchers follow). Each lane is one channel and runs the same FMAs at either width, so
-// both widths give the same bits.
+// where L rows at once are more streams than the hardware prefetchers follow). Each lane is one channel and runs the
+// same FMAs at either width, so both widths give the same bits.
 
 static long floordiv(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 static long imin(long a, long b) { return a < b ? a : b; }
