@@ -155,12 +155,20 @@ void ck_pack_b32_trans(const float *b, long ldb, long cols, long kcb, float *bp)
             hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(m1, res + (long)(r) * ldy + j + 16));   \
         }                                                                               \
         if (relu) { lo = _mm512_max_ps(lo, _mm512_setzero_ps()); hi = _mm512_max_ps(hi, _mm512_setzero_ps()); } \
+        if (clip) { lo = pw_clip(lo, clip); hi = pw_clip(hi, clip); }                  \
         _mm512_mask_storeu_ps(y + (long)(r) * ldy + j, m0, lo);                         \
         _mm512_mask_storeu_ps(y + (long)(r) * ldy + j + 16, m1, hi);                    \
     }
 
+// v < lo → lo, then (v > hi on v as it was) → hi: AtlasCore's Clip lane by lane (a NaN stays NaN).
+CK512 static inline __m512 pw_clip(__m512 v, const float *clip) {
+    const __m512 lo = _mm512_set1_ps(clip[0]), hi = _mm512_set1_ps(clip[1]);
+    const __m512 low = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), v, lo);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), low, hi);
+}
+
 CK512 static void pw_rows(const float *w, long k, const float *x, long ldx, long n, const float *bias,
-                          const float *res, int relu, float *y, long ldy, int rows) {
+                          const float *res, int relu, const float *clip, float *y, long ldy, int rows) {
     __m512 vinit[MR];
     for (int r = 0; r < MR; r++) vinit[r] = _mm512_set1_ps(r < rows && bias ? bias[r] : 0.0f);
     for (long j = 0; j < n; j += 32) {
@@ -192,7 +200,7 @@ CK512 static void pw_rows(const float *w, long k, const float *x, long ldx, long
 }
 
 CK512 void ck_pw512_direct(const float *w, long m, long k, const float *x, long ldx, long n, const float *bias,
-                           const float *residual, int relu, float *y, long ldy) {
+                           const float *residual, int relu, const float *clip, float *y, long ldy) {
     for (long i = 0; i < m; i += MR) {
         const int rows = (int)(m - i < MR ? m - i : MR);
         // A short last block with m ≥ 12 is the last 12 rows, overlapping the block before (a row's values depend
@@ -200,7 +208,7 @@ CK512 void ck_pw512_direct(const float *w, long m, long k, const float *x, long 
         const long i0 = rows < MR && m >= MR ? m - MR : i;
         const float *res = residual ? residual + i0 * ldy : 0;
         if (rows == MR || m >= MR) {
-            pw_rows(w + i0 * k, k, x, ldx, n, bias ? bias + i0 : 0, res, relu, y + i0 * ldy, ldy, MR);
+            pw_rows(w + i0 * k, k, x, ldx, n, bias ? bias + i0 : 0, res, relu, clip, y + i0 * ldy, ldy, MR);
         } else {
             // Fewer than 12 rows in all: their weights copied into a full block padded with zeros.
             float wpad[MR * CK_PW512_SHORT_K];
@@ -209,13 +217,14 @@ CK512 void ck_pw512_direct(const float *w, long m, long k, const float *x, long 
                 for (long p = 0; p < k; p++) wpad[r * k + p] = r < rows ? w[(i + r) * k + p] : 0.0f;
                 bpad[r] = r < rows && bias ? bias[i + r] : 0.0f;
             }
-            pw_rows(wpad, k, x, ldx, n, bpad, res, relu, y + i * ldy, ldy, rows);
+            pw_rows(wpad, k, x, ldx, n, bpad, res, relu, clip, y + i * ldy, ldy, rows);
         }
     }
 }
 #else
 void ck_pw512_direct(const float *w, long m, long k, const float *x, long ldx, long n, const float *bias,
-                     const float *residual, int relu, float *y, long ldy) {
-    (void)w; (void)m; (void)k; (void)x; (void)ldx; (void)n; (void)bias; (void)residual; (void)relu; (void)y; (void)ldy;
+                     const float *residual, int relu, const float *clip, float *y, long ldy) {
+    (void)w; (void)m; (void)k; (void)x; (void)ldx; (void)n; (void)bias; (void)residual; (void)relu; (void)clip;
+    (void)y; (void)ldy;
 }
 #endif

@@ -30,16 +30,22 @@ extension Conv2D {
                               activation: (any ElementwiseLayer)?, y out: UnsafeMutablePointer<Float>) {
         let mg = g.groupOutChannels, kdim = g.columnRows
         let (chunks, width, _) = pointwiseChunks(g.outPlane, products: g.batch * g.groups, m: mg, k: kdim, direct: true)
-        let relu = activation is Relu
+        // Relu and Clip (ReLU6) are applied in registers by the kernel.
+        let relu = activation is Relu, clip = (activation as? Clip).map { [$0.min, $0.max] }
         GEMM.forEachProduct(g.batch * g.groups * chunks) { task in
             let chunk = task % chunks, group = (task / chunks) % g.groups, n = task / (chunks * g.groups)
             let c0 = chunk * width, cols = min(g.outPlane, c0 + width) - c0
             let src = x + (n * g.channels + group * g.groupChannels) * g.inPlane + c0
             let dst = out + (n * g.outChannels + group * mg) * g.outPlane + c0
-            ck_pw512_direct(w + group * mg * kdim, mg, kdim, src, g.inPlane, cols, b.map { $0 + group * mg },
-                            res.map { $0 + (dst - out) }, relu ? 1 : 0, dst, g.outPlane)
+            func run(_ bounds: UnsafePointer<Float>?) {
+                ck_pw512_direct(w + group * mg * kdim, mg, kdim, src, g.inPlane, cols, b.map { $0 + group * mg },
+                                res.map { $0 + (dst - out) }, relu ? 1 : 0, bounds, dst, g.outPlane)
+            }
+            if let clip { clip.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
             // Another activation: a pass over the chunk while it is in cache.
-            if let activation, !relu { epilogue(nil, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane) }
+            if let activation, !relu && clip == nil {
+                epilogue(nil, activation: activation, dst, rows: mg, cols: cols, ldc: g.outPlane)
+            }
         }
     }
 

@@ -35,10 +35,10 @@ void ck_pack_b32_trans(const float *b, long ldb, long cols, long kcb, float *bp)
 
 /// AVX-512 direct 1×1 convolution, without packing: y[i·ldy + j] = bias[i] (0 when null) + Σ_{p<k} w[i·k + p]·x[p·ldx + j]
 /// (one FMA chain per element, p in order), then + residual[i·ldy + j] when residual is non-null, then max(0, ·)
-/// when relu, for i < m and j < n; k ≤ CK_PW512_SHORT_K when m < 12. Only callable when ck_cpu_has_avx512f()
-/// returns 1 (a no-op elsewhere).
+/// when relu, or clamped to [clip[0], clip[1]] as AtlasCore's Clip when clip is non-null, for i < m and j < n;
+/// k ≤ CK_PW512_SHORT_K when m < 12. Only callable when ck_cpu_has_avx512f() returns 1 (a no-op elsewhere).
 void ck_pw512_direct(const float *w, long m, long k, const float *x, long ldx, long n, const float *bias,
-                     const float *residual, int relu, float *y, long ldy);
+                     const float *residual, int relu, const float *clip, float *y, long ldy);
 
 /// Winograd F(m×m, 3×3) data transforms, m = 2 or 4, t = m + 2, on groups of 8 tiles of one tile row (AVX2 on
 /// x86-64, portable C elsewhere). The matrices are documented in AtlasCore's WinogradTransforms.swift.
