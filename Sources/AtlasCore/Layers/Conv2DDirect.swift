@@ -1,7 +1,7 @@
 import CKernels
 
 /// 1×1 convolutions by the AVX-512 direct kernel (`ck_pw512_direct`): the planes read in place, no packing, bias,
-/// residual and ReLU added in registers. Serves the forward pass and, with the weights transposed, the input gradient.
+/// residual and ReLU or Clip applied in registers. Serves the forward pass and, with the weights transposed, the input gradient.
 /// Stems (few input channels, a large kernel) have a direct forward kernel of their own (`ck_conv_direct512`).
 extension Conv2D {
     /// Whether the direct kernel serves the pointwise convolution `g` under `kernel` (the input gradient asks for
