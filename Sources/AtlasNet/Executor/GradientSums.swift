@@ -41,12 +41,14 @@ struct GradientSums {
     /// Adds a full-size contribution to `slot`; `owned` when nothing else holds `r`'s buffer (then the sum may be
     /// overwritten by whoever takes it).
     mutating func add(_ r: Tensor, to slot: Int, owned isOwned: Bool = false) {
+        if let a = ownedSum(slot, shape: r.shape) {
+            Add.accumulate(r, into: a)   // the sum is this walk's alone: same bits as a fresh a + r
+            return
+        }
         switch sums[slot] {
         case nil:
             sums[slot] = .dense(r)
             if isOwned { owned.insert(slot) } else { owned.remove(slot) }
-        case .dense(let a) where inPlace && owned.contains(slot) && a.shape == r.shape:
-            Add.accumulate(r, into: a)   // the sum is this walk's alone: same bits as a fresh a + r
         case .dense(let a):
             sums[slot] = .dense(Add().forward([a, r]))
             owned.insert(slot)

@@ -144,7 +144,12 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
     /// Adjoint of `forward`: the gradient w.r.t. the `h × w` input plane from the gradient w.r.t. the output plane.
     func backward(_ grad: UnsafePointer<Float>, _ oh: Int, _ ow: Int, _ gin: UnsafeMutablePointer<Float>, _ h: Int, _ w: Int,
                   draw: TransformDraw) {
-        gin.update(repeating: 0, count: h * w)
+        switch (self, draw) {
+        case (.scale, .scale), (.rotate, .angle), (.crop, .crop):
+            return backwardPlanes(grad, gin, h, w, planes: 1, draw: draw)   // zeroes the plane itself where it adds
+        default:
+            gin.update(repeating: 0, count: h * w)
+        }
         switch (self, draw) {
         case let (.pad(p, .constant), _):
             // Only the input's own pixels pass gradient back (added to 0, as below: −0 becomes +0).
@@ -165,12 +170,6 @@ public enum Transform: Equatable, Sendable, CustomStringConvertible {
             }
         case let (.jitter, .offset(dy, dx)):
             for y in 0..<oh { (gin + (y + dy) * w + dx).update(from: grad + y * ow, count: ow) }
-        case (.scale, .scale), (.rotate, .angle), (.crop, .crop):
-            if let warp = AffineWarp(draw: draw, height: h, width: w) {
-                warp.adjoint(grad, gin)
-            } else {
-                gin.update(from: grad, count: h * w)
-            }
         case (.noise, .noise):
             gin.update(from: grad, count: h * w)   // additive noise independent of the image
         default:
